@@ -1,0 +1,3 @@
+from release_pipeline.cli.app import main
+
+main()

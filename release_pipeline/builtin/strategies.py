@@ -1,0 +1,32 @@
+"""The built-in candidate strategy: human-authored patches, proposed one per iteration, in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from release_pipeline.errors import ConfigError
+from release_pipeline.hookspecs import hookimpl
+from release_pipeline.models import CandidateContext, CandidateProposal
+from release_pipeline.patches import patch_intent
+
+
+def patch_queue(ctx: CandidateContext) -> CandidateProposal | None:
+    """The first of `strategy.patches` (paths relative to the workspace) not yet recorded as a candidate."""
+    patches = ctx.options.get("patches")
+    if not isinstance(patches, list) or not all(isinstance(p, str) for p in patches):
+        raise ConfigError("strategy patch-queue needs `patches:`, a list of patch files")
+    for rel in patches:
+        source = f"patch:{rel}"
+        if source in ctx.used_sources:
+            continue
+        path = ctx.workspace / rel
+        if not path.is_file():
+            raise ConfigError(f"strategy patch-queue: patch file not found: {rel}")
+        text = path.read_text(encoding="utf-8")
+        return CandidateProposal(intent=patch_intent(text) or f"apply {Path(rel).name}", patch=text, source=source)
+    return None
+
+
+@hookimpl
+def release_register_candidate_strategies(register):
+    register("patch-queue", patch_queue)

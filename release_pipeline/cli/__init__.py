@@ -1,0 +1,1 @@
+"""The `release` command line: thin commands over the stages and queries."""

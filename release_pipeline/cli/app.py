@@ -1,0 +1,67 @@
+"""The `release` Typer app. Importing this module stays cheap: heavy imports live inside commands."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from release_pipeline.cli.commands import (
+    candidate,
+    critic,
+    diagnose,
+    diff,
+    gate,
+    init,
+    log,
+    plugins,
+    promote,
+    rollback,
+    run,
+    show,
+)
+
+COMMANDS = (init, run, critic, diagnose, candidate, gate, promote, log, show, diff, rollback, plugins)
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="release",
+        help="Release engineering for LLM agents: run -> critic -> diagnose -> candidate -> gate -> promote.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for module in COMMANDS:
+        module.register(app)
+    _add_plugin_commands(app)
+    return app
+
+
+def _add_plugin_commands(app: typer.Typer) -> None:
+    """Commands that plugins add; only looked for inside a workspace, so `release --help` stays fast elsewhere."""
+    from release_pipeline.config import load_config
+    from release_pipeline.errors import UserError
+    from release_pipeline.plugins import load_plugins
+    from release_pipeline.workspace import find_root
+
+    try:
+        root = find_root()
+        plugins = load_plugins(root, load_config(root).plugins)
+    except UserError:  # the command itself will report a broken workspace
+        return
+    plugins.hook.release_register_commands(app=app)
+
+
+def main() -> None:
+    from release_pipeline.errors import UserError
+
+    try:
+        app = build_app()
+        app()
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished trials are recorded; run the same command again to resume", err=True)
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""One module per `release` command; each exposes `register(app)`."""

@@ -1,0 +1,37 @@
+"""`release critic`: label the symptoms of a run's failures, blind to the agent's implementation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from release_pipeline.cli.common import AgentOpt, JsonOpt, RunOpt, WorkspaceOpt, open_workspace, print_json, resolve_run
+
+
+def critic(
+    run: RunOpt = None,
+    name: Annotated[str | None, typer.Option("--critic", help="Critic to use (default: from release.yaml).")] = None,
+    agent: AgentOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Label symptoms of every failed trial of a run and store them."""
+    from release_pipeline.stages.critic import critique_run
+
+    ws = open_workspace(workspace)
+    cfg = ws.agent(agent)
+    run_id = resolve_run(ws, cfg, run)
+    symptoms = critique_run(ws, cfg, run_id, name)
+    if json_output:
+        print_json({"run": run_id, "symptoms": [asdict(s) for s in symptoms]})
+        return
+    typer.echo(f"run #{run_id}: {len(symptoms)} symptoms")
+    for label, count in Counter(s.label for s in symptoms).most_common():
+        typer.echo(f"  {label:<20} {count}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(critic)

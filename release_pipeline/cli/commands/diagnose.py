@@ -1,0 +1,28 @@
+"""`release diagnose`: aggregate a run's symptoms into an engineering spec."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import typer
+
+from release_pipeline.cli.common import AgentOpt, JsonOpt, RunOpt, WorkspaceOpt, open_workspace, print_json, resolve_run
+
+
+def diagnose(run: RunOpt = None, agent: AgentOpt = None, workspace: WorkspaceOpt = None,
+             json_output: JsonOpt = False) -> None:
+    """Write the engineering spec (dominant patterns, targets, protected tasks, intended change)."""
+    from release_pipeline.reports import spec_markdown
+    from release_pipeline.stages.diagnose import diagnose_run
+
+    ws = open_workspace(workspace)
+    cfg = ws.agent(agent)
+    spec = diagnose_run(ws, cfg, resolve_run(ws, cfg, run))
+    if json_output:
+        print_json(asdict(spec))
+    else:
+        typer.echo(spec_markdown(spec))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(diagnose)

@@ -1,0 +1,38 @@
+"""`release log`: the version line, with every candidate, its status and why."""
+
+from __future__ import annotations
+
+import typer
+
+from release_pipeline.cli.common import AgentOpt, JsonOpt, WorkspaceOpt, open_workspace, print_json
+
+
+def log(agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: JsonOpt = False) -> None:
+    """Show the version line: canonical, retired, accepted and rejected versions with their reasons."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from release_pipeline.queries import version_line
+
+    ws = open_workspace(workspace)
+    cfg = ws.agent(agent)
+    rows = version_line(ws, cfg)
+    if json_output:
+        print_json(rows)
+        return
+    table = Table(title=f"{cfg.name}: version line", title_justify="left")
+    for col in ("version", "status", "git", "parent", "gate", "intent / reasons"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        gate = r["gate"]
+        gate_text = "" if gate is None else f"{gate['decision']} vs v{gate['against']}: +{gate['fixes']} -{gate['regressions']}"
+        detail = r["intent"] + "".join(f"\n- {reason}" for reason in r["reasons"] if r["status"] == "rejected")
+        status = f"[bold green]{r['status']}[/]" if r["status"] == "canonical" else (
+            f"[red]{r['status']}[/]" if r["status"] == "rejected" else r["status"])
+        table.add_row(f"v{r['number']}", status, r["git_sha"][:10], f"v{r['parent']}" if r["parent"] else "",
+                      gate_text, detail)
+    Console(width=max(100, Console().width)).print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(log)

@@ -1,0 +1,86 @@
+"""`release promote`: move the canonical head to an accepted candidate, or run whole iterations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from release_pipeline.cli.common import (
+    AgentOpt,
+    JsonOpt,
+    WorkspaceOpt,
+    candidate_version,
+    open_workspace,
+    print_json,
+    progress_for,
+    say,
+)
+
+
+def promote(
+    candidate: Annotated[str | None, typer.Option("--candidate", "-c", help="Candidate to promote (v<N>, ref or patch).")] = None,
+    iterations: Annotated[int, typer.Option("--iterations", "-n", min=1, help="Iterations with the configured strategy.")] = 1,
+    reason: Annotated[str, typer.Option(help="Why (recorded with the move).")] = "",
+    agent: AgentOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Promote a candidate (gating it first when it has no report against the head), or iterate the pipeline."""
+    ws = open_workspace(workspace)
+    cfg = ws.agent(agent)
+    if candidate is not None:
+        _promote_one(ws, cfg, candidate, reason, json_output)
+    else:
+        _iterate(ws, cfg, iterations, json_output)
+
+
+def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool) -> None:
+    from release_pipeline.stages.gate import gate_candidate
+    from release_pipeline.stages.promote import promote as promote_version
+
+    version = candidate_version(ws, cfg, ref)
+    report = ws.store.latest_gate_report(cfg.name, version.number)
+    if report is None or report["base"] != ws.head(cfg).number:
+        result = gate_candidate(ws, cfg, version, progress=progress_for(json_output))
+        say(result.markdown)
+        if not result.accepted:
+            raise typer.Exit(1)
+    move = promote_version(ws, cfg, ws.store.version(cfg.name, version.number), reason=reason)
+    if json_output:
+        print_json({"agent": move.agent, "from": move.from_version, "to": move.to_version, "reason": move.reason})
+    else:
+        typer.echo(f"{cfg.name}: v{move.from_version} -> v{move.to_version} is canonical ({move.reason})")
+
+
+def _iterate(ws, cfg, iterations: int, json_output: bool) -> None:
+    from release_pipeline.stages.iterate import iterate
+
+    summary = []
+    for i in range(1, iterations + 1):
+        say(f"== iteration {i}/{iterations}: {cfg.name} v{ws.head(cfg).number}")
+        step = iterate(ws, cfg, progress=progress_for(json_output), say=say)
+        entry = {"iteration": i, "base": step.base.number, "spec": step.spec.id,
+                 "candidate": step.candidate.number if step.candidate else None,
+                 "decision": step.gate.decision if step.gate else ("rejected" if step.candidate else None),
+                 "fixes": step.gate.evidence.fixes if step.gate else [],
+                 "regressions": step.gate.evidence.regressions if step.gate else [],
+                 "reasons": step.gate.reasons if step.gate else step.notes,
+                 "promoted": step.move is not None}
+        summary.append(entry)
+        if step.gate:
+            verdict = "accepted and promoted" if step.move else "rejected"
+            say(f"gate: v{entry['candidate']} {verdict}: {len(entry['fixes'])} fixes, "
+                f"{len(entry['regressions'])} regressions")
+            for r in step.gate.reasons:
+                say(f"  - {r}")
+        for note in step.notes:
+            say(f"  {note}")
+        if step.candidate is None:
+            break
+    if json_output:
+        print_json(summary)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(promote)

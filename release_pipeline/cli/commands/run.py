@@ -1,0 +1,46 @@
+"""`release run`: run a version over a split, recording a trace and verdict per task and repeat."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from release_pipeline.cli.common import AgentOpt, JsonOpt, WorkspaceOpt, open_workspace, print_json, progress_for, say
+
+
+def run(
+    version: Annotated[str | None, typer.Option("--version", "-v", help="v<N> (default: canonical).")] = None,
+    split: Annotated[str, typer.Option(help="dev, gate or holdout.")] = "dev",
+    repeats: Annotated[int | None, typer.Option("--repeats", "-k", min=1, help="Repeats per task.")] = None,
+    fresh: Annotated[bool, typer.Option(help="Start a new run instead of resuming an unfinished one.")] = False,
+    agent: AgentOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Run a version over a suite split; an interrupted identical run is resumed, not repeated."""
+    from release_pipeline.models import SPLITS
+    from release_pipeline.errors import UserError
+    from release_pipeline.stages.run import run_version
+
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
+    ws = open_workspace(workspace)
+    cfg = ws.agent(agent)
+    target = ws.resolve_version(cfg, version)
+    outcome = run_version(ws, cfg, target, split=split, repeats=repeats, fresh=fresh,
+                          progress=progress_for(json_output))
+    if json_output:
+        print_json({"run": outcome.run["id"], "version": target.number, "split": split,
+                    "repeats": outcome.run["repeats"], "executed": outcome.executed, "resumed": outcome.resumed,
+                    "counts": outcome.counts})
+        return
+    c = outcome.counts
+    total = sum(c.values())
+    resumed = f" (resumed; {outcome.executed} trials were missing)" if outcome.resumed else ""
+    say(f"run #{outcome.run['id']}: {cfg.name} v{target.number} on {split}, {outcome.run['repeats']} repeats{resumed}")
+    typer.echo(f"{c['pass']}/{total} trials passed, {c['fail']} failed, {c['error']} errors")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)

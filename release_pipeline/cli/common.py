@@ -1,0 +1,72 @@
+"""What every command shares: option aliases, workspace lookup, output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+AgentOpt = Annotated[str | None, typer.Option("--agent", "-a", help="Agent name (default: the only one).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+WorkspaceOpt = Annotated[
+    Path | None, typer.Option("--workspace", "-w", help="Workspace folder (default: search upwards from here).")
+]
+
+
+def open_workspace(path: Path | None):
+    """The workspace at `path`, or the nearest one above the current folder."""
+    from release_pipeline.workspace import Workspace
+
+    return Workspace.find(path)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def say(message: str) -> None:
+    """Human-facing progress lines go to stderr, so stdout stays clean for --json and pipes."""
+    typer.echo(message, err=True)
+
+
+def progress_for(json_output: bool):
+    """A rich progress bar for people at a terminal; nothing for --json or pipes."""
+    from release_pipeline.progress import rich_bar, silent
+
+    return silent if json_output or not sys.stderr.isatty() else rich_bar
+
+
+def resolve_run(ws, agent, run_id: int | None) -> int:
+    """The given run, or the canonical version's latest complete run on the dev split."""
+    from release_pipeline.errors import UserError
+
+    if run_id is not None:
+        return ws.store.run(run_id)["id"]
+    head = ws.head(agent)
+    run = ws.store.latest_run(ws.store.version_id(agent.name, head.number), "dev")
+    if run is None:
+        raise UserError(f"v{head.number} has no complete run on the dev split: run `release run` first")
+    return run["id"]
+
+
+RunOpt = Annotated[int | None, typer.Option("--run", help="Run id (default: canonical's latest dev run).")]
+
+CandidateOpt = Annotated[
+    str, typer.Option("--candidate", "-c", help="v<N> of a recorded candidate, or a branch, commit or patch to record.")
+]
+
+
+def candidate_version(ws, agent, ref: str):
+    """A recorded candidate (`v3`, `3`), or a new one recorded from a git ref or patch file."""
+    import re
+
+    from release_pipeline.stages.candidate import create_candidate
+
+    if re.fullmatch(r"[vV]?\d+", ref):
+        return ws.resolve_version(agent, ref)
+    result = create_candidate(ws, agent, ref)
+    say(f"recorded {ref} as candidate v{result.version.number} ({result.version.branch})")
+    return result.version

@@ -1,0 +1,128 @@
+"""The workspace config file (`release.yaml`) and the YAML loading every other file shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from release_pipeline.errors import ConfigError
+
+CONFIG_FILE = "release.yaml"
+
+
+def load_yaml(path: Path, what: str) -> Any:
+    """Parse a YAML file, turning every failure into a one-line ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}{where}: {problem}") from None
+
+
+def check(data: Any, schema: dict[str, Any], source: str) -> None:
+    """Validate `data` against a JSON schema; the first error becomes a one-line ConfigError."""
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        where = ".".join(str(p) for p in err.absolute_path) or "top level"
+        raise ConfigError(f"{source}: {where}: {err.message}")
+
+
+_POSITIVE_INT = {"type": "integer", "minimum": 1}
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["agents"],
+    "additionalProperties": False,
+    "properties": {
+        "agents": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"},
+            "additionalProperties": {
+                "type": "object",
+                "required": ["path", "suite"],
+                "additionalProperties": False,
+                "properties": {"path": {"type": "string"}, "suite": {"type": "string"}},
+            },
+        },
+        "run": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "repeats": _POSITIVE_INT,
+                "concurrency": _POSITIVE_INT,
+                "timeout_s": {"type": "number", "exclusiveMinimum": 0},
+                "seed": {"type": "integer"},
+                "executor": {"type": "string"},
+            },
+        },
+        "critic": {"type": "string"},
+        "strategy": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string"}},
+        },
+        "policy": {"type": "string"},
+        "database": {"type": "string"},
+        "plugins": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    name: str
+    path: str
+    suite: str
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    repeats: int = 3
+    concurrency: int = 8
+    timeout_s: float = 60.0
+    seed: int = 0
+    executor: str = "local"
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    agents: dict[str, AgentConfig]
+    run: RunConfig = field(default_factory=RunConfig)
+    critic: str = "heuristic"
+    strategy: dict[str, Any] = field(default_factory=lambda: {"name": "patch-queue"})
+    policy: str = "gate-policy.yaml"
+    database: str = ""
+    plugins: tuple[str, ...] = ()
+
+
+def load_config(root: Path) -> WorkspaceConfig:
+    """Read and validate `release.yaml` in a workspace root."""
+    path = root / CONFIG_FILE
+    data = load_yaml(path, "workspace config")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    check(data, CONFIG_SCHEMA, str(path))
+    agents = {name: AgentConfig(name=name, **spec) for name, spec in data["agents"].items()}
+    return WorkspaceConfig(
+        agents=agents,
+        run=RunConfig(**data.get("run", {})),
+        critic=data.get("critic", "heuristic"),
+        strategy=data.get("strategy", {"name": "patch-queue"}),
+        policy=data.get("policy", "gate-policy.yaml"),
+        database=data.get("database", ""),
+        plugins=tuple(data.get("plugins", ())),
+    )

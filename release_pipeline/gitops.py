@@ -1,0 +1,164 @@
+"""Everything release-pipeline does to git, through GitPython.
+
+Candidates are built without touching the user's working tree or index: a
+patch is applied to a temporary index and committed with `commit-tree`.
+Canonical moves are compare-and-swaps on `refs/heads/canonical/<agent>`
+(`update-ref NEW OLD`), mirrored by annotated tags `<agent>/v<N>`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import git
+
+from release_pipeline.errors import ConflictError, NotFoundError, UserError
+
+FALLBACK_IDENTITY = {
+    "GIT_AUTHOR_NAME": "release-pipeline",
+    "GIT_AUTHOR_EMAIL": "release-pipeline@localhost",
+    "GIT_COMMITTER_NAME": "release-pipeline",
+    "GIT_COMMITTER_EMAIL": "release-pipeline@localhost",
+}
+
+
+def open_repo(root: Path) -> git.Repo:
+    try:
+        return git.Repo(root)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise UserError(f"{root} is not a git repository (run `release init` there)") from None
+
+
+@contextmanager
+def identity(repo: git.Repo) -> Iterator[None]:
+    """Use the user's git identity, or a fallback one where none is configured (CI, fresh machines)."""
+    env: dict[str, str] = {}
+    reader = repo.config_reader()
+    if not (os.environ.get("GIT_AUTHOR_NAME") or reader.has_option("user", "name")):
+        env = FALLBACK_IDENTITY
+    elif not (os.environ.get("GIT_AUTHOR_EMAIL") or reader.has_option("user", "email")):
+        env = {k: v for k, v in FALLBACK_IDENTITY.items() if k.endswith("EMAIL")}
+    with repo.git.custom_environment(**env):
+        yield
+
+
+def ensure_clean(repo: git.Repo) -> None:
+    """Refuse to act on a tree with uncommitted changes: what would we be recording?"""
+    if repo.is_dirty(untracked_files=True):
+        changed = [d.a_path for d in repo.index.diff(None)] + repo.untracked_files
+        first = changed[0] if changed else "the index"
+        raise ConflictError(f"the git tree is dirty ({first} and {max(0, len(changed) - 1)} more): commit or stash first")
+
+
+def head_sha(repo: git.Repo) -> str:
+    try:
+        return repo.head.commit.hexsha
+    except ValueError:
+        raise UserError("the workspace has no commit yet: commit the agent and suite first") from None
+
+
+def resolve_commit(repo: git.Repo, ref: str) -> str:
+    """The commit sha a branch, tag or sha names."""
+    try:
+        return repo.commit(ref).hexsha
+    except (git.BadName, ValueError, git.GitCommandError):
+        raise NotFoundError(f"no git ref or commit named {ref!r}") from None
+
+
+def folder_tree_sha(repo: git.Repo, sha: str, folder: str) -> str:
+    """The git tree id of `folder` at `sha`: a content hash of the artifact."""
+    try:
+        return (repo.commit(sha).tree / folder).hexsha
+    except KeyError:
+        raise NotFoundError(f"commit {sha[:10]} has no folder {folder!r}") from None
+
+
+def export_folder(repo: git.Repo, sha: str, folder: str, dest: Path) -> None:
+    """Write `folder` as it is at `sha` into `dest` (created fresh)."""
+    tree = repo.commit(sha).tree / folder
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=dest.parent))
+    for item in tree.traverse():
+        if item.type != "blob":
+            continue
+        target = tmp / Path(item.path).relative_to(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(item.data_stream.read())
+        if item.mode & stat.S_IXUSR:
+            target.chmod(0o755)
+    try:
+        tmp.rename(dest)
+    except OSError:  # someone else exported it first
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def changed_paths(repo: git.Repo, base: str, head: str) -> list[str]:
+    """Paths that differ between two commits (both sides of a rename)."""
+    out = repo.git.diff("--name-only", "--no-renames", base, head)
+    return [line for line in out.splitlines() if line]
+
+
+def diff_text(repo: git.Repo, base: str, head: str) -> str:
+    return repo.git.diff(base, head)
+
+
+def commit_patch(repo: git.Repo, base: str, patch: Path, message: str) -> str:
+    """Apply `patch` on top of `base` in a temporary index and commit it; the working tree is untouched."""
+    with tempfile.TemporaryDirectory() as tmp:
+        index = str(Path(tmp) / "index")
+        with repo.git.custom_environment(GIT_INDEX_FILE=index):
+            repo.git.read_tree(base)
+            try:
+                repo.git.apply("--cached", str(patch.resolve()))
+            except git.GitCommandError as exc:
+                detail = (exc.stderr or "").strip().splitlines()
+                raise UserError(f"patch {patch} does not apply to the canonical version: "
+                                f"{detail[-1] if detail else 'git apply failed'}") from None
+            tree = repo.git.write_tree()
+        with identity(repo):
+            return repo.git.commit_tree(tree, "-p", base, "-m", message)
+
+
+def create_branch(repo: git.Repo, name: str, sha: str) -> None:
+    try:
+        repo.git.branch("--force", name, sha)
+    except git.GitCommandError as exc:
+        raise ConflictError(f"cannot create branch {name!r}: {(exc.stderr or '').strip()}") from None
+
+
+def ref_sha(repo: git.Repo, ref: str) -> str | None:
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", ref + "^{commit}") or None
+    except git.GitCommandError:
+        return None
+
+
+def move_ref(repo: git.Repo, ref: str, new: str, old: str | None) -> None:
+    """Compare-and-swap a ref: fails unless it currently points at `old` (or does not exist when old is None)."""
+    expected = old or "0" * 40
+    try:
+        repo.git.update_ref(ref, new, expected)
+    except git.GitCommandError as exc:
+        raise ConflictError(f"git ref {ref} moved: {(exc.stderr or '').strip()}") from None
+
+
+def tag_exists(repo: git.Repo, name: str) -> bool:
+    return ref_sha(repo, f"refs/tags/{name}") is not None
+
+
+def create_tag(repo: git.Repo, name: str, sha: str, message: str) -> None:
+    try:
+        with identity(repo):
+            repo.git.tag("-a", name, sha, "-m", message)
+    except git.GitCommandError as exc:
+        raise ConflictError(f"cannot create tag {name!r}: {(exc.stderr or '').strip()}") from None
+
+
+def delete_tag(repo: git.Repo, name: str) -> None:
+    repo.git.tag("-d", name)

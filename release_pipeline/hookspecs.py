@@ -1,0 +1,163 @@
+"""Every hook a release-pipeline plugin can implement.
+
+Plugins are modules or objects with functions marked `@hookimpl`, registered
+through the `release_pipeline` entry-point group or dropped into a workspace's
+`plugins/` folder. The built-in behaviour is registered the same way (see
+`release_pipeline/builtin/`), so a plugin extends exactly the surface the core
+uses. Hooks are always called with keyword arguments: an implementation may
+accept fewer arguments than the spec names, which lets a hook grow later.
+
+Two kinds of hooks:
+
+* register hooks hand the plugin a `register(name, component)` callback; the
+  core, not the plugin, rejects duplicate names;
+* stage hooks are called once per stage of `run -> critic -> diagnose ->
+  candidate -> gate -> promote` with plain data objects (never a database
+  session). Collecting hooks gather every implementation's answer; the others
+  are notifications. Any hook can be wrapped with `@hookimpl(wrapper=True)`
+  for timing, logging or transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+    from release_pipeline.models import (
+        DiagnosisRequest,
+        HeadMove,
+        Pattern,
+        Symptom,
+        VersionInfo,
+    )
+    from release_pipeline.stages.gate_stats import GateEvidence
+    from release_pipeline.policy import GatePolicy
+
+PROJECT = "release_pipeline"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+Register = Callable[..., None]
+
+
+# ----- register hooks ------------------------------------------------------------------
+
+
+@hookspec
+def release_register_agent_adapters(register: Register) -> None:
+    """Register agent adapters: `register(name, factory)`.
+
+    `factory(artifact: Artifact)` returns an object with
+    `async run(task: Task, ctx: TrialContext) -> AgentResult` and `close()`.
+    An agent manifest names its adapter in `adapter:`. Built in: `callable`
+    (a Python `module:function`) and `subprocess` (JSON on stdin and stdout).
+    """
+
+
+@hookspec
+def release_register_suite_loaders(register: Register) -> None:
+    """Register suite loaders: `register(name, loader, extensions=(...))`.
+
+    `loader(reference: str, root: Path) -> Suite`. A workspace names a suite as
+    a file path (dispatched by extension) or as `name:argument` for loaders that
+    build a suite from something other than a file. Built in: `yaml`, `jsonl`.
+    """
+
+
+@hookspec
+def release_register_verifiers(register: Register) -> None:
+    """Register verifiers: `register(name, factory)`.
+
+    `factory(options: dict, root: Path)` returns `verify(task: Task, output) -> Verdict`.
+    A suite selects one with `verifier: {type: name, ...options}`. Built in:
+    `exact`, `normalized`, `regex`, `numeric`, `json_schema`, `python`.
+    """
+
+
+@hookspec
+def release_register_critics(register: Register) -> None:
+    """Register critics: `register(name, critic)`.
+
+    `critic(items: list[CriticInput]) -> list[Symptom]`. A critic sees failed
+    trials only through `CriticInput`, which carries no part of the agent
+    artifact: it is implementation-blind by construction. Built in: `heuristic`.
+    """
+
+
+@hookspec
+def release_register_candidate_strategies(register: Register) -> None:
+    """Register candidate strategies: `register(name, strategy)`.
+
+    `strategy(ctx: CandidateContext) -> CandidateProposal | None`; None means it
+    has nothing left to propose. Used by `release promote --iterations N`. Built
+    in: `patch-queue` (human-authored patches, taken in order).
+    """
+
+
+@hookspec
+def release_register_executors(register: Register) -> None:
+    """Register executors: `register(name, factory)`.
+
+    `factory()` returns an object with
+    `async map(jobs: list, work: async callable, concurrency: int, on_result: callable)`
+    that awaits `work(job)` for every job, at most `concurrency` at a time, and
+    hands each result to `on_result` as soon as it is ready. Built in: `local`.
+    """
+
+
+@hookspec
+def release_register_commands(app: typer.Typer) -> None:
+    """Add commands to the `release` CLI: `@app.command()` on the given Typer app."""
+
+
+# ----- stage hooks ---------------------------------------------------------------------
+
+
+@hookspec
+def release_run_finished(run: dict[str, Any], counts: dict[str, int]) -> None:
+    """Stage run: a run finished. `run` is the run record, `counts` maps status to trial count."""
+
+
+@hookspec
+def release_critic_finished(run_id: int, symptoms: list[Symptom]) -> None:
+    """Stage critic: symptoms of a run's failed trials were labelled and stored."""
+
+
+@hookspec
+def release_diagnose(request: DiagnosisRequest) -> list[Pattern]:
+    """Stage diagnose: return failure patterns found in a run's outcomes and symptoms.
+
+    Every implementation contributes; the core merges the patterns of all
+    diagnosis scripts into one spec, ordered by count. Must be deterministic:
+    the same request gives the same patterns, so a spec can be audited.
+    """
+
+
+@hookspec
+def release_candidate_created(version: VersionInfo, changed_files: list[str]) -> None:
+    """Stage candidate: a release candidate was recorded on its own git branch."""
+
+
+@hookspec
+def release_gate_checks(evidence: GateEvidence, policy: GatePolicy) -> list[str]:
+    """Stage gate: return reasons to reject the candidate (an empty list means no objection).
+
+    Every implementation is asked; the candidate is accepted only when no
+    implementation objects. The built-in checks apply the gate policy.
+    """
+
+
+@hookspec
+def release_promoted(move: HeadMove, workspace: Path) -> None:
+    """Stage promote: the canonical head moved (a promotion or a rollback) in the workspace at `workspace`."""
+
+
+@hookspec
+def release_candidate_rejected(version: VersionInfo, reasons: list[str]) -> None:
+    """Stage gate/promote: a candidate was rejected and stays on record with its reasons."""

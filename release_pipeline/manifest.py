@@ -1,0 +1,60 @@
+"""The agent manifest (`agent.yaml`): how an artifact is run and which of its files a candidate may edit."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+from release_pipeline.config import check, load_yaml
+from release_pipeline.errors import ConfigError
+from release_pipeline.models import Manifest
+
+MANIFEST_FILE = "agent.yaml"
+
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "adapter", "editable"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "adapter": {"type": "string", "minLength": 1},
+        "entry": {"type": "string"},
+        "command": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "editable": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "params": {"type": "object"},
+        "timeout_s": {"type": "number", "exclusiveMinimum": 0},
+        "description": {"type": "string"},
+    },
+}
+
+
+def load_manifest(folder: Path) -> Manifest:
+    """Read and validate the manifest of the artifact in `folder`."""
+    path = folder / MANIFEST_FILE
+    data = load_yaml(path, "agent manifest")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    check(data, MANIFEST_SCHEMA, str(path))
+    for pattern in data["editable"]:
+        if pattern.startswith("/") or ".." in Path(pattern).parts:
+            raise ConfigError(f"{path}: editable pattern {pattern!r} must stay inside the agent folder")
+    return Manifest(
+        name=data["name"],
+        adapter=data["adapter"],
+        editable=tuple(data["editable"]),
+        entry=data.get("entry", ""),
+        command=tuple(data.get("command", ())),
+        params=dict(data.get("params", {})),
+        timeout_s=data.get("timeout_s"),
+    )
+
+
+def is_editable(manifest: Manifest, relpath: str) -> bool:
+    """Whether a path relative to the agent folder matches one of the manifest's editable patterns.
+
+    The manifest itself is never editable by a candidate: it decides what is.
+    """
+    if relpath == MANIFEST_FILE:
+        return False
+    return any(fnmatch(relpath, pattern) for pattern in manifest.editable)

@@ -1,0 +1,279 @@
+"""Plain data objects that flow between stages and plugins.
+
+Plugins only ever see these: never a database session, never an ORM row.
+They are dataclasses so that they serialise with `dataclasses.asdict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+TrialStatus = Literal["pass", "fail", "error"]
+VersionStatus = Literal["canonical", "candidate", "rejected", "retired"]
+SPLITS = ("dev", "gate", "holdout")
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One task of a suite: an input for the agent and how to judge its answer."""
+
+    id: str
+    input: Any
+    split: str
+    expected: Any = None
+    verifier: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Suite:
+    """A named set of tasks with a rubric the critic may read."""
+
+    name: str
+    tasks: tuple[Task, ...]
+    rubric: str = ""
+    source: str = ""
+
+    def split(self, name: str) -> list[Task]:
+        """The tasks of one split, in suite order."""
+        return [t for t in self.tasks if t.split == name]
+
+
+@dataclass(slots=True)
+class Verdict:
+    """A verifier's judgement. `reason` is a short machine-readable code.
+
+    Codes used by the built-in verifiers: `ok`, `mismatch`, `empty`,
+    `unparseable`, `schema_violation`, `verifier_error`.
+    """
+
+    passed: bool
+    score: float
+    feedback: str = ""
+    reason: str = "ok"
+
+
+@dataclass(slots=True)
+class AgentResult:
+    """What an agent adapter returns for one task."""
+
+    output: Any
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    tokens: int = 0
+    cost: float = 0.0
+
+
+@dataclass(slots=True)
+class TrialRecord:
+    """One execution of one task by one version: the unit of evidence."""
+
+    run_id: int
+    task_id: str
+    repeat: int
+    seed: int
+    status: TrialStatus
+    score: float = 0.0
+    output: Any = None
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    feedback: str = ""
+    reason: str = ""
+    latency_ms: float = 0.0
+    tokens: int = 0
+    cost: float = 0.0
+    attempt: int = 0
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """An agent artifact's manifest (`agent.yaml` in its folder)."""
+
+    name: str
+    adapter: str
+    editable: tuple[str, ...]
+    entry: str = ""
+    command: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A version of an agent, materialised in a folder the adapter can run from."""
+
+    agent: str
+    number: int
+    path: Path
+    manifest: Manifest
+    git_sha: str
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrialContext:
+    """What an agent sees besides the task input."""
+
+    task_id: str
+    repeat: int
+    seed: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CriticInput:
+    """Everything an implementation-blind critic may see about one failed trial.
+
+    Deliberately no field for the agent's prompts, code, parameters or weights.
+    """
+
+    trial_id: int
+    task_id: str
+    input: Any
+    expected: Any
+    output: Any
+    trace: list[dict[str, Any]]
+    status: TrialStatus
+    feedback: str
+    reason: str
+    rubric: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Symptom:
+    """A critic's label for what went wrong in one trial. Describes, never prescribes."""
+
+    trial_id: int
+    task_id: str
+    label: str
+    description: str
+    evidence: tuple[str, ...] = ()
+    severity: Literal["low", "medium", "high"] = "medium"
+    critic: str = ""
+
+
+@dataclass(slots=True)
+class TaskOutcome:
+    """Pass counts of one task in one run (error trials excluded)."""
+
+    task_id: str
+    passes: int
+    trials: int
+    errors: int
+    tags: tuple[str, ...] = ()
+    trial_ids: tuple[int, ...] = ()
+
+    @property
+    def rate(self) -> float:
+        return self.passes / self.trials if self.trials else 0.0
+
+    @property
+    def klass(self) -> str:
+        """`stable_pass`, `stable_fail`, `flaky`, or `no_data` when every trial errored."""
+        if not self.trials:
+            return "no_data"
+        if self.passes == self.trials:
+            return "stable_pass"
+        if self.passes == 0:
+            return "stable_fail"
+        return "flaky"
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosisRequest:
+    """Input of a diagnosis script: a finished run's outcomes and its symptoms."""
+
+    agent: str
+    version: int
+    run_id: int
+    split: str
+    outcomes: tuple[TaskOutcome, ...]
+    symptoms: tuple[Symptom, ...]
+
+
+@dataclass(slots=True)
+class Pattern:
+    """A recurring failure found by a diagnosis script."""
+
+    label: str
+    count: int
+    share: float
+    task_ids: list[str]
+    example_task_ids: list[str]
+    intended_change: str
+    source: str = "builtin"
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Spec:
+    """The engineering spec a candidate is built from."""
+
+    agent: str
+    version: int
+    run_id: int
+    split: str
+    failed_tasks: int
+    total_tasks: int
+    patterns: list[Pattern]
+    target_tasks: list[str]
+    protected_tasks: list[str]
+    target_tags: list[str]
+    intended_change: str
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """One entry of an agent's version line."""
+
+    agent: str
+    number: int
+    status: VersionStatus
+    git_sha: str
+    content_hash: str
+    parent: int | None
+    intent: str
+    source_ref: str
+    branch: str
+    created_at: datetime
+    reasons: tuple[str, ...] = ()
+    spec_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeadMove:
+    """One move of an agent's canonical head."""
+
+    agent: str
+    from_version: int | None
+    to_version: int
+    actor: str
+    reason: str
+    kind: Literal["init", "promote", "rollback"]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateContext:
+    """What a candidate strategy gets: the canonical artifact and the spec to act on."""
+
+    agent: str
+    base: Artifact
+    spec: Spec | None
+    workspace: Path
+    options: dict[str, Any]
+    used_sources: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateProposal:
+    """A strategy's answer: a change to the canonical artifact, as a patch or a git ref."""
+
+    intent: str
+    patch: str = ""
+    ref: str = ""
+    source: str = ""

@@ -1,0 +1,99 @@
+"""The gate policy: a versioned YAML file in the workspace that states how candidates are judged."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from release_pipeline.config import check, load_yaml
+from release_pipeline.errors import ConfigError
+
+POLICY_VERSION = 1
+
+POLICY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["version"],
+    "additionalProperties": False,
+    "properties": {
+        "version": {"const": POLICY_VERSION},
+        "repeats": {"type": "integer", "minimum": 1},
+        "alpha": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
+        "regression_budget": {"type": "integer", "minimum": 0},
+        "min_fixes": {"type": "integer", "minimum": 0},
+        "require_more_fixes_than_regressions": {"type": "boolean"},
+        "protected_tasks": {"type": "array", "items": {"type": "string"}},
+        "require_intent_alignment": {"type": "boolean"},
+        "error_retries": {"type": "integer", "minimum": 0},
+        "max_repeats": {"type": "integer", "minimum": 1},
+        "extra_trial_budget": {"type": "integer", "minimum": 0},
+    },
+}
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """How the gate decides. Defaults follow DESIGN.md section 3.
+
+    alpha: the one-sided error rate at which a per-task change of pass rate is
+    confirmed (Fisher's exact test). With `repeats: 3` only a clean 3/3 -> 0/3
+    flip reaches 0.05; anything less clear earns adaptive extra repeats, up to
+    `max_repeats` a side and `extra_trial_budget` trials for the whole gate.
+    """
+
+    version: int = POLICY_VERSION
+    repeats: int = 3
+    alpha: float = 0.05
+    regression_budget: int = 0
+    min_fixes: int = 1
+    require_more_fixes_than_regressions: bool = True
+    protected_tasks: tuple[str, ...] = ()
+    require_intent_alignment: bool = False
+    error_retries: int = 2
+    max_repeats: int = 9
+    extra_trial_budget: int = 400
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["protected_tasks"] = list(self.protected_tasks)
+        return data
+
+    @property
+    def digest(self) -> str:
+        """A hash of the policy's content, recorded with every gate report."""
+        blob = yaml.safe_dump(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_policy(path: Path) -> GatePolicy:
+    """Read the policy file; a missing file is an error (the workspace must state its policy)."""
+    data = load_yaml(path, "gate policy")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    check(data, POLICY_SCHEMA, str(path))
+    if data.get("max_repeats", GatePolicy.max_repeats) < data.get("repeats", GatePolicy.repeats):
+        raise ConfigError(f"{path}: max_repeats must be at least repeats")
+    data["protected_tasks"] = tuple(data.get("protected_tasks", ()))
+    return GatePolicy(**data)
+
+
+def default_policy_text() -> str:
+    """The policy file `release init` writes: every default spelled out, with why."""
+    return f"""\
+# Gate policy: how release candidates are judged. Versioned with the workspace;
+# a candidate may never change it.
+version: {POLICY_VERSION}
+repeats: 3                # trials per task and version on the gate split
+alpha: 0.05               # one-sided error rate at which a per-task flip is confirmed
+regression_budget: 0      # confirmed regressions tolerated outside protected tasks
+min_fixes: 1              # confirmed fixes required
+require_more_fixes_than_regressions: true
+protected_tasks: []       # any confirmed regression here rejects the candidate
+require_intent_alignment: false   # require every fix to fall in the spec's targets
+error_retries: 2          # re-runs of an `error` trial before it is excluded
+max_repeats: 9            # adaptive repeats per side for tasks still uncertain
+extra_trial_budget: 400   # at most this many adaptive trials per gate
+"""

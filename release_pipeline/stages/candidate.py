@@ -1,0 +1,107 @@
+"""Stage candidate: record exactly one release candidate, as a commit on its own branch.
+
+A candidate is a change to the canonical artifact: a git ref (branch, tag,
+commit) or a patch applied on top of the canonical commit. What it may touch
+is decided by the *canonical* manifest's `editable` patterns; a change to
+anything else in the agent folder, or to the suite, gate policy, config or
+plugins, is rejected before the candidate ever runs, and stays on record.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from release_pipeline import gitops
+from release_pipeline.config import CONFIG_FILE
+from release_pipeline.errors import UserError
+from release_pipeline.manifest import is_editable
+from release_pipeline.models import VersionInfo
+from release_pipeline.patches import PATCH_SUFFIXES, patch_intent
+
+@dataclass(frozen=True)
+class Change:
+    """Which changed paths a candidate may make, and which it may not."""
+
+    editable: list[str]
+    forbidden: list[str]
+    ignored: list[str]
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    version: VersionInfo
+    change: Change
+
+    @property
+    def rejected(self) -> bool:
+        return self.version.status == "rejected"
+
+
+def classify_change(ws, agent, base: VersionInfo, paths: list[str]) -> Change:
+    """Sort changed paths by what the canonical version allows."""
+    manifest = ws.materialize(agent, base).manifest
+    prefix = agent.path.rstrip("/") + "/"
+    protected = {CONFIG_FILE, ws.config.policy, agent.suite}
+    editable, forbidden, ignored = [], [], []
+    for path in paths:
+        if path.startswith(prefix):
+            (editable if is_editable(manifest, path[len(prefix):]) else forbidden).append(path)
+        elif path in protected or path.startswith("plugins/"):
+            forbidden.append(path)
+        else:
+            ignored.append(path)
+    return Change(editable, forbidden, ignored)
+
+
+def _load_patch(ws, spec: str) -> Path | None:
+    for candidate in (Path(spec), ws.root / spec):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def create_candidate(ws, agent, source: str, *, intent: str | None = None, patch_text: str | None = None,
+                     record_as: str | None = None) -> CandidateResult:
+    """Turn a branch, commit, tag or patch (file or text) into the next release candidate of `agent`."""
+    repo = ws.repo
+    gitops.ensure_clean(repo)
+    base = ws.head(agent)
+    patch = None if patch_text is not None else _load_patch(ws, source)
+    if patch_text is not None or patch is not None or source.endswith(PATCH_SUFFIXES):
+        if patch_text is None and patch is None:
+            raise UserError(f"patch file not found: {source}")
+        with tempfile.TemporaryDirectory() as tmp:
+            if patch is None:
+                patch = Path(tmp) / "candidate.patch"
+                patch.write_text(patch_text, encoding="utf-8")
+            text = patch.read_text(encoding="utf-8")
+            intent = intent or patch_intent(text) or f"apply {source}"
+            sha = gitops.commit_patch(repo, base.git_sha, patch, intent)
+        recorded = record_as or f"patch:{source}"
+    else:
+        sha = gitops.resolve_commit(repo, source)
+        intent = intent or repo.commit(sha).summary
+        recorded = record_as or f"ref:{source}"
+    paths = gitops.changed_paths(repo, base.git_sha, sha)
+    change = classify_change(ws, agent, base, paths)
+    content_hash = gitops.folder_tree_sha(repo, sha, agent.path)
+    if not change.forbidden and content_hash == base.content_hash:
+        raise UserError(f"{source} changes nothing in agent {agent.name!r} relative to v{base.number}")
+    spec = ws.store.latest_spec(agent.name, base.number)
+    reasons = []
+    if change.forbidden:
+        reasons.append("changes files outside the artifact's editable files: " + ", ".join(change.forbidden))
+    version = ws.store.create_version(
+        agent.name, status="rejected" if reasons else "candidate", parent_number=base.number, git_sha=sha,
+        content_hash=content_hash, intent=intent, source_ref=recorded, diff=gitops.diff_text(repo, base.git_sha, sha),
+        changed_files=paths, spec_id=spec["id"] if spec else None, reasons=reasons,
+        branch=f"rc/{agent.name}/v{{number}}",
+    )
+    gitops.create_branch(repo, version.branch, sha)
+    hook = ws.plugins.hook
+    hook.release_candidate_created(version=version, changed_files=paths)
+    if reasons:
+        hook.release_candidate_rejected(version=version, reasons=reasons)
+    return CandidateResult(version, change)

@@ -1,0 +1,36 @@
+"""Stage critic: label the symptoms of a run's failed trials, seeing traces and verdicts only."""
+
+from __future__ import annotations
+
+from release_pipeline.errors import UserError
+from release_pipeline.models import CriticInput, Suite, Symptom, TrialRecord
+from release_pipeline.stages.run import effective
+
+
+def critic_inputs(trials: list[TrialRecord], suite: Suite) -> list[CriticInput]:
+    """The failed trials of a run as the critic may see them: task, trace, verdict and rubric, nothing of the agent."""
+    tasks = {t.id: t for t in suite.tasks}
+    items = []
+    for trial in effective(trials).values():
+        if trial.status != "fail":
+            continue
+        task = tasks.get(trial.task_id)
+        items.append(CriticInput(
+            trial_id=trial.id, task_id=trial.task_id, input=task.input if task else None,
+            expected=task.expected if task else None, output=trial.output, trace=trial.trace,
+            status=trial.status, feedback=trial.feedback, reason=trial.reason, rubric=suite.rubric,
+        ))
+    return sorted(items, key=lambda i: (i.task_id, i.trial_id))
+
+
+def critique_run(ws, agent, run_id: int, critic: str | None = None) -> list[Symptom]:
+    """Run the configured critic over a run's failures and store its symptoms (replacing earlier ones)."""
+    run = ws.store.run(run_id)
+    if run["status"] != "complete":
+        raise UserError(f"run #{run_id} is not complete: finish it with `release run` first")
+    name = critic or ws.config.critic
+    fn = ws.plugins.registry.get("critic", name)
+    symptoms = list(fn(critic_inputs(ws.store.trials(run_id), ws.suite(agent))))
+    ws.store.replace_symptoms(run_id, symptoms)
+    ws.plugins.hook.release_critic_finished(run_id=run_id, symptoms=symptoms)
+    return symptoms

@@ -1,0 +1,203 @@
+"""Stage gate: run canonical and candidate on the gate split, compare them task by task, decide.
+
+Both versions run the same tasks with the same seeds. `error` trials are
+retried up to the policy's `error_retries` and otherwise excluded. Tasks whose
+change is not yet confirmed get extra repeats on both sides, a few at a time,
+while more repeats could still confirm it and the extra-trial budget lasts.
+Every number in the report points back to the trial ids it came from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from release_pipeline.errors import UserError
+from release_pipeline.models import Task, VersionInfo
+from release_pipeline.policy import GatePolicy
+from release_pipeline.progress import ProgressFactory, silent
+from release_pipeline.reports import gate_markdown
+from release_pipeline.stages.candidate import classify_change
+from release_pipeline.stages.gate_stats import GateEvidence, TaskRow, classify, could_confirm
+from release_pipeline.stages.run import Job, RunSettings, effective, execute_jobs, missing_jobs, task_outcomes
+
+ADAPTIVE_STEP = 3
+SPLIT = "gate"
+
+
+@dataclass
+class GateResult:
+    decision: str
+    reasons: list[str]
+    evidence: GateEvidence
+    report_id: int
+    markdown: str
+    body: dict[str, Any]
+
+    @property
+    def accepted(self) -> bool:
+        return self.decision == "accepted"
+
+
+class _Side:
+    """One version's run on the gate split, growing as the gate asks for more trials."""
+
+    def __init__(self, ws, agent, version: VersionInfo, tasks: list[Task], repeats: int, progress: ProgressFactory):
+        self.ws, self.version, self.progress = ws, version, progress
+        cfg = ws.config.run
+        vid = ws.store.version_id(agent.name, version.number)
+        task_ids = [t.id for t in tasks]
+        run = ws.store.find_run(vid, split=SPLIT, seed=cfg.seed, task_ids=task_ids)
+        if run is None:
+            run = ws.store.run(ws.store.create_run(vid, split=SPLIT, repeats=repeats, seed=cfg.seed, purpose="gate",
+                                                   task_ids=task_ids, suite=agent.suite))
+        self.run_id = run["id"]
+        self.artifact = ws.materialize(agent, version)
+        self.trials = ws.store.trials(self.run_id, with_trace=False)
+
+    def ensure(self, jobs: list[Job]) -> int:
+        if not jobs:
+            return 0
+        cfg = self.ws.config.run
+        with self.progress(f"gate v{self.version.number}", len(jobs)) as advance:
+            settings = RunSettings(cfg.concurrency, cfg.timeout_s, cfg.seed, cfg.executor, advance)
+            execute_jobs(self.artifact, jobs, run_id=self.run_id, plugins=self.ws.plugins, store=self.ws.store,
+                         root=self.ws.root, settings=settings)
+        self.trials = self.ws.store.trials(self.run_id, with_trace=False)  # with their ids, for the report
+        return len(jobs)
+
+    def fill(self, tasks: list[Task], repeats: dict[str, int], retries: int) -> None:
+        """Bring every task to its number of repeats, retrying `error` trials up to `retries` times."""
+        for _ in range(retries + 1):
+            done = effective(self.trials)
+            jobs = [j for t in tasks for j in missing_jobs([t], range(repeats[t.id]), done, max_attempt=retries)]
+            if not self.ensure(jobs):
+                return
+
+    def finish(self) -> None:
+        self.ws.store.set_run(self.run_id, status="complete")
+
+
+def _rows(base: _Side, cand: _Side, tasks: list[Task], repeats: dict[str, int], policy: GatePolicy,
+          protected: set[str], targets: set[str], target_tags: set[str]) -> list[TaskRow]:
+    rows = []
+    base_outcomes = task_outcomes(base.trials, tasks, repeats)
+    cand_outcomes = task_outcomes(cand.trials, tasks, repeats)
+    for task in tasks:
+        b, c = base_outcomes[task.id], cand_outcomes[task.id]
+        outcome, p_fix, p_reg = classify(b, c, policy.alpha)
+        aligned = task.id in targets or bool(target_tags & set(task.tags))
+        rows.append(TaskRow(task.id, b, c, round(p_fix, 6), round(p_reg, 6), outcome, task.id in protected, aligned))
+    return rows
+
+
+def gate_candidate(ws, agent, candidate: VersionInfo, *, progress: ProgressFactory | None = None) -> GateResult:
+    """Gate `candidate` against the canonical head and record the report (and a rejection)."""
+    progress = progress or silent
+    if candidate.status not in ("candidate", "rejected"):
+        raise UserError(f"v{candidate.number} is {candidate.status}, not a candidate")
+    base = ws.head(agent)
+    if candidate.parent != base.number:
+        note = f"v{candidate.number} was built on v{candidate.parent}; gating it against the canonical v{base.number}"
+    else:
+        note = ""
+    policy = ws.policy()
+    tasks = ws.suite(agent).split(SPLIT)
+    if not tasks:
+        raise UserError(f"suite {agent.suite!r} has no tasks in the gate split")
+    spec = ws.store.spec(candidate.spec_id)["body"] if candidate.spec_id else None
+    protected = set(policy.protected_tasks) | set(spec["protected_tasks"] if spec else ())
+    targets = set(spec["target_tasks"]) if spec else set()
+    target_tags = set(spec["target_tags"]) if spec else set()
+    _, changed = ws.store.version_diff(agent.name, candidate.number)
+    change = classify_change(ws, agent, base, changed)
+
+    sides = [_Side(ws, agent, v, tasks, policy.repeats, progress) for v in (base, candidate)]
+    repeats = {t.id: policy.repeats for t in tasks}
+    for side in sides:
+        side.fill(tasks, repeats, policy.error_retries)
+    rows = _rows(*sides, tasks, repeats, policy, protected, targets, target_tags)
+
+    extra, exhausted = 0, False
+    while True:
+        uncertain = [r for r in rows if r.outcome == "uncertain"
+                     and could_confirm(r.base, r.candidate, policy.alpha, policy.max_repeats)]
+        if not uncertain:
+            break
+        step = {r.task_id: min(repeats[r.task_id] + ADAPTIVE_STEP, policy.max_repeats) for r in uncertain}
+        cost = 2 * sum(n - repeats[t] for t, n in step.items())
+        if extra + cost > policy.extra_trial_budget:
+            exhausted = True
+            break
+        repeats.update(step)
+        chosen = [t for t in tasks if t.id in step]
+        for side in sides:
+            side.fill(chosen, repeats, policy.error_retries)
+        extra += cost
+        rows = _rows(*sides, tasks, repeats, policy, protected, targets, target_tags)
+    for side in sides:
+        side.finish()
+
+    errors = sum(r.base.errors + r.candidate.errors for r in rows)
+    evidence = GateEvidence(
+        agent=agent.name, base=base.number, candidate=candidate.number, split=SPLIT, alpha=policy.alpha, rows=rows,
+        protected_tasks=sorted(protected), target_tasks=sorted(targets), target_tags=sorted(target_tags),
+        changed_files=changed, forbidden_files=change.forbidden, base_run=sides[0].run_id,
+        candidate_run=sides[1].run_id, extra_trials=extra, errors_excluded=errors, budget_exhausted=exhausted,
+        notes=[note] if note else [],
+    )
+    reasons = [r for found in ws.plugins.hook.release_gate_checks(evidence=evidence, policy=policy) for r in found]
+    decision = "rejected" if reasons else "accepted"
+    body = report_body(evidence, decision, reasons, policy)
+    markdown = gate_markdown(body)
+    report_id = ws.store.save_gate_report(agent.name, candidate.number, base.number, decision, body, markdown,
+                                          policy.digest)
+    _write_files(ws, agent.name, candidate.number, report_id, body, markdown)
+    if reasons:
+        ws.store.set_status(agent.name, candidate.number, "rejected", reasons)
+        ws.plugins.hook.release_candidate_rejected(version=ws.store.version(agent.name, candidate.number),
+                                                   reasons=reasons)
+    else:
+        ws.store.set_status(agent.name, candidate.number, "candidate", [f"accepted by gate report #{report_id}"])
+    return GateResult(decision, reasons, evidence, report_id, markdown, body)
+
+
+def report_body(evidence: GateEvidence, decision: str, reasons: list[str], policy: GatePolicy) -> dict[str, Any]:
+    """The JSON gate report: decision, reasons, flips, statistics, and the trial ids behind each row."""
+    rows = []
+    for r in evidence.rows:
+        rows.append({
+            "task_id": r.task_id, "outcome": r.outcome, "protected": r.protected, "aligned": r.aligned,
+            "p_fix": r.p_fix, "p_regression": r.p_regression,
+            "base": {"passes": r.base.passes, "trials": r.base.trials, "errors": r.base.errors,
+                     "class": r.base.klass, "trial_ids": list(r.base.trial_ids)},
+            "candidate": {"passes": r.candidate.passes, "trials": r.candidate.trials, "errors": r.candidate.errors,
+                          "class": r.candidate.klass, "trial_ids": list(r.candidate.trial_ids)},
+        })
+    fixes = evidence.fixes
+    return {
+        "agent": evidence.agent, "base": evidence.base, "candidate": evidence.candidate, "split": evidence.split,
+        "decision": decision, "reasons": reasons,
+        "fixes": fixes, "regressions": evidence.regressions, "flaky": evidence.flaky,
+        "no_data": evidence.ids("no_data"),
+        "aligned_fixes": [r.task_id for r in evidence.rows if r.outcome == "fix" and r.aligned],
+        "intent_alignment": (round(sum(1 for r in evidence.rows if r.outcome == "fix" and r.aligned) / len(fixes), 4)
+                             if fixes else None),
+        "paired_test": evidence.paired_test(),
+        "base_run": evidence.base_run, "candidate_run": evidence.candidate_run,
+        "extra_trials": evidence.extra_trials, "errors_excluded": evidence.errors_excluded,
+        "budget_exhausted": evidence.budget_exhausted, "changed_files": evidence.changed_files,
+        "forbidden_files": evidence.forbidden_files, "protected_tasks": evidence.protected_tasks,
+        "target_tasks": evidence.target_tasks, "notes": evidence.notes,
+        "policy": policy.to_dict(), "policy_hash": policy.digest, "tasks": rows,
+    }
+
+
+def _write_files(ws, agent: str, number: int, report_id: int, body: dict[str, Any], markdown: str) -> None:
+    folder = ws.state_dir / "reports"
+    folder.mkdir(exist_ok=True)
+    stem = folder / f"{agent}-v{number}-gate-{report_id}"
+    stem.with_suffix(".json").write_text(json.dumps(body, indent=2), encoding="utf-8")
+    stem.with_suffix(".md").write_text(markdown, encoding="utf-8")
+

@@ -1,0 +1,120 @@
+"""Stage promote: move the canonical head, in the database and in git, together or not at all.
+
+The database move is a compare-and-swap on the head's revision inside one
+write transaction; the git move is a compare-and-swap on
+`refs/heads/canonical/<agent>` plus the annotated tag `<agent>/v<N>`. Git
+moves inside the transaction: if it fails, the transaction rolls back; if the
+commit fails after it, git is put back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from release_pipeline import gitops
+from release_pipeline.errors import ConflictError, UserError
+from release_pipeline.manifest import load_manifest
+from release_pipeline.models import HeadMove, VersionInfo
+
+
+def canonical_ref(agent: str) -> str:
+    return f"refs/heads/canonical/{agent}"
+
+
+def tag_name(agent: str, number: int) -> str:
+    return f"{agent}/v{number}"
+
+
+def _git_move(ws, agent: str, old: VersionInfo | None, new: VersionInfo, message: str) -> Callable[[], Callable]:
+    """The side effect of a head move: returns a callable that performs it and returns its undo."""
+
+    def perform() -> Callable[[], None]:
+        repo = ws.repo
+        ref = canonical_ref(agent)
+        tag = tag_name(agent, new.number)
+
+        def put_back() -> None:
+            if old:
+                gitops.move_ref(repo, ref, old.git_sha, new.git_sha)
+            else:
+                repo.git.update_ref("-d", ref)
+
+        gitops.move_ref(repo, ref, new.git_sha, old.git_sha if old else None)
+        created = not gitops.tag_exists(repo, tag)
+        if created:
+            try:
+                gitops.create_tag(repo, tag, new.git_sha, message)
+            except ConflictError:
+                put_back()
+                raise
+
+        def undo() -> None:
+            if created:
+                gitops.delete_tag(repo, tag)
+            put_back()
+
+        return undo
+
+    return perform
+
+
+def record_baseline(ws, agent) -> VersionInfo | None:
+    """Record the committed agent as v1 and make it canonical; None when the agent already has a head."""
+    store = ws.store
+    if store.head(agent.name) is not None:
+        return None
+    repo = ws.repo
+    gitops.ensure_clean(repo)
+    sha = gitops.head_sha(repo)
+    content = gitops.folder_tree_sha(repo, sha, agent.path)
+    store.ensure_agent(agent.name, agent.path)
+    ws.suite(agent)  # a broken suite fails here, before anything is recorded
+    existing = store.versions(agent.name)
+    version = existing[0] if existing else store.create_version(
+        agent.name, status="candidate", parent_number=None, git_sha=sha, content_hash=content,
+        intent="baseline", source_ref=f"ref:{repo.head.commit.hexsha[:12]}")
+    load_manifest(ws.materialize(agent, version).path)
+    message = f"{agent.name} v{version.number}: baseline"
+    store.move_head(agent.name, expected=None, to=version.number, actor=ws.actor, reason="baseline",
+                    kind="init", side_effect=_git_move(ws, agent.name, None, version, message))
+    return store.version(agent.name, version.number)
+
+
+def move_head(ws, agent, target: VersionInfo, *, expected: VersionInfo, kind: str, reason: str) -> HeadMove:
+    """Compare-and-swap the head from `expected` to `target`, in the store and in git."""
+    if target.number == expected.number:
+        raise UserError(f"v{target.number} is already canonical")
+    message = f"{agent.name} v{target.number}: {reason}" if reason else f"{agent.name} v{target.number}"
+    move = ws.store.move_head(agent.name, expected=expected.number, to=target.number, actor=ws.actor, reason=reason,
+                              kind=kind, side_effect=_git_move(ws, agent.name, expected, target, message))
+    ws.plugins.hook.release_promoted(move=move, workspace=ws.root)
+    return move
+
+
+def promote(ws, agent, candidate: VersionInfo, *, reason: str = "") -> HeadMove:
+    """Promote a candidate whose latest gate report accepted it against the current canonical head."""
+    head = ws.head(agent)
+    report = ws.store.latest_gate_report(agent.name, candidate.number)
+    if report is None or report["base"] != head.number:
+        raise UserError(f"v{candidate.number} has no gate report against the canonical v{head.number}: "
+                        f"run `release gate --candidate v{candidate.number}`")
+    if report["decision"] != "accepted":
+        raise UserError(f"v{candidate.number} was rejected by the gate: {'; '.join(report['body']['reasons'])}")
+    summary = report["body"]
+    why = reason or (f"gate report #{report['id']}: {len(summary['fixes'])} fixes, "
+                     f"{len(summary['regressions'])} regressions")
+    return move_head(ws, agent, candidate, expected=head, kind="promote", reason=why)
+
+
+def rollback(ws, agent, target: VersionInfo | None, *, reason: str) -> HeadMove:
+    """Make an earlier canonical version canonical again (default: the one the head came from)."""
+    head = ws.head(agent)
+    if target is None:
+        moves = [m for m in ws.store.head_moves(agent.name) if m.to_version == head.number]
+        if not moves or moves[-1].from_version is None:
+            raise UserError(f"v{head.number} is the first canonical version of {agent.name!r}: nothing to roll back to")
+        target = ws.store.version(agent.name, moves[-1].from_version)
+    if target.status != "retired":
+        raise UserError(f"v{target.number} is {target.status}: only a formerly canonical (retired) version can be "
+                        "rolled back to")
+    return move_head(ws, agent, target, expected=head, kind="rollback", reason=reason or "rollback")

@@ -1,0 +1,284 @@
+"""Stage run: execute a version over a suite split, `k` repeats a task, and record every trial.
+
+Trials are written in batches from a background thread, so the event loop
+never waits on the database. A run that is killed keeps every trial flushed
+before the kill; running it again executes only the trials still missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from release_pipeline.builtin.adapters import AgentProtocolError
+from release_pipeline.errors import InfrastructureError, UserError
+from release_pipeline.models import Artifact, Task, TaskOutcome, TrialContext, TrialRecord, Verdict
+from release_pipeline.plugins import Plugins
+from release_pipeline.progress import ProgressFactory, silent
+from release_pipeline.store import Store
+
+FLUSH_SECONDS = 0.2
+FLUSH_TRIALS = 500
+
+
+def trial_seed(base: int, task_id: str, repeat: int) -> int:
+    """The seed of one (task, repeat): identical for every version, so versions are compared like for like."""
+    digest = hashlib.blake2b(f"{base}:{task_id}:{repeat}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big")
+
+
+@dataclass(frozen=True)
+class Job:
+    task: Task
+    repeat: int
+    attempt: int = 0
+
+
+@dataclass
+class RunSettings:
+    concurrency: int
+    timeout_s: float
+    seed: int
+    executor: str = "local"
+    progress: Callable[[int], Any] | None = None
+
+
+@dataclass
+class Batcher:
+    """Collects finished trials and flushes them to the store off the event loop."""
+
+    store: Store
+    pool: ThreadPoolExecutor
+    pending: list[TrialRecord] = field(default_factory=list)
+    written: list[TrialRecord] = field(default_factory=list)
+
+    def add(self, trial: TrialRecord) -> None:
+        self.pending.append(trial)
+
+    async def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        await asyncio.get_running_loop().run_in_executor(self.pool, self.store.insert_trials, batch)
+        self.written.extend(batch)
+
+    async def flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self.flush()
+
+
+class TrialRunner:
+    """Runs one job: the agent under a timeout, then the task's verifier. Never raises for an agent's fault."""
+
+    def __init__(self, artifact: Artifact, plugins: Plugins, root, run_id: int, settings: RunSettings):
+        registry = plugins.registry
+        self.adapter = registry.get("adapter", artifact.manifest.adapter)(artifact)
+        self.params = artifact.manifest.params
+        self.timeout = artifact.manifest.timeout_s or settings.timeout_s
+        self.run_id = run_id
+        self.seed = settings.seed
+        self.root = root
+        self.registry = registry
+        self._verifiers: dict[str, Callable[[Task, Any], Verdict]] = {}
+
+    def verifier(self, task: Task) -> Callable[[Task, Any], Verdict]:
+        key = repr(sorted(task.verifier.items()))
+        fn = self._verifiers.get(key)
+        if fn is None:
+            options = {k: v for k, v in task.verifier.items() if k != "type"}
+            fn = self._verifiers[key] = self.registry.get("verifier", task.verifier["type"])(options, self.root)
+        return fn
+
+    async def __call__(self, job: Job) -> TrialRecord:
+        task = job.task
+        seed = trial_seed(self.seed, task.id, job.repeat)
+        trial = TrialRecord(self.run_id, task.id, job.repeat, seed, "fail", attempt=job.attempt)
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await self.adapter.run(task, TrialContext(task.id, job.repeat, seed, self.params))
+        except TimeoutError:
+            return _ended(trial, start, "timeout", f"no answer within {self.timeout:g}s", [])
+        except InfrastructureError as exc:
+            trial.status = "error"
+            return _ended(trial, start, "infrastructure", str(exc), [])
+        except AgentProtocolError as exc:
+            return _ended(trial, start, "malformed_output", str(exc), [])
+        except Exception as exc:
+            step = {"type": "exception", "error": f"{type(exc).__name__}: {exc}",
+                    "where": _where(exc)}
+            return _ended(trial, start, "agent_exception", step["error"], [step])
+        trial.latency_ms = (time.perf_counter() - start) * 1000
+        trial.output, trial.trace, trial.tokens, trial.cost = result.output, result.trace, result.tokens, result.cost
+        try:
+            verdict = self.verifier(task)(task, result.output)
+        except Exception as exc:  # the verifier is ours, not the agent's: infrastructure
+            trial.status, trial.reason, trial.feedback = "error", "verifier_error", f"{type(exc).__name__}: {exc}"
+            return trial
+        trial.status = "pass" if verdict.passed else "fail"
+        trial.score, trial.feedback, trial.reason = verdict.score, verdict.feedback, verdict.reason
+        return trial
+
+    def close(self) -> None:
+        self.adapter.close()
+
+
+def _ended(trial: TrialRecord, start: float, reason: str, feedback: str, trace: list) -> TrialRecord:
+    trial.latency_ms = (time.perf_counter() - start) * 1000
+    trial.reason, trial.feedback, trial.trace = reason, feedback, trace
+    return trial
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f"{last.name} line {last.lineno}"
+
+
+async def _execute(jobs: list[Job], runner: TrialRunner, plugins: Plugins, store: Store,
+                   settings: RunSettings) -> list[TrialRecord]:
+    executor = plugins.registry.get("executor", settings.executor)()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial-writer") as pool:
+        batcher = Batcher(store, pool)
+        flusher = asyncio.create_task(batcher.flush_periodically())
+        progress = settings.progress
+
+        def on_result(trial: TrialRecord) -> None:
+            batcher.add(trial)
+            if progress is not None:
+                progress(1)
+
+        try:
+            await executor.map(jobs, runner, settings.concurrency, on_result)
+        finally:
+            flusher.cancel()
+            await batcher.flush()
+    return batcher.written
+
+
+def execute_jobs(artifact: Artifact, jobs: Iterable[Job], *, run_id: int, plugins: Plugins, store: Store,
+                 root, settings: RunSettings) -> list[TrialRecord]:
+    """Run `jobs` for `artifact` and record them under `run_id`; returns the recorded trials."""
+    jobs = list(jobs)
+    if not jobs:
+        return []
+    runner = TrialRunner(artifact, plugins, root, run_id, settings)
+    try:
+        return asyncio.run(_execute(jobs, runner, plugins, store, settings))
+    finally:
+        runner.close()
+
+
+def effective(trials: Iterable[TrialRecord]) -> dict[tuple[str, int], TrialRecord]:
+    """The last attempt of every (task, repeat): what the run's verdict for that trial is."""
+    latest: dict[tuple[str, int], TrialRecord] = {}
+    for t in trials:
+        key = (t.task_id, t.repeat)
+        if key not in latest or t.attempt > latest[key].attempt:
+            latest[key] = t
+    return latest
+
+
+def missing_jobs(tasks: Iterable[Task], repeats: Iterable[int], done: dict[tuple[str, int], TrialRecord],
+                 max_attempt: int | None = None) -> list[Job]:
+    """Jobs for every (task, repeat) with no trial yet, and a new attempt for those that ended in `error`.
+
+    With `max_attempt`, an `error` trial is retried only while its attempt number is below it.
+    """
+    jobs = []
+    repeats = list(repeats)
+    for task in tasks:
+        for r in repeats:
+            prior = done.get((task.id, r))
+            if prior is None:
+                jobs.append(Job(task, r))
+            elif prior.status == "error" and (max_attempt is None or prior.attempt < max_attempt):
+                jobs.append(Job(task, r, prior.attempt + 1))
+    return jobs
+
+
+# ----- service: `release run` ---------------------------------------------------------------
+
+
+@dataclass
+class RunOutcome:
+    run: dict[str, Any]
+    executed: int
+    resumed: bool
+    counts: dict[str, int]
+
+
+def run_version(ws, agent, version, *, split: str, repeats: int | None = None, purpose: str = "run",
+                fresh: bool = False, reuse: bool = False, progress: ProgressFactory | None = None) -> RunOutcome:
+    """Run `version` of `agent` over a split; resume an unfinished identical run unless `fresh`.
+
+    With `reuse`, an identical complete run (same tasks, seed and repeats) is
+    returned as it is instead of running again.
+    """
+    cfg = ws.config.run
+    repeats = repeats or cfg.repeats
+    tasks = ws.suite(agent).split(split)
+    if not tasks:
+        raise UserError(f"suite {agent.suite!r} has no tasks in split {split!r}")
+    task_ids = [t.id for t in tasks]
+    version_id = ws.store.version_id(agent.name, version.number)
+    run = None
+    if not fresh:
+        for status in ("complete", "running") if reuse else ("running",):
+            run = run or ws.store.find_run(version_id, split=split, seed=cfg.seed, task_ids=task_ids,
+                                           status=status, repeats=repeats)
+    resumed = run is not None
+    if run is None:
+        run = ws.store.run(ws.store.create_run(version_id, split=split, repeats=repeats, seed=cfg.seed,
+                                               purpose=purpose, task_ids=task_ids, suite=agent.suite))
+    done = effective(ws.store.trials(run["id"], with_trace=False))
+    jobs = missing_jobs(tasks, range(repeats), done)
+    artifact = ws.materialize(agent, version)
+    label = f"{agent.name} v{version.number} {split}"
+    with (progress or silent)(label, len(jobs)) as advance:
+        settings = RunSettings(cfg.concurrency, cfg.timeout_s, cfg.seed, cfg.executor, advance)
+        execute_jobs(artifact, jobs, run_id=run["id"], plugins=ws.plugins, store=ws.store, root=ws.root,
+                     settings=settings)
+    ws.store.set_run(run["id"], status="complete")
+    final = effective(ws.store.trials(run["id"], with_trace=False))
+    counts = {s: sum(1 for t in final.values() if t.status == s) for s in ("pass", "fail", "error")}
+    run = ws.store.run(run["id"])
+    ws.plugins.hook.release_run_finished(run=run, counts=counts)
+    return RunOutcome(run, len(jobs), resumed, counts)
+
+
+def task_outcomes(trials: Iterable[TrialRecord], tasks: Iterable[Task],
+                  repeats: int | dict[str, int] | None = None) -> dict[str, TaskOutcome]:
+    """Pass counts per task over the effective trials; `error` trials are counted apart, never as fails.
+
+    With `repeats` (one number, or one per task id), only repeat indices below
+    it count, so two versions are compared over the same seeds even when one of
+    them ran more repeats.
+    """
+    outcomes = {t.id: TaskOutcome(t.id, 0, 0, 0, t.tags) for t in tasks}
+    ids: dict[str, list[int]] = {t: [] for t in outcomes}
+    for (task_id, repeat), trial in sorted(effective(trials).items()):
+        outcome = outcomes.get(task_id)
+        if outcome is None:
+            continue
+        limit = repeats.get(task_id) if isinstance(repeats, dict) else repeats
+        if limit is not None and repeat >= limit:
+            continue
+        ids[task_id].append(trial.id)
+        if trial.status == "error":
+            outcome.errors += 1
+            continue
+        outcome.trials += 1
+        outcome.passes += trial.status == "pass"
+    for task_id, outcome in outcomes.items():
+        outcome.trial_ids = tuple(ids[task_id])
+    return outcomes

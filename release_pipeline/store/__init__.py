@@ -1,0 +1,350 @@
+"""The store: the version line, runs, trials and every record the stages leave behind.
+
+`Store` is the only door to the database. It speaks in `release_pipeline.models`
+objects, so services and plugins never hold a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from release_pipeline.errors import ConflictError, NotFoundError
+from release_pipeline.models import HeadMove, Symptom, TrialRecord, VersionInfo
+from release_pipeline.store.db import make_engine, upgrade
+from release_pipeline.store.schema import (
+    AgentRow,
+    GateReportRow,
+    HeadMoveRow,
+    HeadRow,
+    RunRow,
+    SpecRow,
+    SymptomRow,
+    TrialRow,
+    VersionRow,
+    utcnow,
+)
+
+TRIAL_COLUMNS = (
+    "run_id", "task_id", "repeat", "attempt", "seed", "status", "score", "output", "trace",
+    "feedback", "reason", "latency_ms", "tokens", "cost",
+)  # fmt: skip
+
+
+def _version(row: VersionRow) -> VersionInfo:
+    return VersionInfo(
+        agent=row.agent, number=row.number, status=row.status, git_sha=row.git_sha,
+        content_hash=row.content_hash, parent=row.parent_number, intent=row.intent,
+        source_ref=row.source_ref, branch=row.branch, created_at=row.created_at,
+        reasons=tuple(row.reasons or ()), spec_id=row.spec_id,
+    )  # fmt: skip
+
+
+class Store:
+    """A migrated database behind two engines: deferred reads, IMMEDIATE writes."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._read = make_engine(url)
+        self._write = make_engine(url, immediate=True) if url.startswith("sqlite") else self._read
+        upgrade(self._write)
+
+    def close(self) -> None:
+        self._read.dispose()
+        if self._write is not self._read:
+            self._write.dispose()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with Session(self._read, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One write transaction, committed on success, rolled back on any exception."""
+        with Session(self._write, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    # ----- agents and versions -------------------------------------------------
+
+    def ensure_agent(self, name: str, path: str) -> None:
+        with self.writing() as s:
+            if s.get(AgentRow, name) is None:
+                s.add(AgentRow(name=name, path=path))
+
+    def create_version(self, agent: str, *, status: str, branch: str = "", **fields: Any) -> VersionInfo:
+        """Record a new version with the next number of its agent's line.
+
+        The number is taken inside the write transaction, so concurrent writers
+        never share one. `branch` may contain `{number}`.
+        """
+        with self.writing() as s:
+            number = (s.scalar(select(func.max(VersionRow.number)).where(VersionRow.agent == agent)) or 0) + 1
+            row = VersionRow(agent=agent, number=number, status=status, branch=branch.format(number=number),
+                             **fields)
+            s.add(row)
+            s.flush()
+            return _version(row)
+
+    def _version_row(self, s: Session, agent: str, number: int) -> VersionRow:
+        row = s.scalar(select(VersionRow).where(VersionRow.agent == agent, VersionRow.number == number))
+        if row is None:
+            raise NotFoundError(f"agent {agent!r} has no version v{number}")
+        return row
+
+    def version(self, agent: str, number: int) -> VersionInfo:
+        with self.reading() as s:
+            return _version(self._version_row(s, agent, number))
+
+    def version_by_id(self, version_id: int) -> VersionInfo:
+        with self.reading() as s:
+            row = s.get(VersionRow, version_id)
+            if row is None:
+                raise NotFoundError(f"no version with id {version_id}")
+            return _version(row)
+
+    def version_id(self, agent: str, number: int) -> int:
+        with self.reading() as s:
+            return self._version_row(s, agent, number).id
+
+    def version_diff(self, agent: str, number: int) -> tuple[str, list[str]]:
+        with self.reading() as s:
+            row = self._version_row(s, agent, number)
+            return row.diff, list(row.changed_files or [])
+
+    def versions(self, agent: str) -> list[VersionInfo]:
+        with self.reading() as s:
+            rows = s.scalars(select(VersionRow).where(VersionRow.agent == agent).order_by(VersionRow.number))
+            return [_version(r) for r in rows]
+
+    def find_version_by_source(self, agent: str, source: str) -> VersionInfo | None:
+        with self.reading() as s:
+            row = s.scalar(
+                select(VersionRow).where(VersionRow.agent == agent, VersionRow.source_ref == source).limit(1)
+            )
+            return _version(row) if row else None
+
+    def set_status(self, agent: str, number: int, status: str, reasons: Iterable[str] = ()) -> None:
+        with self.writing() as s:
+            row = self._version_row(s, agent, number)
+            row.status = status
+            row.reasons = list(reasons)
+            row.decided_at = utcnow()
+
+    def head(self, agent: str) -> VersionInfo | None:
+        """The canonical version of `agent`, or None before the first one is recorded."""
+        with self.reading() as s:
+            row = s.scalar(select(VersionRow).join(HeadRow, HeadRow.version_id == VersionRow.id).where(
+                HeadRow.agent == agent))
+            return _version(row) if row else None
+
+    def move_head(
+        self,
+        agent: str,
+        *,
+        expected: int | None,
+        to: int,
+        actor: str,
+        reason: str,
+        kind: str,
+        side_effect: Callable[[], Callable[[], None]],
+    ) -> HeadMove:
+        """Compare-and-swap the canonical head from `expected` to `to`, atomically with `side_effect`.
+
+        `expected=None` records the first canonical version (the head must not exist yet).
+
+        `side_effect` runs inside the write transaction after the swap succeeded
+        (it moves git). If it raises, the transaction rolls back. It returns an
+        undo callable, run if the commit itself then fails, so that git and the
+        database move together or not at all.
+        """
+        undo: Callable[[], None] | None = None
+        try:
+            with self.writing() as s:
+                head = s.get(HeadRow, agent, with_for_update=True)
+                current = s.get(VersionRow, head.version_id) if head else None
+                if (current.number if current else None) != expected:
+                    now = f"v{current.number}" if current else "no canonical version"
+                    want = f"v{expected}" if expected is not None else "no canonical version"
+                    raise ConflictError(f"the canonical head of {agent!r} moved: expected {want}, found {now}")
+                target = self._version_row(s, agent, to)
+                if head is None:
+                    s.add(HeadRow(agent=agent, version_id=target.id, revision=1))
+                else:
+                    swapped = s.execute(
+                        update(HeadRow)
+                        .where(HeadRow.agent == agent, HeadRow.revision == head.revision)
+                        .values(version_id=target.id, revision=head.revision + 1)
+                    ).rowcount
+                    if swapped != 1:
+                        raise ConflictError(f"the canonical head of {agent!r} moved during promotion")
+                    current.status = "retired"
+                target.status = "canonical"
+                target.decided_at = utcnow()
+                move = HeadMoveRow(agent=agent, from_version_id=current.id if current else None,
+                                   to_version_id=target.id, actor=actor, reason=reason, kind=kind)
+                s.add(move)
+                s.flush()
+                result = HeadMove(agent, expected, to, actor, reason, kind, move.at)
+                undo = side_effect()
+        except Exception:
+            if undo is not None:  # the side effect happened but the commit failed
+                undo()
+            raise
+        return result
+
+    def head_moves(self, agent: str) -> list[HeadMove]:
+        with self.reading() as s:
+            numbers = dict(s.execute(select(VersionRow.id, VersionRow.number).where(VersionRow.agent == agent)).all())
+            rows = s.scalars(select(HeadMoveRow).where(HeadMoveRow.agent == agent).order_by(HeadMoveRow.id))
+            return [
+                HeadMove(agent, numbers.get(r.from_version_id), numbers[r.to_version_id], r.actor, r.reason,
+                         r.kind, r.at)
+                for r in rows
+            ]
+
+    # ----- runs and trials -------------------------------------------------------
+
+    def create_run(self, version_id: int, *, split: str, repeats: int, seed: int, purpose: str,
+                   task_ids: list[str], suite: str) -> int:
+        with self.writing() as s:
+            row = RunRow(version_id=version_id, split=split, repeats=repeats, seed=seed, purpose=purpose,
+                         task_ids=task_ids, suite=suite)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def find_run(self, version_id: int, *, split: str, seed: int, task_ids: list[str], status: str | None = None,
+                 repeats: int | None = None) -> dict[str, Any] | None:
+        """The newest run of a version over exactly these tasks and seed (in `status`, when given)."""
+        with self.reading() as s:
+            q = select(RunRow).where(
+                RunRow.version_id == version_id, RunRow.split == split, RunRow.seed == seed,
+            ).order_by(RunRow.id.desc())
+            if status is not None:
+                q = q.where(RunRow.status == status)
+            if repeats is not None:
+                q = q.where(RunRow.repeats == repeats)
+            for row in s.scalars(q):
+                if sorted(row.task_ids) == sorted(task_ids):
+                    return self._run_dict(row)
+        return None
+
+    def latest_run(self, version_id: int, split: str) -> dict[str, Any] | None:
+        with self.reading() as s:
+            row = s.scalar(select(RunRow).where(RunRow.version_id == version_id, RunRow.split == split,
+                                                RunRow.status == "complete").order_by(RunRow.id.desc()).limit(1))
+            return self._run_dict(row) if row else None
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        with self.reading() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"no run #{run_id}")
+            return self._run_dict(row)
+
+    def runs_of(self, version_id: int) -> list[dict[str, Any]]:
+        with self.reading() as s:
+            return [self._run_dict(r) for r in s.scalars(
+                select(RunRow).where(RunRow.version_id == version_id).order_by(RunRow.id))]
+
+    @staticmethod
+    def _run_dict(row: RunRow) -> dict[str, Any]:
+        return {"id": row.id, "version_id": row.version_id, "split": row.split, "repeats": row.repeats,
+                "seed": row.seed, "purpose": row.purpose, "status": row.status, "task_ids": list(row.task_ids),
+                "suite": row.suite, "created_at": row.created_at, "finished_at": row.finished_at}
+
+    def set_run(self, run_id: int, *, status: str | None = None, repeats: int | None = None) -> None:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status
+            values["finished_at"] = utcnow() if status == "complete" else None
+        if repeats is not None:
+            values["repeats"] = repeats
+        with self.writing() as s:
+            s.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
+
+    def insert_trials(self, trials: list[TrialRecord]) -> None:
+        """Write a batch of trials in one transaction (one executemany)."""
+        if not trials:
+            return
+        rows = [{c: getattr(t, c) for c in TRIAL_COLUMNS} for t in trials]
+        with self._write.begin() as conn:
+            conn.execute(insert(TrialRow), rows)
+
+    def trials(self, run_id: int, *, with_trace: bool = True) -> list[TrialRecord]:
+        """Every trial of a run, error attempts included, ordered by task, repeat and attempt."""
+        cols = [TrialRow.id, *(getattr(TrialRow, c) for c in TRIAL_COLUMNS if with_trace or c != "trace")]
+        with self._read.connect() as conn:
+            result = conn.execute(select(*cols).where(TrialRow.run_id == run_id).order_by(
+                TrialRow.task_id, TrialRow.repeat, TrialRow.attempt))
+            return [TrialRecord(**row._mapping) for row in result]
+
+    def trials_by_id(self, ids: Iterable[int]) -> list[TrialRecord]:
+        ids = list(ids)
+        with self._read.connect() as conn:
+            cols = [TrialRow.id, *(getattr(TrialRow, c) for c in TRIAL_COLUMNS)]
+            return [TrialRecord(**r._mapping) for r in conn.execute(select(*cols).where(TrialRow.id.in_(ids)))]
+
+    # ----- symptoms, specs, gate reports -----------------------------------------
+
+    def replace_symptoms(self, run_id: int, symptoms: list[Symptom]) -> None:
+        """Store the critic's symptoms for a run, replacing an earlier critique of the same run."""
+        with self.writing() as s:
+            s.query(SymptomRow).filter(SymptomRow.run_id == run_id).delete()
+            if symptoms:
+                s.execute(insert(SymptomRow), [
+                    {**asdict(sym), "evidence": list(sym.evidence), "run_id": run_id} for sym in symptoms])
+
+    def symptoms(self, run_id: int) -> list[Symptom]:
+        with self.reading() as s:
+            rows = s.scalars(select(SymptomRow).where(SymptomRow.run_id == run_id).order_by(SymptomRow.id))
+            return [Symptom(r.trial_id, r.task_id, r.label, r.description, tuple(r.evidence), r.severity, r.critic)
+                    for r in rows]
+
+    def save_spec(self, agent: str, version: int, run_id: int, body: dict[str, Any], markdown: str) -> int:
+        with self.writing() as s:
+            row = SpecRow(agent=agent, version_number=version, run_id=run_id, body=body, markdown=markdown)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def spec(self, spec_id: int) -> dict[str, Any]:
+        with self.reading() as s:
+            row = s.get(SpecRow, spec_id)
+            if row is None:
+                raise NotFoundError(f"no spec #{spec_id}")
+            return {"id": row.id, "body": row.body, "markdown": row.markdown}
+
+    def latest_spec(self, agent: str, version: int) -> dict[str, Any] | None:
+        with self.reading() as s:
+            row = s.scalar(select(SpecRow).where(SpecRow.agent == agent, SpecRow.version_number == version)
+                           .order_by(SpecRow.id.desc()).limit(1))
+            return {"id": row.id, "body": row.body, "markdown": row.markdown} if row else None
+
+    def save_gate_report(self, agent: str, candidate: int, base: int, decision: str, body: dict[str, Any],
+                         markdown: str, policy_hash: str) -> int:
+        with self.writing() as s:
+            row = GateReportRow(
+                agent=agent, candidate_version_id=self._version_row(s, agent, candidate).id,
+                base_version_id=self._version_row(s, agent, base).id, decision=decision, body=body,
+                markdown=markdown, policy_hash=policy_hash)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def latest_gate_report(self, agent: str, candidate: int) -> dict[str, Any] | None:
+        with self.reading() as s:
+            cid = self._version_row(s, agent, candidate).id
+            row = s.scalar(select(GateReportRow).where(GateReportRow.candidate_version_id == cid)
+                           .order_by(GateReportRow.id.desc()).limit(1))
+            if row is None:
+                return None
+            base = s.get(VersionRow, row.base_version_id)
+            return {"id": row.id, "decision": row.decision, "body": row.body, "markdown": row.markdown,
+                    "base": base.number, "policy_hash": row.policy_hash, "created_at": row.created_at}

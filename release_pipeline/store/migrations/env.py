@@ -1,0 +1,14 @@
+"""Alembic environment: always run from Python with a connection handed in."""
+
+from alembic import context
+
+from release_pipeline.store.schema import Base
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

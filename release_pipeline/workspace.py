@@ -1,0 +1,137 @@
+"""A workspace: a git repository with `release.yaml`, agents, suites, a gate policy and `.release/` state."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from release_pipeline.config import CONFIG_FILE, AgentConfig, WorkspaceConfig, load_config
+from release_pipeline.errors import NotFoundError, UserError
+from release_pipeline.manifest import load_manifest
+from release_pipeline.models import Artifact, Suite, VersionInfo
+from release_pipeline.policy import GatePolicy, load_policy
+
+if TYPE_CHECKING:
+    import git
+
+    from release_pipeline.plugins import Plugins
+    from release_pipeline.store import Store
+
+STATE_DIR = ".release"
+DB_ENV = "RELEASE_DB_URL"
+WORKSPACE_ENV = "RELEASE_WORKSPACE"
+ACTOR_ENV = "RELEASE_ACTOR"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` (or $RELEASE_WORKSPACE) that holds `release.yaml`."""
+    if start is None and os.environ.get(WORKSPACE_ENV):
+        start = Path(os.environ[WORKSPACE_ENV])
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise UserError(f"no {CONFIG_FILE} in {here} or above: run `release init` first")
+
+
+class Workspace:
+    """Lazy access to a workspace's config, store, git repository, plugins and suites."""
+
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+        self.config: WorkspaceConfig = load_config(self.root)
+        self._suites: dict[str, Suite] = {}
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Workspace:
+        return cls(find_root(start))
+
+    @property
+    def state_dir(self) -> Path:
+        path = self.root / STATE_DIR
+        path.mkdir(exist_ok=True)
+        return path
+
+    @property
+    def db_url(self) -> str:
+        return os.environ.get(DB_ENV) or self.config.database or f"sqlite:///{self.state_dir / 'release.db'}"
+
+    @cached_property
+    def store(self) -> Store:
+        from release_pipeline.store import Store
+
+        return Store(self.db_url)
+
+    @cached_property
+    def repo(self) -> git.Repo:
+        from release_pipeline.gitops import open_repo
+
+        return open_repo(self.root)
+
+    @cached_property
+    def plugins(self) -> Plugins:
+        from release_pipeline.plugins import load_plugins
+
+        return load_plugins(self.root, self.config.plugins)
+
+    @property
+    def actor(self) -> str:
+        if os.environ.get(ACTOR_ENV):
+            return os.environ[ACTOR_ENV]
+        try:
+            reader = self.repo.config_reader()
+            if reader.has_option("user", "name"):
+                return str(reader.get_value("user", "name"))
+        except UserError:
+            pass
+        return getpass.getuser()
+
+    def agent(self, name: str | None = None) -> AgentConfig:
+        """The named agent, or the only one when the workspace has exactly one."""
+        agents = self.config.agents
+        if name is None:
+            if len(agents) == 1:
+                return next(iter(agents.values()))
+            raise UserError(f"this workspace has several agents ({', '.join(sorted(agents))}): pass --agent")
+        if name not in agents:
+            raise NotFoundError(f"unknown agent {name!r} (known: {', '.join(sorted(agents))})")
+        return agents[name]
+
+    def suite(self, agent: AgentConfig) -> Suite:
+        from release_pipeline.suites import resolve_suite
+
+        if agent.suite not in self._suites:
+            self._suites[agent.suite] = resolve_suite(agent.suite, self.root, self.plugins.registry)
+        return self._suites[agent.suite]
+
+    def policy(self) -> GatePolicy:
+        return load_policy(self.root / self.config.policy)
+
+    def head(self, agent: AgentConfig) -> VersionInfo:
+        """The canonical version, or a one-line error telling how to create it."""
+        head = self.store.head(agent.name)
+        if head is None:
+            raise UserError(f"agent {agent.name!r} has no canonical version yet: commit it and run `release init`")
+        return head
+
+    def resolve_version(self, agent: AgentConfig, ref: str | None) -> VersionInfo:
+        """`v3`, `3`, or `canonical` (the default) to a recorded version."""
+        if ref is None or ref in ("canonical", "head"):
+            return self.head(agent)
+        text = ref[1:] if ref[:1] in "vV" else ref
+        if not text.isdigit():
+            raise NotFoundError(f"{ref!r} is not a version (use v<N>, <N> or canonical)")
+        return self.store.version(agent.name, int(text))
+
+    def materialize(self, agent: AgentConfig, version: VersionInfo) -> Artifact:
+        """The version's agent folder exported from git (once) into `.release/artifacts/`."""
+        from release_pipeline.gitops import export_folder
+
+        dest = self.state_dir / "artifacts" / f"{agent.name}-{version.content_hash}"
+        if not dest.is_dir():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            export_folder(self.repo, version.git_sha, agent.path, dest)
+        return Artifact(agent.name, version.number, dest, load_manifest(dest), version.git_sha, version.content_hash)
