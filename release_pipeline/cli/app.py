@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from release_pipeline.cli.commands import (
     candidate,
@@ -24,8 +25,22 @@ from release_pipeline.cli.commands import (
 COMMANDS = (init, run, critic, diagnose, candidate, gate, promote, log, show, diff, rollback, plugins)
 
 
+class ReleaseGroup(TyperGroup):
+    """Turns every `UserError` into one line on stderr and exit status 2, whoever invokes the app."""
+
+    def invoke(self, ctx):
+        from release_pipeline.errors import UserError
+
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+
 def build_app() -> typer.Typer:
     app = typer.Typer(
+        cls=ReleaseGroup,
         name="release",
         help="Release engineering for LLM agents: run -> critic -> diagnose -> candidate -> gate -> promote.",
         no_args_is_help=True,

@@ -159,7 +159,9 @@ def gate_candidate(ws, agent, candidate: VersionInfo, *, progress: ProgressFacto
         ws.plugins.hook.release_candidate_rejected(version=ws.store.version(agent.name, candidate.number),
                                                    reasons=reasons)
     else:
-        ws.store.set_status(agent.name, candidate.number, "candidate", [f"accepted by gate report #{report_id}"])
+        ws.store.set_status(agent.name, candidate.number, "candidate", [
+            f"accepted by gate report #{report_id} against v{base.number}: {len(evidence.fixes)} confirmed fixes, "
+            f"{len(evidence.regressions)} confirmed regressions"])
     return GateResult(decision, reasons, evidence, report_id, markdown, body)
 
 

@@ -1,0 +1,30 @@
+# Two set-up commands, both from a fresh clone with only Python 3.11 and the package registries.
+PYTHON ?= python3
+VENV := .venv
+DEMO_DIR ?= ./demo-workspace
+
+.PHONY: demo test bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $(VENV)/.installed $@
+
+demo: $(VENV)/.installed  ## run the main job on the bundled example
+	RELEASE=$(abspath $(VENV))/bin/release bash scripts/demo.sh "$(DEMO_DIR)"
+
+test: $(VENV)/.installed-test  ## run the whole test suite, slow tests included
+	$(VENV)/bin/python -m pytest -q
+
+bench: $(VENV)/.installed  ## run the benchmarks (installs inspect_ai for the side-by-side figures)
+	$(VENV)/bin/pip install -q -e '.[bench]'
+	$(VENV)/bin/python bench/bench_run.py
+
+clean:
+	rm -rf $(VENV) demo-workspace .pytest_cache
