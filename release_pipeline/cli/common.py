@@ -67,6 +67,8 @@ def candidate_version(ws, agent, ref: str):
 
     if re.fullmatch(r"[vV]?\d+", ref):
         return ws.resolve_version(agent, ref)
+    ws.policy()  # a broken policy fails before anything is recorded
+    ws.suite(agent)
     result = create_candidate(ws, agent, ref)
     say(f"recorded {ref} as candidate v{result.version.number} ({result.version.branch})")
     return result.version

@@ -67,13 +67,13 @@ def record_baseline(ws, agent) -> VersionInfo | None:
     gitops.ensure_clean(repo)
     sha = gitops.head_sha(repo)
     content = gitops.folder_tree_sha(repo, sha, agent.path)
+    load_manifest(ws.root / agent.path)  # the tree is clean, so this is the committed manifest
+    ws.suite(agent)  # a broken manifest or suite fails here, before anything is recorded
     store.ensure_agent(agent.name, agent.path)
-    ws.suite(agent)  # a broken suite fails here, before anything is recorded
     existing = store.versions(agent.name)
     version = existing[0] if existing else store.create_version(
         agent.name, status="candidate", parent_number=None, git_sha=sha, content_hash=content,
-        intent="baseline", source_ref=f"ref:{repo.head.commit.hexsha[:12]}")
-    load_manifest(ws.materialize(agent, version).path)
+        intent="baseline", source_ref=f"ref:{sha[:12]}")
     message = f"{agent.name} v{version.number}: baseline"
     store.move_head(agent.name, expected=None, to=version.number, actor=ws.actor, reason="baseline",
                     kind="init", side_effect=_git_move(ws, agent.name, None, version, message))

@@ -1,0 +1,149 @@
+"""Bad input and bad states: one clear line on stderr, exit 2, no traceback, nothing recorded lost."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Cli, commit_all, git, make_workspace, run_release
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def version_line(root):
+    return Cli(root).json("log")
+
+
+@pytest.fixture
+def before(workspace):
+    Cli(workspace).json("run")
+    return version_line(workspace)
+
+
+def test_malformed_config(workspace, before):
+    (workspace / "release.yaml").write_text("agents:\n  calc: [oops\n")
+    assert_one_line_error(run_release(workspace, "run"), "release.yaml", "line")
+    (workspace / "release.yaml").write_text("agents:\n  calc:\n    path: agents/calc\n")
+    assert_one_line_error(run_release(workspace, "log"), "release.yaml", "suite")
+
+
+def test_malformed_suite(workspace, before):
+    suite = workspace / "specs" / "calc.yaml"
+    suite.write_text(suite.read_text().replace("split: dev", "split: training", 1))
+    assert_one_line_error(run_release(workspace, "run"), "calc.yaml", "training")
+    suite.write_text("tasks: {not: a list}\n")
+    assert_one_line_error(run_release(workspace, "run"), "calc.yaml", "tasks")
+    assert version_line(workspace) == before
+
+
+def test_duplicate_task_id(workspace):
+    suite = workspace / "specs" / "calc.yaml"
+    suite.write_text(suite.read_text().replace("id: add-2", "id: add-1"))
+    assert_one_line_error(run_release(workspace, "run"), "duplicate task id 'add-1'")
+
+
+def test_unknown_verifier(workspace):
+    suite = workspace / "specs" / "calc.yaml"
+    suite.write_text(suite.read_text().replace("type: numeric", "type: telepathy"))
+    assert_one_line_error(run_release(workspace, "run"), "unknown verifier 'telepathy'", "numeric")
+
+
+def test_malformed_manifest_of_a_new_workspace(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    manifest = root / "agents" / "calc" / "agent.yaml"
+    manifest.write_text("name: calc\nadapter: callable\n")  # no editable list
+    commit_all(root, "broken manifest")
+    assert_one_line_error(run_release(root, "init"), "agent.yaml", "editable")
+    assert not (root / ".release" / "release.db").exists() or Cli(root).json("log") == []
+
+
+def test_unknown_adapter(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    manifest = root / "agents" / "calc" / "agent.yaml"
+    manifest.write_text(manifest.read_text().replace("adapter: callable", "adapter: carrier-pigeon"))
+    commit_all(root, "odd adapter")
+    run_release(root, "init")
+    assert_one_line_error(run_release(root, "run"), "unknown adapter 'carrier-pigeon'")
+
+
+def test_unknown_plugin_required_by_config(workspace):
+    config = workspace / "release.yaml"
+    config.write_text(config.read_text() + "plugins: [release-pipeline-nonesuch]\n")
+    assert_one_line_error(run_release(workspace, "run"), "unknown plugin 'release-pipeline-nonesuch'")
+
+
+def test_unknown_plugin_in_block_list(workspace):
+    import os
+
+    env = {**os.environ, "RELEASE_PIPELINE_BLOCK": "no-such-plugin"}
+    assert_one_line_error(run_release(workspace, "plugins", env=env), "no-such-plugin")
+
+
+def test_unknown_critic(workspace, before):
+    assert_one_line_error(run_release(workspace, "critic", "--critic", "oracle"), "unknown critic 'oracle'")
+
+
+def test_dirty_git_tree(workspace, before):
+    ops = workspace / "agents" / "calc" / "ops.py"
+    ops.write_text(ops.read_text() + "\n# wip\n")
+    patch = workspace / "specs" / "candidates" / "01-percent-and-plain-digits.patch"
+    assert_one_line_error(run_release(workspace, "candidate", "--from", str(patch)), "dirty", "ops.py")
+    assert version_line(workspace) == before
+
+
+def test_no_canonical_version_yet(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    assert_one_line_error(run_release(root, "run"), "no canonical version", "release init")
+    assert_one_line_error(run_release(root, "gate", "--candidate", "main"), "no canonical version")
+
+
+def test_candidate_ref_that_does_not_exist(workspace, before):
+    assert_one_line_error(run_release(workspace, "candidate", "--from", "no-such-branch"), "no-such-branch")
+    assert_one_line_error(run_release(workspace, "gate", "--candidate", "v42"), "v42")
+    assert_one_line_error(run_release(workspace, "gate", "--candidate", "missing.patch"), "missing.patch")
+    assert version_line(workspace) == before
+
+
+def test_patch_that_does_not_apply(workspace, before):
+    # the second demo patch only applies on top of the first
+    patch = workspace / "specs" / "candidates" / "02-true-division.patch"
+    assert_one_line_error(run_release(workspace, "candidate", "--from", str(patch)), "does not apply")
+    assert version_line(workspace) == before
+
+
+def test_candidate_that_changes_nothing(workspace):
+    assert_one_line_error(run_release(workspace, "candidate", "--from", "HEAD"), "changes nothing")
+
+
+def test_not_a_workspace(tmp_path):
+    assert_one_line_error(run_release(tmp_path, "log"), "release.yaml", "release init")
+
+
+def test_bad_policy_file(workspace):
+    (workspace / "gate-policy.yaml").write_text("version: 1\nalpha: 2\n")
+    commit_all(workspace, "bad policy")
+    patch = workspace / "specs" / "candidates" / "01-percent-and-plain-digits.patch"
+    assert_one_line_error(run_release(workspace, "gate", "--candidate", str(patch)), "gate-policy.yaml", "alpha")
+
+
+def test_promote_without_accepted_gate(cli, workspace):
+    import json
+
+    made = cli.json("candidate", "--from", str(workspace / "specs/candidates/01-percent-and-plain-digits.patch"))
+    assert made["number"] == 2
+    # promotion of an un-gated candidate gates it first, then promotes
+    cli("promote", "--candidate", "v2")
+    assert json.loads(cli("log", "--json").stdout)[1]["status"] == "canonical"
+    assert_one_line_error(run_release(workspace, "promote", "--candidate", "v2"), "v2 is canonical")
+
+
+def test_git_identity_missing_still_works(tmp_path):
+    """CI machines have no git identity: candidates and tags fall back to release-pipeline's own."""
+    root = make_workspace(tmp_path / "ws")
+    Cli(root)("init")
+    assert git(root, "for-each-ref", "--format=%(taggername)", "refs/tags/calc/v1") == "release-pipeline"
