@@ -95,3 +95,46 @@ def cli(workspace) -> Cli:
 def run_release(cwd: Path, *args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """The installed `release` script in a subprocess: for exit codes, stderr shape and process faults."""
     return subprocess.run([RELEASE, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def build_workspace(root: Path, *, agent_files: dict[str, str], tasks: list[dict], manifest: dict | None = None,
+                    policy: dict | None = None, run: dict | None = None, verifier: dict | None = None,
+                    extra: dict[str, str] | None = None, init: bool = True) -> Path:
+    """A small workspace of our own making: agent `toy` from `agent_files`, a YAML suite of `tasks`."""
+    import yaml
+
+    from release_pipeline.policy import GatePolicy
+
+    agent_dir = root / "agents" / "toy"
+    agent_dir.mkdir(parents=True)
+    for name, text in agent_files.items():
+        (agent_dir / name).write_text(text)
+    (agent_dir / "agent.yaml").write_text(yaml.safe_dump(
+        {"name": "toy", "adapter": "callable", "entry": "agent:solve", "editable": ["*.py", "*.json"],
+         **(manifest or {})}))
+    (root / "specs").mkdir()
+    (root / "specs" / "toy.yaml").write_text(yaml.safe_dump(
+        {"name": "toy", "verifier": verifier or {"type": "exact"}, "tasks": tasks}))
+    (root / "release.yaml").write_text(yaml.safe_dump({
+        "agents": {"toy": {"path": "agents/toy", "suite": "specs/toy.yaml"}},
+        "run": {"repeats": 3, "concurrency": 4, "timeout_s": 10, "seed": 0, **(run or {})},
+    }))
+    (root / "gate-policy.yaml").write_text(yaml.safe_dump({**GatePolicy().to_dict(), **(policy or {})}))
+    for name, text in (extra or {}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    make_workspace(root, example=False)
+    if init:
+        Cli(root)("init")
+    return root
+
+
+def change_agent(root: Path, files: dict[str, str], message: str = "change") -> str:
+    """Commit new agent files on a branch off the canonical version and return the branch name."""
+    branch = f"change-{abs(hash(message)) % 10**8}"
+    git(root, "checkout", "-q", "-b", branch)
+    for name, text in files.items():
+        (root / "agents" / "toy" / name).write_text(text)
+    commit_all(root, message)
+    git(root, "checkout", "-q", "-")
+    return branch
