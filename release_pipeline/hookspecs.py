@@ -14,8 +14,9 @@ Two kinds of hooks:
 * stage hooks are called once per stage of `run -> critic -> diagnose ->
   candidate -> gate -> promote` with plain data objects (never a database
   session). Collecting hooks gather every implementation's answer; the others
-  are notifications. Any hook can be wrapped with `@hookimpl(wrapper=True)`
-  for timing, logging or transactions.
+  are notifications. Stage hooks can be wrapped with `@hookimpl(wrapper=True)`
+  for timing, logging or transactions. (Register hooks are called once per
+  plugin, so that each component is attributed to the plugin that registered it.)
 """
 
 from __future__ import annotations
