@@ -94,10 +94,15 @@ def move_head(ws, agent, target: VersionInfo, *, expected: VersionInfo, kind: st
 def promote(ws, agent, candidate: VersionInfo, *, reason: str = "") -> HeadMove:
     """Promote a candidate whose latest gate report accepted it against the current canonical head."""
     head = ws.head(agent)
+    if candidate.status != "candidate":
+        raise UserError(f"v{candidate.number} is {candidate.status}, not a candidate")
     report = ws.store.latest_gate_report(agent.name, candidate.number)
-    if report is None or report["base"] != head.number:
-        raise UserError(f"v{candidate.number} has no gate report against the canonical v{head.number}: "
-                        f"run `release gate --candidate v{candidate.number}`")
+    if report is None:
+        raise UserError(f"v{candidate.number} has not been gated: run `release gate --candidate v{candidate.number}`")
+    if report["base"] != head.number:
+        raise ConflictError(f"the canonical head moved since v{candidate.number} was gated against "
+                            f"v{report['base']} (it is v{head.number} now): run `release gate --candidate "
+                            f"v{candidate.number}` again")
     if report["decision"] != "accepted":
         raise UserError(f"v{candidate.number} was rejected by the gate: {'; '.join(report['body']['reasons'])}")
     summary = report["body"]
