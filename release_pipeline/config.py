@@ -9,8 +9,7 @@ from typing import Any
 import yaml
 
 from release_pipeline.errors import ConfigError
-
-CONFIG_FILE = "release.yaml"
+from release_pipeline.locations import CONFIG_FILE
 
 
 def load_yaml(path: Path, what: str) -> Any:

@@ -8,8 +8,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from release_pipeline.config import CONFIG_FILE, AgentConfig, WorkspaceConfig, load_config
+from release_pipeline.config import AgentConfig, WorkspaceConfig, load_config
 from release_pipeline.errors import NotFoundError, UserError
+from release_pipeline.locations import ACTOR_ENV, DB_ENV, STATE_DIR, find_root
 from release_pipeline.manifest import load_manifest
 from release_pipeline.models import Artifact, Suite, VersionInfo
 from release_pipeline.policy import GatePolicy, load_policy
@@ -19,23 +20,6 @@ if TYPE_CHECKING:
 
     from release_pipeline.plugins import Plugins
     from release_pipeline.store import Store
-
-STATE_DIR = ".release"
-DB_ENV = "RELEASE_DB_URL"
-WORKSPACE_ENV = "RELEASE_WORKSPACE"
-ACTOR_ENV = "RELEASE_ACTOR"
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above `start` (or $RELEASE_WORKSPACE) that holds `release.yaml`."""
-    if start is None and os.environ.get(WORKSPACE_ENV):
-        start = Path(os.environ[WORKSPACE_ENV])
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder
-    raise UserError(f"no {CONFIG_FILE} in {here} or above: run `release init` first")
-
 
 class Workspace:
     """Lazy access to a workspace's config, store, git repository, plugins and suites."""

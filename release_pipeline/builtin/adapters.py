@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import os
@@ -51,6 +50,8 @@ class CallableAgent:
         self._pool: ThreadPoolExecutor | None = None
 
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
+        import asyncio
+
         args = (task.input, ctx) if self.wants_ctx else (task.input,)
         if self.is_async:
             return as_result(await self.fn(*args))
@@ -80,6 +81,8 @@ class SubprocessAgent:
         self.cwd = artifact.path
 
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
+        import asyncio
+
         payload = {"task_id": task.id, "input": task.input, **asdict(ctx)}
         try:
             proc = await asyncio.create_subprocess_exec(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -23,6 +22,8 @@ class LocalExecutor:
         concurrency: int,
         on_result: Callable[[Any], None],
     ) -> None:
+        import asyncio  # imported here: keeps `release --help` from paying for it
+
         pending = list(jobs)
         source = iter(pending)
 

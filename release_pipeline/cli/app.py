@@ -55,14 +55,13 @@ def build_app() -> typer.Typer:
 
 def _add_plugin_commands(app: typer.Typer) -> None:
     """Commands that plugins add; only looked for inside a workspace, so `release --help` stays fast elsewhere."""
-    from release_pipeline.config import load_config
     from release_pipeline.errors import UserError
     from release_pipeline.plugins import load_plugins
-    from release_pipeline.workspace import find_root
+    from release_pipeline.locations import find_root
 
     try:
-        root = find_root()
-        plugins = load_plugins(root, load_config(root).plugins)
+        # The config is not read here (validating it costs start-up time); commands check it themselves.
+        plugins = load_plugins(find_root())
     except UserError:  # the command itself will report a broken workspace
         return
     plugins.hook.release_register_commands(app=app)

@@ -40,7 +40,8 @@ def init(
     from release_pipeline.config import CONFIG_FILE
     from release_pipeline.policy import default_policy_text
     from release_pipeline.stages.promote import record_baseline
-    from release_pipeline.workspace import STATE_DIR, Workspace
+    from release_pipeline.locations import STATE_DIR
+    from release_pipeline.workspace import Workspace
 
     root = path.resolve()
     root.mkdir(parents=True, exist_ok=True)
