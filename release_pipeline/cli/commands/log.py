@@ -21,8 +21,9 @@ def log(agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: Jso
         print_json(rows)
         return
     table = Table(title=f"{cfg.name}: version line", title_justify="left")
-    for col in ("version", "status", "git", "parent", "gate", "intent / reasons"):
-        table.add_column(col, overflow="fold")
+    for col in ("version", "status", "git", "parent", "gate"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("intent / reasons", overflow="fold", ratio=1)
     for r in rows:
         gate = r["gate"]
         gate_text = "" if gate is None else f"{gate['decision']} vs v{gate['against']}: +{gate['fixes']} -{gate['regressions']}"
@@ -31,7 +32,7 @@ def log(agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: Jso
             f"[red]{r['status']}[/]" if r["status"] == "rejected" else r["status"])
         table.add_row(f"v{r['number']}", status, r["git_sha"][:10], f"v{r['parent']}" if r["parent"] else "",
                       gate_text, detail)
-    Console(width=max(100, Console().width)).print(table)
+    Console(width=max(120, Console().width)).print(table)
 
 
 def register(app: typer.Typer) -> None:
