@@ -138,3 +138,20 @@ def change_agent(root: Path, files: dict[str, str], message: str = "change") -> 
     commit_all(root, message)
     git(root, "checkout", "-q", "-")
     return branch
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for the session; required in CI, skipped elsewhere when none is installed."""
+    import os
+
+    from pg_server import PostgresServer
+
+    try:
+        server = PostgresServer()
+    except Exception as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL here: {exc}")
+    yield server
+    server.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -81,7 +81,7 @@ class RunRow(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
     split: Mapped[str] = mapped_column(String(50))
     repeats: Mapped[int]
-    seed: Mapped[int]
+    seed: Mapped[int] = mapped_column(BigInteger)
     purpose: Mapped[str] = mapped_column(String(20), default="run")
     status: Mapped[str] = mapped_column(String(20), default="running")
     task_ids: Mapped[list[Any]] = mapped_column(default=list)
@@ -101,7 +101,7 @@ class TrialRow(Base):
     task_id: Mapped[str] = mapped_column(String(300))
     repeat: Mapped[int]
     attempt: Mapped[int] = mapped_column(default=0)
-    seed: Mapped[int]
+    seed: Mapped[int] = mapped_column(BigInteger)  # 32-bit unsigned: past PostgreSQL's INTEGER
     status: Mapped[str] = mapped_column(String(10))
     score: Mapped[float] = mapped_column(Float, default=0.0)
     output: Mapped[Any] = mapped_column(JSON, nullable=True)
