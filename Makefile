@@ -19,7 +19,8 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 demo: $(VENV)/.installed  ## run the main job on the bundled example
 	RELEASE=$(abspath $(VENV))/bin/release bash scripts/demo.sh "$(DEMO_DIR)"
 
-test: $(VENV)/.installed-test  ## run the whole test suite, slow tests included
+test: $(VENV)/.installed-test  ## lint, then the whole test suite, slow tests included
+	$(VENV)/bin/ruff check release_pipeline tests bench plugins
 	$(VENV)/bin/python -m pytest -q
 
 bench: $(VENV)/.installed  ## run the benchmarks (installs inspect_ai for the side-by-side figures)

@@ -28,7 +28,7 @@ WORK = HERE / ".work"
 LATENCY = 0.05
 CONCURRENCY = 50
 
-AGENT = '''
+AGENT = """
 import asyncio
 
 async def solve(x, ctx):
@@ -36,7 +36,7 @@ async def solve(x, ctx):
     if delay:
         await asyncio.sleep(delay)
     return {"output": x * 2, "trace": [{"type": "observe", "input": x}, {"type": "answer", "value": x * 2}]}
-'''
+"""
 
 
 def make_workspace(root: Path, n: int, sleep: float) -> Path:
@@ -45,22 +45,41 @@ def make_workspace(root: Path, n: int, sleep: float) -> Path:
         shutil.rmtree(root)
     (root / "agents" / "bench").mkdir(parents=True)
     (root / "agents" / "bench" / "agent.py").write_text(AGENT)
-    (root / "agents" / "bench" / "agent.yaml").write_text(yaml.safe_dump({
-        "name": "bench", "adapter": "callable", "entry": "agent:solve", "editable": ["agent.py"],
-        "params": {"sleep": sleep}}))
+    (root / "agents" / "bench" / "agent.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "bench",
+                "adapter": "callable",
+                "entry": "agent:solve",
+                "editable": ["agent.py"],
+                "params": {"sleep": sleep},
+            }
+        )
+    )
     (root / "specs").mkdir()
     tasks = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "dev"} for i in range(n)]
-    (root / "specs" / "bench.jsonl").write_text("\n".join(
-        __import__("json").dumps({**t, "verifier": {"type": "exact"}}) for t in tasks) + "\n")
-    (root / "release.yaml").write_text(yaml.safe_dump({
-        "agents": {"bench": {"path": "agents/bench", "suite": "specs/bench.jsonl"}},
-        "run": {"repeats": 1, "concurrency": CONCURRENCY, "timeout_s": 30}}))
+    (root / "specs" / "bench.jsonl").write_text(
+        "\n".join(__import__("json").dumps({**t, "verifier": {"type": "exact"}}) for t in tasks) + "\n"
+    )
+    (root / "release.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "agents": {"bench": {"path": "agents/bench", "suite": "specs/bench.jsonl"}},
+                "run": {"repeats": 1, "concurrency": CONCURRENCY, "timeout_s": 30},
+            }
+        )
+    )
     from release_pipeline.policy import default_policy_text
 
     (root / "gate-policy.yaml").write_text(default_policy_text())
     (root / ".gitignore").write_text(".release/\n")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
-           "GIT_COMMITTER_EMAIL": "b@b"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@b",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@b",
+    }
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "bench"]):
         subprocess.run(cmd, cwd=root, check=True, env=env)
     return root
@@ -87,7 +106,8 @@ def bench_release(n: int, sleep: float) -> dict:
 
 
 def bench_inspect(n: int, sleep: float) -> dict:
-    from inspect_ai import Task, eval as inspect_eval
+    from inspect_ai import Task
+    from inspect_ai import eval as inspect_eval
     from inspect_ai.dataset import MemoryDataset, Sample
     from inspect_ai.model import ModelOutput
     from inspect_ai.scorer import match
@@ -108,8 +128,9 @@ def bench_inspect(n: int, sleep: float) -> dict:
     log_dir = WORK / f"inspect-{n}-{sleep}"
     shutil.rmtree(log_dir, ignore_errors=True)
     start = time.perf_counter()
-    logs = inspect_eval(task, model="mockllm/model", max_samples=CONCURRENCY, max_tasks=1, log_dir=str(log_dir),
-                        display="none")
+    logs = inspect_eval(
+        task, model="mockllm/model", max_samples=CONCURRENCY, max_tasks=1, log_dir=str(log_dir), display="none"
+    )
     wall = time.perf_counter() - start
     assert logs[0].status == "success", logs[0].status
     return {"wall": wall, "trials": n}
@@ -144,12 +165,12 @@ def main() -> None:
     ideal_sleep = args.sleep * LATENCY / CONCURRENCY
     rows = ["| tool | workload | trials | wall s | overhead ms/trial | efficiency |", "|---|---|---:|---:|---:|---:|"]
     rows.append(row("release-pipeline", "instant", bench_release(args.instant, 0), 0))
-    rows.append(row("release-pipeline", f"sleep 50 ms, c={CONCURRENCY}", bench_release(args.sleep, LATENCY),
-                    ideal_sleep))
+    rows.append(
+        row("release-pipeline", f"sleep 50 ms, c={CONCURRENCY}", bench_release(args.sleep, LATENCY), ideal_sleep)
+    )
     if not args.skip_inspect:
         rows.append(row("inspect_ai", "instant", bench_inspect(args.instant, 0), 0))
-        rows.append(row("inspect_ai", f"sleep 50 ms, c={CONCURRENCY}", bench_inspect(args.sleep, LATENCY),
-                        ideal_sleep))
+        rows.append(row("inspect_ai", f"sleep 50 ms, c={CONCURRENCY}", bench_inspect(args.sleep, LATENCY), ideal_sleep))
     bindir = Path(sys.executable).parent
     startup = [f"- `release --help`: {cli_startup([str(bindir / 'release'), '--help']):.3f} s (median of 7)"]
     if not args.skip_inspect and (bindir / "inspect").exists():

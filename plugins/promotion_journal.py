@@ -15,5 +15,7 @@ def release_promoted(move, workspace: Path):
     if journal.parent.is_dir():
         with journal.open("a", encoding="utf-8") as fh:
             origin = f"v{move.from_version}" if move.from_version else "-"
-            fh.write(f"{move.at:%Y-%m-%d %H:%M:%S} {move.agent} {origin} -> v{move.to_version} "
-                     f"({move.kind}) by {move.actor}: {move.reason}\n")
+            fh.write(
+                f"{move.at:%Y-%m-%d %H:%M:%S} {move.agent} {origin} -> v{move.to_version} "
+                f"({move.kind}) by {move.actor}: {move.reason}\n"
+            )

@@ -52,7 +52,9 @@ def ensure_clean(repo: git.Repo) -> None:
     if repo.is_dirty(untracked_files=True):
         changed = [d.a_path for d in repo.index.diff(None)] + repo.untracked_files
         first = changed[0] if changed else "the index"
-        raise ConflictError(f"the git tree is dirty ({first} and {max(0, len(changed) - 1)} more): commit or stash first")
+        raise ConflictError(
+            f"the git tree is dirty ({first} and {max(0, len(changed) - 1)} more): commit or stash first"
+        )
 
 
 def head_sha(repo: git.Repo) -> str:
@@ -118,8 +120,10 @@ def commit_patch(repo: git.Repo, base: str, patch: Path, message: str) -> str:
                 repo.git.apply("--cached", str(patch.resolve()))
             except git.GitCommandError as exc:
                 detail = (exc.stderr or "").strip().splitlines()
-                raise UserError(f"patch {patch} does not apply to the canonical version: "
-                                f"{detail[-1] if detail else 'git apply failed'}") from None
+                raise UserError(
+                    f"patch {patch} does not apply to the canonical version: "
+                    f"{detail[-1] if detail else 'git apply failed'}"
+                ) from None
             tree = repo.git.write_tree()
         with identity(repo):
             return repo.git.commit_tree(tree, "-p", base, "-m", message)

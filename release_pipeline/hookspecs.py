@@ -37,8 +37,8 @@ if TYPE_CHECKING:
         Symptom,
         VersionInfo,
     )
-    from release_pipeline.stages.gate_stats import GateEvidence
     from release_pipeline.policy import GatePolicy
+    from release_pipeline.stages.gate_stats import GateEvidence
 
 PROJECT = "release_pipeline"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -89,8 +89,7 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
             def register(name: str, obj: Any, _kind=kind, _plugin=plugin, **options: Any) -> None:
                 table = registry.kinds[_kind]
                 if name in table:
-                    raise ConfigError(
-                        f"plugins {table[name].plugin!r} and {_plugin!r} both register {_kind} {name!r}")
+                    raise ConfigError(f"plugins {table[name].plugin!r} and {_plugin!r} both register {_kind} {name!r}")
                 table[name] = Component(name, obj, _plugin, options)
 
             impl.function(register=register)
@@ -154,8 +153,11 @@ class Plugins:
                 for c in table.values()
                 if c.plugin == name
             ]
-            source = "builtin" if name.startswith("release_pipeline.builtin") else (
-                "workspace" if name.startswith("workspace.") else "entry-point")
+            source = (
+                "builtin"
+                if name.startswith("release_pipeline.builtin")
+                else ("workspace" if name.startswith("workspace.") else "entry-point")
+            )
             rows.append({"name": name, "source": source, "hooks": hooks, "components": sorted(components)})
         return rows
 
@@ -188,4 +190,3 @@ def load_plugins(workspace: Path | None = None, required: tuple[str, ...] = ()) 
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return Plugins(pm, _collect(pm))
-

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from release_pipeline.errors import UserError
 from release_pipeline.models import VersionInfo
 from release_pipeline.stages.gate_stats import classify
 from release_pipeline.stages.promote import tag_name
 from release_pipeline.stages.run import task_outcomes
+
+if TYPE_CHECKING:
+    from release_pipeline.config import AgentConfig
+    from release_pipeline.workspace import Workspace
 
 
 def _version_dict(v: VersionInfo) -> dict[str, Any]:
@@ -20,49 +24,68 @@ def _version_dict(v: VersionInfo) -> dict[str, Any]:
     return data
 
 
-def version_line(ws, agent) -> list[dict[str, Any]]:
+def version_line(ws: Workspace, agent: AgentConfig) -> list[dict[str, Any]]:
     """Every version of the agent, oldest first, with its latest gate decision."""
     rows = []
     for v in ws.store.versions(agent.name):
         data = _version_dict(v)
         report = ws.store.latest_gate_report(agent.name, v.number)
-        data["gate"] = None if report is None else {
-            "report": report["id"], "decision": report["decision"], "against": report["base"],
-            "fixes": len(report["body"]["fixes"]), "regressions": len(report["body"]["regressions"]),
-        }
+        data["gate"] = (
+            None
+            if report is None
+            else {
+                "report": report["id"],
+                "decision": report["decision"],
+                "against": report["base"],
+                "fixes": len(report["body"]["fixes"]),
+                "regressions": len(report["body"]["regressions"]),
+            }
+        )
         rows.append(data)
     return rows
 
 
-def show_version(ws, agent, version: VersionInfo) -> dict[str, Any]:
+def show_version(ws: Workspace, agent: AgentConfig, version: VersionInfo) -> dict[str, Any]:
     """One version in full: fields, diff, runs, spec, latest gate report, and the head moves it took part in."""
     data = _version_dict(version)
     diff, changed = ws.store.version_diff(agent.name, version.number)
     data["changed_files"], data["diff"] = changed, diff
     vid = ws.store.version_id(agent.name, version.number)
-    data["runs"] = [{k: (str(v) if k.endswith("_at") else v) for k, v in r.items() if k != "task_ids"}
-                    for r in ws.store.runs_of(vid)]
+    data["runs"] = [
+        {k: (str(v) if k.endswith("_at") else v) for k, v in r.items() if k != "task_ids"}
+        for r in ws.store.runs_of(vid)
+    ]
     data["spec"] = ws.store.spec(version.spec_id) if version.spec_id else None
     report = ws.store.latest_gate_report(agent.name, version.number)
-    data["gate_report"] = None if report is None else {
-        "id": report["id"], "decision": report["decision"], "against": report["base"], "body": report["body"],
-        "markdown": report["markdown"],
-    }
+    data["gate_report"] = (
+        None
+        if report is None
+        else {
+            "id": report["id"],
+            "decision": report["decision"],
+            "against": report["base"],
+            "body": report["body"],
+            "markdown": report["markdown"],
+        }
+    )
     data["head_moves"] = [
-        {**asdict(m), "at": m.at.isoformat(timespec="seconds")} for m in ws.store.head_moves(agent.name)
+        {**asdict(m), "at": m.at.isoformat(timespec="seconds")}
+        for m in ws.store.head_moves(agent.name)
         if version.number in (m.from_version, m.to_version)
     ]
     return data
 
 
-def flip_table(ws, agent, a: VersionInfo, b: VersionInfo, split: str) -> dict[str, Any]:
+def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo, split: str) -> dict[str, Any]:
     """Task-by-task comparison of the latest complete runs of two versions on one split."""
     runs = []
     for v in (a, b):
         run = ws.store.latest_run(ws.store.version_id(agent.name, v.number), split)
         if run is None:
-            raise UserError(f"v{v.number} has no complete run on the {split!r} split: run `release run "
-                            f"--version v{v.number} --split {split}`")
+            raise UserError(
+                f"v{v.number} has no complete run on the {split!r} split: run `release run "
+                f"--version v{v.number} --split {split}`"
+            )
         runs.append(run)
     common = sorted(set(runs[0]["task_ids"]) & set(runs[1]["task_ids"]))
     if not common:
@@ -76,14 +99,35 @@ def flip_table(ws, agent, a: VersionInfo, b: VersionInfo, split: str) -> dict[st
     for task in tasks:
         outcome, p_fix, p_reg = classify(left[task.id], right[task.id], alpha)
         counts[outcome] = counts.get(outcome, 0) + 1
-        rows.append({
-            "task_id": task.id, "outcome": outcome, "p_fix": round(p_fix, 6), "p_regression": round(p_reg, 6),
-            "base": {"passes": left[task.id].passes, "trials": left[task.id].trials, "errors": left[task.id].errors,
-                     "trial_ids": list(left[task.id].trial_ids)},
-            "candidate": {"passes": right[task.id].passes, "trials": right[task.id].trials,
-                          "errors": right[task.id].errors, "trial_ids": list(right[task.id].trial_ids)},
-        })
-    return {"agent": agent.name, "a": a.number, "b": b.number, "split": split, "runs": [r["id"] for r in runs],
-            "repeats": repeats, "counts": counts, "tasks": rows,
-            "fixes": [r["task_id"] for r in rows if r["outcome"] == "fix"],
-            "regressions": [r["task_id"] for r in rows if r["outcome"] == "regression"]}
+        rows.append(
+            {
+                "task_id": task.id,
+                "outcome": outcome,
+                "p_fix": round(p_fix, 6),
+                "p_regression": round(p_reg, 6),
+                "base": {
+                    "passes": left[task.id].passes,
+                    "trials": left[task.id].trials,
+                    "errors": left[task.id].errors,
+                    "trial_ids": list(left[task.id].trial_ids),
+                },
+                "candidate": {
+                    "passes": right[task.id].passes,
+                    "trials": right[task.id].trials,
+                    "errors": right[task.id].errors,
+                    "trial_ids": list(right[task.id].trial_ids),
+                },
+            }
+        )
+    return {
+        "agent": agent.name,
+        "a": a.number,
+        "b": b.number,
+        "split": split,
+        "runs": [r["id"] for r in runs],
+        "repeats": repeats,
+        "counts": counts,
+        "tasks": rows,
+        "fixes": [r["task_id"] for r in rows if r["outcome"] == "fix"],
+        "regressions": [r["task_id"] for r in rows if r["outcome"] == "regression"],
+    }

@@ -20,7 +20,8 @@ def spec_markdown(spec: Spec) -> str:
     lines = [
         f"# Engineering spec: {spec.agent} v{spec.version}",
         "",
-        f"From run #{spec.run_id} on the `{spec.split}` split: {spec.failed_tasks} of {spec.total_tasks} tasks failing.",
+        f"From run #{spec.run_id} on the `{spec.split}` split: "
+        f"{spec.failed_tasks} of {spec.total_tasks} tasks failing.",
         "",
         "## Dominant patterns",
         "",
@@ -61,8 +62,10 @@ def flip_rows(tasks: list[dict[str, Any]], *, only_changes: bool = False) -> lis
         if row.get("protected"):
             mark += " (protected)"
         ids = ",".join(str(i) for i in row["base"]["trial_ids"] + row["candidate"]["trial_ids"])
-        lines.append(f"| `{row['task_id']}` | {_rate(row['base'])} | {_rate(row['candidate'])} | {mark} | "
-                     f"{row['p_fix']:.3g} / {row['p_regression']:.3g} | {ids} |")
+        lines.append(
+            f"| `{row['task_id']}` | {_rate(row['base'])} | {_rate(row['candidate'])} | {mark} | "
+            f"{row['p_fix']:.3g} / {row['p_regression']:.3g} | {ids} |"
+        )
     return lines
 
 

@@ -44,13 +44,14 @@ def resolve_suite(reference: str, root: Path, registry: Registry) -> Suite:
     if sep and kind in loaders:
         suite = loaders[kind].obj(argument, root)
     else:
-        path = (root / reference)
+        path = root / reference
         by_ext = {ext: c for c in loaders.values() for ext in c.options.get("extensions", ())}
         component = by_ext.get(path.suffix.lower())
         if component is None:
             known = ", ".join(sorted(by_ext)) or "none"
-            raise ConfigError(f"suite {reference!r}: no suite loader for {path.suffix or 'files without extension'} "
-                              f"(known: {known})")
+            raise ConfigError(
+                f"suite {reference!r}: no suite loader for {path.suffix or 'files without extension'} (known: {known})"
+            )
         if not path.is_file():
             raise ConfigError(f"suite file not found: {path}")
         suite = component.obj(str(path), root)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from release_pipeline.plugins import Plugins
     from release_pipeline.store import Store
 
+
 class Workspace:
     """Lazy access to a workspace's config, store, git repository, plugins and suites."""
 

@@ -19,8 +19,16 @@ RELEASE = str(Path(sys.executable).with_name("release"))
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path_factory):
     """No workspace, database, plugin block list or git identity leaks in from the machine."""
-    for var in ("RELEASE_DB_URL", "RELEASE_WORKSPACE", "RELEASE_PIPELINE_BLOCK", "RELEASE_PIPELINE_TRACE",
-                "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+    for var in (
+        "RELEASE_DB_URL",
+        "RELEASE_WORKSPACE",
+        "RELEASE_PIPELINE_BLOCK",
+        "RELEASE_PIPELINE_TRACE",
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ):
         monkeypatch.delenv(var, raising=False)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
@@ -60,9 +68,9 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *args: str, code: int | None = 0):
-        from release_pipeline.cli.app import build_app
-
         import os
+
+        from release_pipeline.cli.app import build_app
 
         old = os.getcwd()
         os.chdir(self.cwd)
@@ -97,9 +105,18 @@ def run_release(cwd: Path, *args: str, env: dict | None = None, timeout: float =
     return subprocess.run([RELEASE, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
-def build_workspace(root: Path, *, agent_files: dict[str, str], tasks: list[dict], manifest: dict | None = None,
-                    policy: dict | None = None, run: dict | None = None, verifier: dict | None = None,
-                    extra: dict[str, str] | None = None, init: bool = True) -> Path:
+def build_workspace(
+    root: Path,
+    *,
+    agent_files: dict[str, str],
+    tasks: list[dict],
+    manifest: dict | None = None,
+    policy: dict | None = None,
+    run: dict | None = None,
+    verifier: dict | None = None,
+    extra: dict[str, str] | None = None,
+    init: bool = True,
+) -> Path:
     """A small workspace of our own making: agent `toy` from `agent_files`, a YAML suite of `tasks`."""
     import yaml
 
@@ -109,16 +126,29 @@ def build_workspace(root: Path, *, agent_files: dict[str, str], tasks: list[dict
     agent_dir.mkdir(parents=True)
     for name, text in agent_files.items():
         (agent_dir / name).write_text(text)
-    (agent_dir / "agent.yaml").write_text(yaml.safe_dump(
-        {"name": "toy", "adapter": "callable", "entry": "agent:solve", "editable": ["*.py", "*.json"],
-         **(manifest or {})}))
+    (agent_dir / "agent.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "toy",
+                "adapter": "callable",
+                "entry": "agent:solve",
+                "editable": ["*.py", "*.json"],
+                **(manifest or {}),
+            }
+        )
+    )
     (root / "specs").mkdir()
-    (root / "specs" / "toy.yaml").write_text(yaml.safe_dump(
-        {"name": "toy", "verifier": verifier or {"type": "exact"}, "tasks": tasks}))
-    (root / "release.yaml").write_text(yaml.safe_dump({
-        "agents": {"toy": {"path": "agents/toy", "suite": "specs/toy.yaml"}},
-        "run": {"repeats": 3, "concurrency": 4, "timeout_s": 10, "seed": 0, **(run or {})},
-    }))
+    (root / "specs" / "toy.yaml").write_text(
+        yaml.safe_dump({"name": "toy", "verifier": verifier or {"type": "exact"}, "tasks": tasks})
+    )
+    (root / "release.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "agents": {"toy": {"path": "agents/toy", "suite": "specs/toy.yaml"}},
+                "run": {"repeats": 3, "concurrency": 4, "timeout_s": 10, "seed": 0, **(run or {})},
+            }
+        )
+    )
     (root / "gate-policy.yaml").write_text(yaml.safe_dump({**GatePolicy().to_dict(), **(policy or {})}))
     for name, text in (extra or {}).items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)

@@ -43,12 +43,29 @@ class PostgresServer:
         as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if as_user:
             shutil.chown(self.dir, "postgres", "postgres")
-        subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(self.data), "-U", "release", "--auth=trust",
-                        "-E", "UTF8"], check=True, capture_output=True)
+        subprocess.run(
+            [*as_user, str(bindir / "initdb"), "-D", str(self.data), "-U", "release", "--auth=trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+        )
         self.proc = subprocess.Popen(
-            [*as_user, str(bindir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
-             "-k", str(self.dir), "-c", "fsync=off"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                *as_user,
+                str(bindir / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.dir),
+                "-c",
+                "fsync=off",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._wait()
 
     def _wait(self) -> None:

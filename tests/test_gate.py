@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import Cli, build_workspace, change_agent
 
-from release_pipeline.stages.gate_stats import binomial_two_sided, classify, could_confirm, fisher_one_sided
 from release_pipeline.models import TaskOutcome
+from release_pipeline.stages.gate_stats import binomial_two_sided, classify, could_confirm, fisher_one_sided
 
 TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "gate" if i % 2 else "dev"} for i in range(12)]
 GATE = [t["id"] for t in TASKS if t["split"] == "gate"]  # t1, t3, ..., t11
@@ -58,11 +58,16 @@ def gate(root, branch, code=None):
 
 def test_flaky_task_is_reported_not_mistaken_for_a_regression(tmp_path):
     # t5 passes about half the time in both versions: its trials differ by seed, not by version
-    flaky = "def solve(x, ctx):\n    if x == 5:\n        return x * 2 if random.Random(ctx.seed).random() < 0.5 else -1\n" \
-            "    return x * 2 if x != 3 else 0\n"
+    flaky = (
+        "def solve(x, ctx):\n    if x == 5:\n        return x * 2 if random.Random(ctx.seed).random() < 0.5 else -1\n"
+        "    return x * 2 if x != 3 else 0\n"
+    )
     root = build_workspace(tmp_path / "ws", agent_files=agent(flaky), tasks=TASKS)
-    fixed = "def solve(x, ctx):\n    if x == 5:\n        return x * 2 if random.Random(ctx.seed + 1).random() < 0.5 else -1\n" \
-            "    return x * 2\n"
+    fixed = (
+        "def solve(x, ctx):\n    if x == 5:\n"
+        "        return x * 2 if random.Random(ctx.seed + 1).random() < 0.5 else -1\n"
+        "    return x * 2\n"
+    )
     report = gate(root, change_agent(root, agent(fixed), "fix t3"), code=None)
     assert report["fixes"] == ["t3"]
     assert "t5" not in report["regressions"]
@@ -73,8 +78,9 @@ def test_flaky_task_is_reported_not_mistaken_for_a_regression(tmp_path):
 
 def test_adaptive_repeats_confirm_a_partial_regression(tmp_path):
     # the candidate breaks t7 two times in three: 3/3 -> 1/3 is not confirmable at 3 repeats
-    root = build_workspace(tmp_path / "ws", agent_files=agent("def solve(x):\n    return x * 2 if x != 1 else 0\n"),
-                           tasks=TASKS)
+    root = build_workspace(
+        tmp_path / "ws", agent_files=agent("def solve(x):\n    return x * 2 if x != 1 else 0\n"), tasks=TASKS
+    )
     partial = "def solve(x, ctx):\n    if x == 7 and ctx.repeat % 3 != 0:\n        return 0\n    return x * 2\n"
     report = gate(root, change_agent(root, agent(partial), "partial"), code=1)
     row = next(r for r in report["tasks"] if r["task_id"] == "t7")
@@ -85,8 +91,12 @@ def test_adaptive_repeats_confirm_a_partial_regression(tmp_path):
 
 
 def test_adaptive_repeats_respect_the_budget(tmp_path):
-    root = build_workspace(tmp_path / "ws", agent_files=agent("def solve(x):\n    return x * 2 if x != 1 else 0\n"),
-                           tasks=TASKS, policy={"extra_trial_budget": 0})
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files=agent("def solve(x):\n    return x * 2 if x != 1 else 0\n"),
+        tasks=TASKS,
+        policy={"extra_trial_budget": 0},
+    )
     partial = "def solve(x, ctx):\n    if x == 7 and ctx.repeat % 3 != 0:\n        return 0\n    return x * 2\n"
     report = gate(root, change_agent(root, agent(partial), "partial"), code=None)
     row = next(r for r in report["tasks"] if r["task_id"] == "t7")
@@ -95,8 +105,12 @@ def test_adaptive_repeats_respect_the_budget(tmp_path):
 
 
 def test_error_trials_are_retried_then_excluded_never_counted(tmp_path):
-    root = build_workspace(tmp_path / "ws", agent_files=agent("def solve(x):\n    return x * 2 if x != 1 else 0\n"),
-                           tasks=TASKS, policy={"error_retries": 1})
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files=agent("def solve(x):\n    return x * 2 if x != 1 else 0\n"),
+        tasks=TASKS,
+        policy={"error_retries": 1},
+    )
     # t9's provider is down for good, t11's fails on the first attempt only (a counter file per process)
     flaky_infra = (
         "import os\n_seen = set()\n"
@@ -116,8 +130,12 @@ def test_error_trials_are_retried_then_excluded_never_counted(tmp_path):
 
 
 def test_protected_task_regression_rejects_even_within_budget(tmp_path):
-    root = build_workspace(tmp_path / "ws", agent_files=agent("def solve(x):\n    return x * 2 if x != 1 else 0\n"),
-                           tasks=TASKS, policy={"regression_budget": 5, "protected_tasks": ["t3"]})
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files=agent("def solve(x):\n    return x * 2 if x != 1 else 0\n"),
+        tasks=TASKS,
+        policy={"regression_budget": 5, "protected_tasks": ["t3"]},
+    )
     report = gate(root, change_agent(root, agent("def solve(x):\n    return x * 2 if x != 3 else 0\n"), "b"), code=1)
     assert report["regressions"] == ["t3"] and report["fixes"] == ["t1"]
     assert any("protected" in r and "t3" in r for r in report["reasons"])
@@ -137,10 +155,16 @@ def test_no_fix_means_no_release(tmp_path):
 
 
 def test_timeouts_and_crashes_are_failures_a_gate_catches(tmp_path):
-    root = build_workspace(tmp_path / "ws", agent_files=agent("def solve(x):\n    return x * 2 if x != 1 else 0\n"),
-                           tasks=TASKS, run={"timeout_s": 0.5})
-    hang = ("import time\ndef solve(x):\n    if x == 3:\n        time.sleep(5)\n"
-            "    if x == 5:\n        raise KeyError('boom')\n    return x * 2\n")
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files=agent("def solve(x):\n    return x * 2 if x != 1 else 0\n"),
+        tasks=TASKS,
+        run={"timeout_s": 0.5},
+    )
+    hang = (
+        "import time\ndef solve(x):\n    if x == 3:\n        time.sleep(5)\n"
+        "    if x == 5:\n        raise KeyError('boom')\n    return x * 2\n"
+    )
     report = gate(root, change_agent(root, agent(hang), "hang"), code=1)
     assert report["regressions"] == ["t3", "t5"]
 
@@ -148,8 +172,9 @@ def test_timeouts_and_crashes_are_failures_a_gate_catches(tmp_path):
 def test_intent_alignment_can_be_required(tmp_path):
     tasks = [{**t, "tags": ["even" if t["input"] % 4 == 1 else "odd"]} for t in TASKS]
     base = "def solve(x):\n    return -1 if x in (2, 1, 3) else x * 2\n"
-    root = build_workspace(tmp_path / "ws", agent_files=agent(base), tasks=tasks,
-                           policy={"require_intent_alignment": True})
+    root = build_workspace(
+        tmp_path / "ws", agent_files=agent(base), tasks=tasks, policy={"require_intent_alignment": True}
+    )
     cli = Cli(root)
     cli.json("run")
     cli.json("critic")

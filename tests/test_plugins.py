@@ -14,8 +14,7 @@ from release_pipeline import hookspecs
 from release_pipeline.errors import ConfigError
 from release_pipeline.plugins import BUILTIN_PLUGINS, load_plugins
 
-HOOKS = sorted(name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
-               if name.startswith("release_"))
+HOOKS = sorted(name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("release_"))
 TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "gate" if i % 2 else "dev"} for i in range(6)]
 
 RECORDER = '''
@@ -99,8 +98,9 @@ def test_builtins_are_plugins_and_release_plugins_lists_them(tmp_path):
 
 def test_workspace_plugin_sees_every_stage(tmp_path):
     code = "def solve(x):\n    return 0 if x in (1, 2, 5) else x * 2\n"
-    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": code}, tasks=TASKS,
-                           extra={"plugins/recorder.py": RECORDER})
+    root = build_workspace(
+        tmp_path / "ws", agent_files={"agent.py": code}, tasks=TASKS, extra={"plugins/recorder.py": RECORDER}
+    )
     cli = Cli(root)
     assert cli("hello").stdout.strip() == "hello from recorder"
     cli.json("run")
@@ -114,18 +114,29 @@ def test_workspace_plugin_sees_every_stage(tmp_path):
     report = cli.json("gate", "--candidate", fix_t5, code=1)
     assert report["reasons"] == ["t5 must never change"]
     log = (root.parent / "calls.log").read_text()
-    for hook in ("release_run_finished dev", "release_critic_finished 3", "release_diagnose",
-                 "release_candidate_created v2 ['agents/toy/agent.py']", "release_gate_checks ['t1']",
-                 "release_promoted v2 ws", "release_candidate_rejected v3 ['t5 must never change']",
-                 "wrapped gate checks: 0 reasons", "wrapped gate checks: 1 reasons"):
+    for hook in (
+        "release_run_finished dev",
+        "release_critic_finished 3",
+        "release_diagnose",
+        "release_candidate_created v2 ['agents/toy/agent.py']",
+        "release_gate_checks ['t1']",
+        "release_promoted v2 ws",
+        "release_candidate_rejected v3 ['t5 must never change']",
+        "wrapped gate checks: 0 reasons",
+        "wrapped gate checks: 1 reasons",
+    ):
         assert hook in log, hook
     rows = {r["name"]: r for r in cli.json("plugins")}
     assert rows["workspace.recorder"]["source"] == "workspace"
 
 
 def test_blocking_a_plugin_by_name(tmp_path, monkeypatch):
-    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": "def solve(x):\n    return x * 2\n"},
-                           tasks=TASKS, extra={"plugins/recorder.py": RECORDER})
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files={"agent.py": "def solve(x):\n    return x * 2\n"},
+        tasks=TASKS,
+        extra={"plugins/recorder.py": RECORDER},
+    )
     monkeypatch.setenv("RELEASE_PIPELINE_BLOCK", "workspace.recorder,release_pipeline.builtin.critics")
     names = {r["name"] for r in Cli(root).json("plugins")}
     assert "workspace.recorder" not in names and "release_pipeline.builtin.critics" not in names
@@ -136,10 +147,12 @@ def test_blocking_a_plugin_by_name(tmp_path, monkeypatch):
 def test_entry_point_plugins_load(tmp_path, monkeypatch):
     site = tmp_path / "site"
     (site / "shout_plugin-1.0.dist-info").mkdir(parents=True)
-    (site / "shout_plugin-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: shout-plugin\n"
-                                                                   "Version: 1.0\n")
+    (site / "shout_plugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: shout-plugin\nVersion: 1.0\n"
+    )
     (site / "shout_plugin-1.0.dist-info" / "entry_points.txt").write_text("[release_pipeline]\nshout = shout_plugin\n")
-    (site / "shout_plugin.py").write_text(textwrap.dedent('''
+    (site / "shout_plugin.py").write_text(
+        textwrap.dedent("""
         from release_pipeline.hookspecs import hookimpl
         from release_pipeline.models import Verdict
 
@@ -149,23 +162,27 @@ def test_entry_point_plugins_load(tmp_path, monkeypatch):
         @hookimpl
         def release_register_verifiers(register):
             register("shouting", shout)
-    '''))
+    """)
+    )
     monkeypatch.syspath_prepend(str(site))
     plugins = load_plugins()
     assert plugins.registry.component("verifier", "shouting").plugin == "shout"
     assert {"name": "shout", "source": "entry-point"}.items() <= next(
-        r for r in plugins.describe() if r["name"] == "shout").items()
+        r for r in plugins.describe() if r["name"] == "shout"
+    ).items()
 
 
 def test_duplicate_component_names_are_refused(tmp_path):
     (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins" / "dup.py").write_text(textwrap.dedent('''
+    (tmp_path / "plugins" / "dup.py").write_text(
+        textwrap.dedent("""
         from release_pipeline.hookspecs import hookimpl
 
         @hookimpl
         def release_register_verifiers(register):
             register("exact", lambda options, root: None)
-    '''))
+    """)
+    )
     with pytest.raises(ConfigError, match="both register verifier 'exact'"):
         load_plugins(tmp_path)
 
@@ -173,13 +190,14 @@ def test_duplicate_component_names_are_refused(tmp_path):
 def test_misspelled_hook_fails_loudly(tmp_path):
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "typo.py").write_text(
-        "from release_pipeline.hookspecs import hookimpl\n\n@hookimpl\ndef release_promotd(move):\n    pass\n")
+        "from release_pipeline.hookspecs import hookimpl\n\n@hookimpl\ndef release_promotd(move):\n    pass\n"
+    )
     with pytest.raises(ConfigError, match="unknown hook"):
         load_plugins(tmp_path)
 
 
 def test_custom_executor_and_strategy_and_adapter_registration(tmp_path):
-    plugin = textwrap.dedent('''
+    plugin = textwrap.dedent("""
         from release_pipeline.builtin.executors import LocalExecutor
         from release_pipeline.builtin.adapters import CallableAgent
         from release_pipeline.hookspecs import hookimpl
@@ -216,10 +234,15 @@ def test_custom_executor_and_strategy_and_adapter_registration(tmp_path):
             from release_pipeline.models import Suite, Task
             register("counting", lambda arg, root: Suite("counting", tuple(
                 Task(f"c{i}", i, "gate" if i % 2 else "dev", i * 2, {"type": "exact"}) for i in range(int(arg)))))
-    ''')
-    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": "def solve(x):\n    return x + x if x not in (1, 2) else 0\n"},
-                           tasks=TASKS, manifest={"adapter": "python-too"}, extra={"plugins/mine.py": plugin},
-                           run={"executor": "serial"})
+    """)
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files={"agent.py": "def solve(x):\n    return x + x if x not in (1, 2) else 0\n"},
+        tasks=TASKS,
+        manifest={"adapter": "python-too"},
+        extra={"plugins/mine.py": plugin},
+        run={"executor": "serial"},
+    )
     import yaml
 
     config = yaml.safe_load((root / "release.yaml").read_text())

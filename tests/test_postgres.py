@@ -37,8 +37,9 @@ def test_head_compare_and_swap_on_postgres(postgres):
         store = Store(url)
         barrier.wait()
         try:
-            store.move_head("a", expected=1, to=n, actor="t", reason="race", kind="promote",
-                            side_effect=lambda: lambda: None)
+            store.move_head(
+                "a", expected=1, to=n, actor="t", reason="race", kind="promote", side_effect=lambda: lambda: None
+            )
             won.append(n)
         except ConflictError:
             pass

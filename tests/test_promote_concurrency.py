@@ -18,8 +18,16 @@ def test_eight_concurrent_promotions_leave_one_winner(cli, workspace):
         made = cli.json("candidate", "--from", str(PATCH), "--intent", f"attempt {i}")
         assert cli.json("gate", "--candidate", f"v{made['number']}")["decision"] == "accepted"
         numbers.append(made["number"])
-    procs = [subprocess.Popen([RELEASE, "promote", "--candidate", f"v{n}", "--json"], cwd=workspace,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in numbers]
+    procs = [
+        subprocess.Popen(
+            [RELEASE, "promote", "--candidate", f"v{n}", "--json"],
+            cwd=workspace,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in numbers
+    ]
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
     winners = [json.loads(out)["to"] for code, out, _ in results if code == 0]
     assert len(winners) == 1, results
@@ -59,8 +67,15 @@ def test_compare_and_swap_inside_the_store_lets_one_of_eight_threads_win(tmp_pat
         store = Store(url)
         barrier.wait()
         try:
-            store.move_head("a", expected=1, to=n, actor=f"t{n}", reason="race", kind="promote",
-                            side_effect=lambda: side_effects.append(n) or (lambda: None))
+            store.move_head(
+                "a",
+                expected=1,
+                to=n,
+                actor=f"t{n}",
+                reason="race",
+                kind="promote",
+                side_effect=lambda: side_effects.append(n) or (lambda: None),
+            )
             outcomes.append(("won", n))
         except ConflictError:
             outcomes.append(("lost", n))

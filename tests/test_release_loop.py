@@ -44,8 +44,18 @@ def test_clean_candidate_is_accepted_and_promoted(cli, workspace):
     gate = cli.json("gate", "--candidate", "v2")
     assert gate["decision"] == "accepted"
     assert gate["regressions"] == []
-    assert sorted(gate["fixes"]) == ["add-big-2", "add-big-4", "add-big-6", "mul-big-2", "mul-big-4", "mul-big-6",
-                                     "percent-2", "percent-4", "percent-6", "percent-8"]
+    assert sorted(gate["fixes"]) == [
+        "add-big-2",
+        "add-big-4",
+        "add-big-6",
+        "mul-big-2",
+        "mul-big-4",
+        "mul-big-6",
+        "percent-2",
+        "percent-4",
+        "percent-6",
+        "percent-8",
+    ]
     # every number is backed by trial ids
     row = next(r for r in gate["tasks"] if r["task_id"] == "percent-2")
     assert len(row["base"]["trial_ids"]) == 3 and len(row["candidate"]["trial_ids"]) == 3
@@ -130,7 +140,8 @@ def test_change_outside_editable_files_is_rejected_before_running(cli, workspace
     suite = workspace / "specs" / "calc.yaml"
     suite.write_text(suite.read_text().replace("expected: 42", "expected: 43"))
     (workspace / "agents" / "calc" / "agent.yaml").write_text(
-        (workspace / "agents" / "calc" / "agent.yaml").read_text() + "\n# widen\n")
+        (workspace / "agents" / "calc" / "agent.yaml").read_text() + "\n# widen\n"
+    )
     git(workspace, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "Edit the suite")
     git(workspace, "checkout", "-q", "-")
     result = cli("candidate", "--from", "sneaky", "--json", code=1)

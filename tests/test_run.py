@@ -38,8 +38,13 @@ def test_statuses_separate_agent_failures_from_infrastructure_errors(tmp_path):
         "    if x == 5: return 'eleven'\n"
         "    return {'output': x * 2, 'trace': [{'type': 'tool', 'name': 'double'}]}\n"
     )
-    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": code}, tasks=TASKS,
-                           run={"timeout_s": 0.3, "repeats": 1}, verifier={"type": "numeric"})
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files={"agent.py": code},
+        tasks=TASKS,
+        run={"timeout_s": 0.3, "repeats": 1},
+        verifier={"type": "numeric"},
+    )
     out = Cli(root).json("run")
     assert out["counts"] == {"pass": 3, "fail": 4, "error": 1}
     rows = by_task(trials(root))
@@ -68,9 +73,13 @@ def test_subprocess_adapter_speaks_json_in_any_language(tmp_path):
         "if x == 3: sys.stderr.write('segfault-ish'); sys.exit(3)\n"
         "print(json.dumps({'output': x * 2, 'trace': [{'type': 'seed', 'seed': task['seed']}]}))\n"
     )
-    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": script}, tasks=TASKS,
-                           manifest={"adapter": "subprocess", "command": [sys.executable, "agent.py"]},
-                           run={"repeats": 1})
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files={"agent.py": script},
+        tasks=TASKS,
+        manifest={"adapter": "subprocess", "command": [sys.executable, "agent.py"]},
+        run={"repeats": 1},
+    )
     out = Cli(root).json("run")
     assert out["counts"] == {"pass": 5, "fail": 2, "error": 1}
     rows = by_task(trials(root))
@@ -92,8 +101,13 @@ def test_concurrency_limit_and_seeds(tmp_path):
     )
     out = tmp_path / "max.json"
     tasks = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "dev"} for i in range(40)]
-    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": code}, tasks=tasks,
-                           manifest={"params": {"out": str(out)}}, run={"concurrency": 3})
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files={"agent.py": code},
+        tasks=tasks,
+        manifest={"params": {"out": str(out)}},
+        run={"concurrency": 3},
+    )
     Cli(root).json("run")
     assert json.loads(out.read_text()) == 3
     seeds = {(r[1], r[2]): json.loads(r[7])[0]["seed"] for r in trials(root)}
@@ -107,8 +121,9 @@ def test_sigkilled_run_resumes_without_losing_or_duplicating_trials(tmp_path):
     code = "import asyncio\nasync def solve(x):\n    await asyncio.sleep(0.05)\n    return x * 2\n"
     tasks = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "dev"} for i in range(100)]
     root = build_workspace(tmp_path / "ws", agent_files={"agent.py": code}, tasks=tasks, run={"concurrency": 4})
-    proc = subprocess.Popen([RELEASE, "run"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [RELEASE, "run"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.time() + 60
     while time.time() < deadline and len(trials(root) if (root / ".release" / "release.db").exists() else []) < 40:
         time.sleep(0.05)

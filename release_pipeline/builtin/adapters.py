@@ -86,8 +86,12 @@ class SubprocessAgent:
         payload = {"task_id": task.id, "input": task.input, **asdict(ctx)}
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self.command, cwd=self.cwd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONHASHSEED": str(ctx.seed)},
+                *self.command,
+                cwd=self.cwd,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "PYTHONHASHSEED": str(ctx.seed)},
             )
         except OSError as exc:
             raise InfrastructureError(f"cannot start {self.command[0]!r}: {exc.strerror}") from None

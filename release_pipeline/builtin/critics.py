@@ -41,20 +41,37 @@ def heuristic(items: list[CriticInput]) -> list[Symptom]:
         if item.status != "fail":
             continue
         label, severity = _BY_REASON.get(item.reason, ("wrong_value", "medium"))
-        if label == "wrong_value" and item.expected is not None and item.output is not None \
-                and normalize_text(item.output) == normalize_text(item.expected):
+        if (
+            label == "wrong_value"
+            and item.expected is not None
+            and item.output is not None
+            and normalize_text(item.output) == normalize_text(item.expected)
+        ):
             label, severity = "format_mismatch", "low"
         evidence = [f"verifier: {item.feedback}"] if item.feedback else []
-        evidence += [f"trace[{i}]" for i, step in enumerate(item.trace)
-                     if isinstance(step, dict) and step.get("type") in _ERROR_STEP_TYPES]
-        symptoms.append(Symptom(item.trial_id, item.task_id, label, _describe(item, label), tuple(evidence),
-                                severity, "heuristic"))
-        tool_errors = [i for i, step in enumerate(item.trace)
-                       if isinstance(step, dict) and step.get("type") == "tool_error"]
+        evidence += [
+            f"trace[{i}]"
+            for i, step in enumerate(item.trace)
+            if isinstance(step, dict) and step.get("type") in _ERROR_STEP_TYPES
+        ]
+        symptoms.append(
+            Symptom(item.trial_id, item.task_id, label, _describe(item, label), tuple(evidence), severity, "heuristic")
+        )
+        tool_errors = [
+            i for i, step in enumerate(item.trace) if isinstance(step, dict) and step.get("type") == "tool_error"
+        ]
         if tool_errors and label != "exception":
-            symptoms.append(Symptom(item.trial_id, item.task_id, "tool_error",
-                                    f"{len(tool_errors)} tool call(s) failed during the trial",
-                                    tuple(f"trace[{i}]" for i in tool_errors), "medium", "heuristic"))
+            symptoms.append(
+                Symptom(
+                    item.trial_id,
+                    item.task_id,
+                    "tool_error",
+                    f"{len(tool_errors)} tool call(s) failed during the trial",
+                    tuple(f"trace[{i}]" for i in tool_errors),
+                    "medium",
+                    "heuristic",
+                )
+            )
     return symptoms
 
 

@@ -35,9 +35,16 @@ def release_diagnose(request: DiagnosisRequest) -> list[Pattern]:
         examples = ids[:EXAMPLES]
         template = _CHANGES.get(label, "Remove the '" + label + "' failures seen on {examples}.")
         label_tags = sorted({tag for t in ids for tag in tags.get(t, ())})
-        patterns.append(Pattern(
-            label=label, count=len(ids), share=round(len(ids) / len(failing), 4) if failing else 0.0,
-            task_ids=ids, example_task_ids=examples, intended_change=template.format(examples=", ".join(examples)),
-            source="builtin", tags=label_tags,
-        ))
+        patterns.append(
+            Pattern(
+                label=label,
+                count=len(ids),
+                share=round(len(ids) / len(failing), 4) if failing else 0.0,
+                task_ids=ids,
+                example_task_ids=examples,
+                intended_change=template.format(examples=", ".join(examples)),
+                source="builtin",
+                tags=label_tags,
+            )
+        )
     return patterns

@@ -24,8 +24,9 @@ def release_gate_checks(evidence: GateEvidence, policy: GatePolicy) -> list[str]
         reasons.append(f"confirmed regression on protected task(s): {_ids(hit)}")
     others = [t for t in regressions if t not in protected]
     if len(others) > policy.regression_budget:
-        reasons.append(f"{len(others)} confirmed regression(s) exceed the budget of {policy.regression_budget}: "
-                       f"{_ids(others)}")
+        reasons.append(
+            f"{len(others)} confirmed regression(s) exceed the budget of {policy.regression_budget}: {_ids(others)}"
+        )
     fixes = evidence.fixes
     if len(fixes) < policy.min_fixes:
         reasons.append(f"{len(fixes)} confirmed fix(es); the policy requires at least {policy.min_fixes}")

@@ -56,7 +56,10 @@ def normalized(options: dict[str, Any], root: Path) -> Verify:
 
 
 def regex(options: dict[str, Any], root: Path) -> Verify:
-    """Passes when the output matches `pattern` (or the task's expected value) in full, or anywhere with `search: true`."""
+    """Passes when the output matches `pattern` (default: the task's expected value).
+
+    In full by default; anywhere with `search: true`; `ignore_case: true` as it says.
+    """
     flags = re.IGNORECASE if options.get("ignore_case") else 0
     fixed = options.get("pattern")
     try:
@@ -114,7 +117,10 @@ def numeric(options: dict[str, Any], root: Path) -> Verify:
 
 
 def json_schema(options: dict[str, Any], root: Path) -> Verify:
-    """Passes when the output (a JSON value, or a string holding one) is valid against `schema` or the task's expected value."""
+    """Passes when the output (a JSON value, or a string holding one) is valid against a JSON schema.
+
+    The schema is the `schema` option, or else the task's expected value.
+    """
     import jsonschema
 
     fixed = options.get("schema")
@@ -157,8 +163,9 @@ def python(options: dict[str, Any], root: Path) -> Verify:
             passed, feedback = result
             return Verdict(bool(passed), 1.0 if passed else 0.0, str(feedback), "ok" if passed else "mismatch")
         if isinstance(result, bool):
-            return Verdict(result, float(result), "" if result else "rejected by verifier function",
-                           "ok" if result else "mismatch")
+            return Verdict(
+                result, float(result), "" if result else "rejected by verifier function", "ok" if result else "mismatch"
+            )
         score = float(result)
         return Verdict(score >= 1.0, score, f"score {score:g}", "ok" if score >= 1.0 else "mismatch")
 

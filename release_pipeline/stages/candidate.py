@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from release_pipeline import gitops
 from release_pipeline.config import CONFIG_FILE
@@ -19,6 +20,11 @@ from release_pipeline.errors import UserError
 from release_pipeline.manifest import is_editable
 from release_pipeline.models import VersionInfo
 from release_pipeline.patches import PATCH_SUFFIXES, patch_intent
+
+if TYPE_CHECKING:
+    from release_pipeline.config import AgentConfig
+    from release_pipeline.workspace import Workspace
+
 
 @dataclass(frozen=True)
 class Change:
@@ -39,7 +45,7 @@ class CandidateResult:
         return self.version.status == "rejected"
 
 
-def classify_change(ws, agent, base: VersionInfo, paths: list[str]) -> Change:
+def classify_change(ws: Workspace, agent: AgentConfig, base: VersionInfo, paths: list[str]) -> Change:
     """Sort changed paths by what the canonical version allows."""
     manifest = ws.materialize(agent, base).manifest
     prefix = agent.path.rstrip("/") + "/"
@@ -47,7 +53,7 @@ def classify_change(ws, agent, base: VersionInfo, paths: list[str]) -> Change:
     editable, forbidden, ignored = [], [], []
     for path in paths:
         if path.startswith(prefix):
-            (editable if is_editable(manifest, path[len(prefix):]) else forbidden).append(path)
+            (editable if is_editable(manifest, path[len(prefix) :]) else forbidden).append(path)
         elif path in protected or path.startswith("plugins/"):
             forbidden.append(path)
         else:
@@ -62,8 +68,15 @@ def _load_patch(ws, spec: str) -> Path | None:
     return None
 
 
-def create_candidate(ws, agent, source: str, *, intent: str | None = None, patch_text: str | None = None,
-                     record_as: str | None = None) -> CandidateResult:
+def create_candidate(
+    ws: Workspace,
+    agent: AgentConfig,
+    source: str,
+    *,
+    intent: str | None = None,
+    patch_text: str | None = None,
+    record_as: str | None = None,
+) -> CandidateResult:
     """Turn a branch, commit, tag or patch (file or text) into the next release candidate of `agent`."""
     repo = ws.repo
     gitops.ensure_clean(repo)
@@ -94,9 +107,17 @@ def create_candidate(ws, agent, source: str, *, intent: str | None = None, patch
     if change.forbidden:
         reasons.append("changes files outside the artifact's editable files: " + ", ".join(change.forbidden))
     version = ws.store.create_version(
-        agent.name, status="rejected" if reasons else "candidate", parent_number=base.number, git_sha=sha,
-        content_hash=content_hash, intent=intent, source_ref=recorded, diff=gitops.diff_text(repo, base.git_sha, sha),
-        changed_files=paths, spec_id=spec["id"] if spec else None, reasons=reasons,
+        agent.name,
+        status="rejected" if reasons else "candidate",
+        parent_number=base.number,
+        git_sha=sha,
+        content_hash=content_hash,
+        intent=intent,
+        source_ref=recorded,
+        diff=gitops.diff_text(repo, base.git_sha, sha),
+        changed_files=paths,
+        spec_id=spec["id"] if spec else None,
+        reasons=reasons,
         branch=f"rc/{agent.name}/v{{number}}",
     )
     gitops.create_branch(repo, version.branch, sha)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from release_pipeline.errors import UserError
 from release_pipeline.models import CriticInput, Suite, Symptom, TrialRecord
 from release_pipeline.stages.run import effective
+
+if TYPE_CHECKING:
+    from release_pipeline.config import AgentConfig
+    from release_pipeline.workspace import Workspace
 
 
 def critic_inputs(trials: list[TrialRecord], suite: Suite) -> list[CriticInput]:
@@ -15,15 +21,24 @@ def critic_inputs(trials: list[TrialRecord], suite: Suite) -> list[CriticInput]:
         if trial.status != "fail":
             continue
         task = tasks.get(trial.task_id)
-        items.append(CriticInput(
-            trial_id=trial.id, task_id=trial.task_id, input=task.input if task else None,
-            expected=task.expected if task else None, output=trial.output, trace=trial.trace,
-            status=trial.status, feedback=trial.feedback, reason=trial.reason, rubric=suite.rubric,
-        ))
+        items.append(
+            CriticInput(
+                trial_id=trial.id,
+                task_id=trial.task_id,
+                input=task.input if task else None,
+                expected=task.expected if task else None,
+                output=trial.output,
+                trace=trial.trace,
+                status=trial.status,
+                feedback=trial.feedback,
+                reason=trial.reason,
+                rubric=suite.rubric,
+            )
+        )
     return sorted(items, key=lambda i: (i.task_id, i.trial_id))
 
 
-def critique_run(ws, agent, run_id: int, critic: str | None = None) -> list[Symptom]:
+def critique_run(ws: Workspace, agent: AgentConfig, run_id: int, critic: str | None = None) -> list[Symptom]:
     """Run the configured critic over a run's failures and store its symptoms (replacing earlier ones)."""
     run = ws.store.run(run_id)
     if run["status"] != "complete":

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from release_pipeline.errors import UserError
 from release_pipeline.models import DiagnosisRequest, Pattern, Spec, TaskOutcome
 from release_pipeline.reports import spec_markdown
 from release_pipeline.stages.run import task_outcomes
+
+if TYPE_CHECKING:
+    from release_pipeline.config import AgentConfig
+    from release_pipeline.workspace import Workspace
+
 
 DOMINANT_SHARE = 0.1
 MAX_DOMINANT = 5
@@ -23,14 +29,21 @@ def build_spec(request: DiagnosisRequest, patterns: list[Pattern]) -> Spec:
     failed = sum(1 for o in outcomes if o.klass in ("stable_fail", "flaky"))
     intended = "\n".join(f"- {p.intended_change} ({p.count} tasks, {p.share:.0%} of failures)" for p in dominant)
     return Spec(
-        agent=request.agent, version=request.version, run_id=request.run_id, split=request.split,
-        failed_tasks=failed, total_tasks=len(outcomes), patterns=ordered, target_tasks=targets,
-        protected_tasks=protected, target_tags=sorted({tag for p in dominant for tag in p.tags}),
+        agent=request.agent,
+        version=request.version,
+        run_id=request.run_id,
+        split=request.split,
+        failed_tasks=failed,
+        total_tasks=len(outcomes),
+        patterns=ordered,
+        target_tasks=targets,
+        protected_tasks=protected,
+        target_tags=sorted({tag for p in dominant for tag in p.tags}),
         intended_change=intended or "- Nothing to change: no failures were observed.",
     )
 
 
-def diagnose_run(ws, agent, run_id: int) -> Spec:
+def diagnose_run(ws: Workspace, agent: AgentConfig, run_id: int) -> Spec:
     """Build and store the spec of a critiqued run."""
     run = ws.store.run(run_id)
     version = ws.store.version_by_id(run["version_id"])
@@ -41,8 +54,9 @@ def diagnose_run(ws, agent, run_id: int) -> Spec:
     symptoms = ws.store.symptoms(run_id)
     if any(o.klass != "stable_pass" for o in outcomes.values()) and not symptoms:
         raise UserError(f"run #{run_id} has failures but no symptoms: run `release critic` first")
-    request = DiagnosisRequest(agent.name, version.number, run_id, run["split"], tuple(outcomes.values()),
-                               tuple(symptoms))
+    request = DiagnosisRequest(
+        agent.name, version.number, run_id, run["split"], tuple(outcomes.values()), tuple(symptoms)
+    )
     patterns = [p for found in ws.plugins.hook.release_diagnose(request=request) for p in found]
     spec = build_spec(request, patterns)
     spec.id = ws.store.save_spec(agent.name, version.number, run_id, asdict(spec), spec_markdown(spec))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from release_pipeline.errors import UserError
 from release_pipeline.models import Task, VersionInfo
@@ -21,6 +21,11 @@ from release_pipeline.reports import gate_markdown
 from release_pipeline.stages.candidate import classify_change
 from release_pipeline.stages.gate_stats import GateEvidence, TaskRow, classify, could_confirm
 from release_pipeline.stages.run import Job, RunSettings, effective, execute_jobs, missing_jobs, task_outcomes
+
+if TYPE_CHECKING:
+    from release_pipeline.config import AgentConfig
+    from release_pipeline.workspace import Workspace
+
 
 ADAPTIVE_STEP = 3
 SPLIT = "gate"
@@ -43,15 +48,32 @@ class GateResult:
 class _Side:
     """One version's run on the gate split, growing as the gate asks for more trials."""
 
-    def __init__(self, ws, agent, version: VersionInfo, tasks: list[Task], repeats: int, progress: ProgressFactory):
+    def __init__(
+        self,
+        ws: Workspace,
+        agent: AgentConfig,
+        version: VersionInfo,
+        tasks: list[Task],
+        repeats: int,
+        progress: ProgressFactory,
+    ):
         self.ws, self.version, self.progress = ws, version, progress
         cfg = ws.config.run
         vid = ws.store.version_id(agent.name, version.number)
         task_ids = [t.id for t in tasks]
         run = ws.store.find_run(vid, split=SPLIT, seed=cfg.seed, task_ids=task_ids)
         if run is None:
-            run = ws.store.run(ws.store.create_run(vid, split=SPLIT, repeats=repeats, seed=cfg.seed, purpose="gate",
-                                                   task_ids=task_ids, suite=agent.suite))
+            run = ws.store.run(
+                ws.store.create_run(
+                    vid,
+                    split=SPLIT,
+                    repeats=repeats,
+                    seed=cfg.seed,
+                    purpose="gate",
+                    task_ids=task_ids,
+                    suite=agent.suite,
+                )
+            )
         self.run_id = run["id"]
         self.artifact = ws.materialize(agent, version)
         self.trials = ws.store.trials(self.run_id, with_trace=False)
@@ -62,8 +84,15 @@ class _Side:
         cfg = self.ws.config.run
         with self.progress(f"gate v{self.version.number}", len(jobs)) as advance:
             settings = RunSettings(cfg.concurrency, cfg.timeout_s, cfg.seed, cfg.executor, advance)
-            execute_jobs(self.artifact, jobs, run_id=self.run_id, plugins=self.ws.plugins, store=self.ws.store,
-                         root=self.ws.root, settings=settings)
+            execute_jobs(
+                self.artifact,
+                jobs,
+                run_id=self.run_id,
+                plugins=self.ws.plugins,
+                store=self.ws.store,
+                root=self.ws.root,
+                settings=settings,
+            )
         self.trials = self.ws.store.trials(self.run_id, with_trace=False)  # with their ids, for the report
         return len(jobs)
 
@@ -79,8 +108,16 @@ class _Side:
         self.ws.store.set_run(self.run_id, status="complete")
 
 
-def _rows(base: _Side, cand: _Side, tasks: list[Task], repeats: dict[str, int], policy: GatePolicy,
-          protected: set[str], targets: set[str], target_tags: set[str]) -> list[TaskRow]:
+def _rows(
+    base: _Side,
+    cand: _Side,
+    tasks: list[Task],
+    repeats: dict[str, int],
+    policy: GatePolicy,
+    protected: set[str],
+    targets: set[str],
+    target_tags: set[str],
+) -> list[TaskRow]:
     rows = []
     base_outcomes = task_outcomes(base.trials, tasks, repeats)
     cand_outcomes = task_outcomes(cand.trials, tasks, repeats)
@@ -92,7 +129,9 @@ def _rows(base: _Side, cand: _Side, tasks: list[Task], repeats: dict[str, int], 
     return rows
 
 
-def gate_candidate(ws, agent, candidate: VersionInfo, *, progress: ProgressFactory | None = None) -> GateResult:
+def gate_candidate(
+    ws: Workspace, agent: AgentConfig, candidate: VersionInfo, *, progress: ProgressFactory | None = None
+) -> GateResult:
     """Gate `candidate` against the canonical head and record the report (and a rejection)."""
     progress = progress or silent
     if candidate.status not in ("candidate", "rejected"):
@@ -121,8 +160,11 @@ def gate_candidate(ws, agent, candidate: VersionInfo, *, progress: ProgressFacto
 
     extra, exhausted = 0, False
     while True:
-        uncertain = [r for r in rows if r.outcome == "uncertain"
-                     and could_confirm(r.base, r.candidate, policy.alpha, policy.max_repeats)]
+        uncertain = [
+            r
+            for r in rows
+            if r.outcome == "uncertain" and could_confirm(r.base, r.candidate, policy.alpha, policy.max_repeats)
+        ]
         if not uncertain:
             break
         step = {r.task_id: min(repeats[r.task_id] + ADAPTIVE_STEP, policy.max_repeats) for r in uncertain}
@@ -141,27 +183,47 @@ def gate_candidate(ws, agent, candidate: VersionInfo, *, progress: ProgressFacto
 
     errors = sum(r.base.errors + r.candidate.errors for r in rows)
     evidence = GateEvidence(
-        agent=agent.name, base=base.number, candidate=candidate.number, split=SPLIT, alpha=policy.alpha, rows=rows,
-        protected_tasks=sorted(protected), target_tasks=sorted(targets), target_tags=sorted(target_tags),
-        changed_files=changed, forbidden_files=change.forbidden, base_run=sides[0].run_id,
-        candidate_run=sides[1].run_id, extra_trials=extra, errors_excluded=errors, budget_exhausted=exhausted,
+        agent=agent.name,
+        base=base.number,
+        candidate=candidate.number,
+        split=SPLIT,
+        alpha=policy.alpha,
+        rows=rows,
+        protected_tasks=sorted(protected),
+        target_tasks=sorted(targets),
+        target_tags=sorted(target_tags),
+        changed_files=changed,
+        forbidden_files=change.forbidden,
+        base_run=sides[0].run_id,
+        candidate_run=sides[1].run_id,
+        extra_trials=extra,
+        errors_excluded=errors,
+        budget_exhausted=exhausted,
         notes=[note] if note else [],
     )
     reasons = [r for found in ws.plugins.hook.release_gate_checks(evidence=evidence, policy=policy) for r in found]
     decision = "rejected" if reasons else "accepted"
     body = report_body(evidence, decision, reasons, policy)
     markdown = gate_markdown(body)
-    report_id = ws.store.save_gate_report(agent.name, candidate.number, base.number, decision, body, markdown,
-                                          policy.digest)
+    report_id = ws.store.save_gate_report(
+        agent.name, candidate.number, base.number, decision, body, markdown, policy.digest
+    )
     _write_files(ws, agent.name, candidate.number, report_id, body, markdown)
     if reasons:
         ws.store.set_status(agent.name, candidate.number, "rejected", reasons)
-        ws.plugins.hook.release_candidate_rejected(version=ws.store.version(agent.name, candidate.number),
-                                                   reasons=reasons)
+        ws.plugins.hook.release_candidate_rejected(
+            version=ws.store.version(agent.name, candidate.number), reasons=reasons
+        )
     else:
-        ws.store.set_status(agent.name, candidate.number, "candidate", [
-            f"accepted by gate report #{report_id} against v{base.number}: {len(evidence.fixes)} confirmed fixes, "
-            f"{len(evidence.regressions)} confirmed regressions"])
+        ws.store.set_status(
+            agent.name,
+            candidate.number,
+            "candidate",
+            [
+                f"accepted by gate report #{report_id} against v{base.number}: {len(evidence.fixes)} confirmed fixes, "
+                f"{len(evidence.regressions)} confirmed regressions"
+            ],
+        )
     return GateResult(decision, reasons, evidence, report_id, markdown, body)
 
 
@@ -169,30 +231,60 @@ def report_body(evidence: GateEvidence, decision: str, reasons: list[str], polic
     """The JSON gate report: decision, reasons, flips, statistics, and the trial ids behind each row."""
     rows = []
     for r in evidence.rows:
-        rows.append({
-            "task_id": r.task_id, "outcome": r.outcome, "protected": r.protected, "aligned": r.aligned,
-            "p_fix": r.p_fix, "p_regression": r.p_regression,
-            "base": {"passes": r.base.passes, "trials": r.base.trials, "errors": r.base.errors,
-                     "class": r.base.klass, "trial_ids": list(r.base.trial_ids)},
-            "candidate": {"passes": r.candidate.passes, "trials": r.candidate.trials, "errors": r.candidate.errors,
-                          "class": r.candidate.klass, "trial_ids": list(r.candidate.trial_ids)},
-        })
+        rows.append(
+            {
+                "task_id": r.task_id,
+                "outcome": r.outcome,
+                "protected": r.protected,
+                "aligned": r.aligned,
+                "p_fix": r.p_fix,
+                "p_regression": r.p_regression,
+                "base": {
+                    "passes": r.base.passes,
+                    "trials": r.base.trials,
+                    "errors": r.base.errors,
+                    "class": r.base.klass,
+                    "trial_ids": list(r.base.trial_ids),
+                },
+                "candidate": {
+                    "passes": r.candidate.passes,
+                    "trials": r.candidate.trials,
+                    "errors": r.candidate.errors,
+                    "class": r.candidate.klass,
+                    "trial_ids": list(r.candidate.trial_ids),
+                },
+            }
+        )
     fixes = evidence.fixes
     return {
-        "agent": evidence.agent, "base": evidence.base, "candidate": evidence.candidate, "split": evidence.split,
-        "decision": decision, "reasons": reasons,
-        "fixes": fixes, "regressions": evidence.regressions, "flaky": evidence.flaky,
+        "agent": evidence.agent,
+        "base": evidence.base,
+        "candidate": evidence.candidate,
+        "split": evidence.split,
+        "decision": decision,
+        "reasons": reasons,
+        "fixes": fixes,
+        "regressions": evidence.regressions,
+        "flaky": evidence.flaky,
         "no_data": evidence.ids("no_data"),
         "aligned_fixes": [r.task_id for r in evidence.rows if r.outcome == "fix" and r.aligned],
-        "intent_alignment": (round(sum(1 for r in evidence.rows if r.outcome == "fix" and r.aligned) / len(fixes), 4)
-                             if fixes else None),
+        "intent_alignment": (
+            round(sum(1 for r in evidence.rows if r.outcome == "fix" and r.aligned) / len(fixes), 4) if fixes else None
+        ),
         "paired_test": evidence.paired_test(),
-        "base_run": evidence.base_run, "candidate_run": evidence.candidate_run,
-        "extra_trials": evidence.extra_trials, "errors_excluded": evidence.errors_excluded,
-        "budget_exhausted": evidence.budget_exhausted, "changed_files": evidence.changed_files,
-        "forbidden_files": evidence.forbidden_files, "protected_tasks": evidence.protected_tasks,
-        "target_tasks": evidence.target_tasks, "notes": evidence.notes,
-        "policy": policy.to_dict(), "policy_hash": policy.digest, "tasks": rows,
+        "base_run": evidence.base_run,
+        "candidate_run": evidence.candidate_run,
+        "extra_trials": evidence.extra_trials,
+        "errors_excluded": evidence.errors_excluded,
+        "budget_exhausted": evidence.budget_exhausted,
+        "changed_files": evidence.changed_files,
+        "forbidden_files": evidence.forbidden_files,
+        "protected_tasks": evidence.protected_tasks,
+        "target_tasks": evidence.target_tasks,
+        "notes": evidence.notes,
+        "policy": policy.to_dict(),
+        "policy_hash": policy.digest,
+        "tasks": rows,
     }
 
 
@@ -202,4 +294,3 @@ def _write_files(ws, agent: str, number: int, report_id: int, body: dict[str, An
     stem = folder / f"{agent}-v{number}-gate-{report_id}"
     stem.with_suffix(".json").write_text(json.dumps(body, indent=2), encoding="utf-8")
     stem.with_suffix(".md").write_text(markdown, encoding="utf-8")
-

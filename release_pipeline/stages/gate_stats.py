@@ -123,13 +123,15 @@ class GateEvidence:
     @property
     def flaky(self) -> list[str]:
         """Tasks reported as flaky: a non-stable class on either side, or a change too noisy to confirm."""
-        return [r.task_id for r in self.rows if r.outcome in ("flaky", "uncertain")
-                or (r.outcome in ("fix", "regression") and "flaky" in (r.base.klass, r.candidate.klass))]
+        return [
+            r.task_id
+            for r in self.rows
+            if r.outcome in ("flaky", "uncertain")
+            or (r.outcome in ("fix", "regression") and "flaky" in (r.base.klass, r.candidate.klass))
+        ]
 
     def paired_test(self) -> dict[str, float | int]:
         """McNemar-style aggregate over tasks: a task passes for a version when most of its trials pass."""
-        b = sum(1 for r in self.rows if r.base.trials and r.candidate.trials
-                and r.base.rate >= 0.5 > r.candidate.rate)
-        c = sum(1 for r in self.rows if r.base.trials and r.candidate.trials
-                and r.candidate.rate >= 0.5 > r.base.rate)
+        b = sum(1 for r in self.rows if r.base.trials and r.candidate.trials and r.base.rate >= 0.5 > r.candidate.rate)
+        c = sum(1 for r in self.rows if r.base.trials and r.candidate.trials and r.candidate.rate >= 0.5 > r.base.rate)
         return {"pass_to_fail": b, "fail_to_pass": c, "net": c - b, "p_value": round(binomial_two_sided(b, c), 6)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from release_pipeline.models import CandidateContext, HeadMove, Spec, VersionInfo
 from release_pipeline.progress import ProgressFactory
@@ -13,6 +14,10 @@ from release_pipeline.stages.diagnose import diagnose_run
 from release_pipeline.stages.gate import GateResult, gate_candidate
 from release_pipeline.stages.promote import promote
 from release_pipeline.stages.run import run_version
+
+if TYPE_CHECKING:
+    from release_pipeline.config import AgentConfig
+    from release_pipeline.workspace import Workspace
 
 
 @dataclass
@@ -25,13 +30,20 @@ class Iteration:
     notes: list[str] = field(default_factory=list)
 
 
-def iterate(ws, agent, *, progress: ProgressFactory | None = None,
-            say: Callable[[str], None] = lambda _: None) -> Iteration:
+def iterate(
+    ws: Workspace,
+    agent: AgentConfig,
+    *,
+    progress: ProgressFactory | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> Iteration:
     """Improve the canonical version once with the configured strategy; exactly one candidate at most."""
     base = ws.head(agent)
     outcome = run_version(ws, agent, base, split="dev", reuse=True, progress=progress)
-    say(f"run #{outcome.run['id']}: v{base.number} on dev: {outcome.counts['pass']} pass, "
-        f"{outcome.counts['fail']} fail, {outcome.counts['error']} error")
+    say(
+        f"run #{outcome.run['id']}: v{base.number} on dev: {outcome.counts['pass']} pass, "
+        f"{outcome.counts['fail']} fail, {outcome.counts['error']} error"
+    )
     symptoms = critique_run(ws, agent, outcome.run["id"])
     spec = diagnose_run(ws, agent, outcome.run["id"])
     top = ", ".join(f"{p.label} ({p.count})" for p in spec.patterns[:3]) or "none"
@@ -46,8 +58,14 @@ def iterate(ws, agent, *, progress: ProgressFactory | None = None,
         step.notes.append(f"strategy {name!r} has nothing left to propose")
         return step
     if proposal.patch:
-        result = create_candidate(ws, agent, proposal.source or "strategy", intent=proposal.intent,
-                                  patch_text=proposal.patch, record_as=proposal.source or None)
+        result = create_candidate(
+            ws,
+            agent,
+            proposal.source or "strategy",
+            intent=proposal.intent,
+            patch_text=proposal.patch,
+            record_as=proposal.source or None,
+        )
     else:
         result = create_candidate(ws, agent, proposal.ref, intent=proposal.intent, record_as=proposal.source or None)
     step.candidate = result.version

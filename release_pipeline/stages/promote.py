@@ -10,11 +10,16 @@ commit fails after it, git is put back.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from release_pipeline import gitops
 from release_pipeline.errors import ConflictError, UserError
 from release_pipeline.manifest import load_manifest
 from release_pipeline.models import HeadMove, VersionInfo
+
+if TYPE_CHECKING:
+    from release_pipeline.config import AgentConfig
+    from release_pipeline.workspace import Workspace
 
 
 def canonical_ref(agent: str) -> str:
@@ -58,7 +63,7 @@ def _git_move(ws, agent: str, old: VersionInfo | None, new: VersionInfo, message
     return perform
 
 
-def record_baseline(ws, agent) -> VersionInfo | None:
+def record_baseline(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
     """Record the committed agent as v1 and make it canonical; None when the agent already has a head."""
     store = ws.store
     if store.head(agent.name) is not None:
@@ -71,27 +76,53 @@ def record_baseline(ws, agent) -> VersionInfo | None:
     ws.suite(agent)  # a broken manifest or suite fails here, before anything is recorded
     store.ensure_agent(agent.name, agent.path)
     existing = store.versions(agent.name)
-    version = existing[0] if existing else store.create_version(
-        agent.name, status="candidate", parent_number=None, git_sha=sha, content_hash=content,
-        intent="baseline", source_ref=f"ref:{sha[:12]}")
+    version = (
+        existing[0]
+        if existing
+        else store.create_version(
+            agent.name,
+            status="candidate",
+            parent_number=None,
+            git_sha=sha,
+            content_hash=content,
+            intent="baseline",
+            source_ref=f"ref:{sha[:12]}",
+        )
+    )
     message = f"{agent.name} v{version.number}: baseline"
-    store.move_head(agent.name, expected=None, to=version.number, actor=ws.actor, reason="baseline",
-                    kind="init", side_effect=_git_move(ws, agent.name, None, version, message))
+    store.move_head(
+        agent.name,
+        expected=None,
+        to=version.number,
+        actor=ws.actor,
+        reason="baseline",
+        kind="init",
+        side_effect=_git_move(ws, agent.name, None, version, message),
+    )
     return store.version(agent.name, version.number)
 
 
-def move_head(ws, agent, target: VersionInfo, *, expected: VersionInfo, kind: str, reason: str) -> HeadMove:
+def move_head(
+    ws: Workspace, agent: AgentConfig, target: VersionInfo, *, expected: VersionInfo, kind: str, reason: str
+) -> HeadMove:
     """Compare-and-swap the head from `expected` to `target`, in the store and in git."""
     if target.number == expected.number:
         raise UserError(f"v{target.number} is already canonical")
     message = f"{agent.name} v{target.number}: {reason}" if reason else f"{agent.name} v{target.number}"
-    move = ws.store.move_head(agent.name, expected=expected.number, to=target.number, actor=ws.actor, reason=reason,
-                              kind=kind, side_effect=_git_move(ws, agent.name, expected, target, message))
+    move = ws.store.move_head(
+        agent.name,
+        expected=expected.number,
+        to=target.number,
+        actor=ws.actor,
+        reason=reason,
+        kind=kind,
+        side_effect=_git_move(ws, agent.name, expected, target, message),
+    )
     ws.plugins.hook.release_promoted(move=move, workspace=ws.root)
     return move
 
 
-def promote(ws, agent, candidate: VersionInfo, *, reason: str = "") -> HeadMove:
+def promote(ws: Workspace, agent: AgentConfig, candidate: VersionInfo, *, reason: str = "") -> HeadMove:
     """Promote a candidate whose latest gate report accepted it against the current canonical head."""
     head = ws.head(agent)
     if candidate.status != "candidate":
@@ -100,18 +131,21 @@ def promote(ws, agent, candidate: VersionInfo, *, reason: str = "") -> HeadMove:
     if report is None:
         raise UserError(f"v{candidate.number} has not been gated: run `release gate --candidate v{candidate.number}`")
     if report["base"] != head.number:
-        raise ConflictError(f"the canonical head moved since v{candidate.number} was gated against "
-                            f"v{report['base']} (it is v{head.number} now): run `release gate --candidate "
-                            f"v{candidate.number}` again")
+        raise ConflictError(
+            f"the canonical head moved since v{candidate.number} was gated against "
+            f"v{report['base']} (it is v{head.number} now): run `release gate --candidate "
+            f"v{candidate.number}` again"
+        )
     if report["decision"] != "accepted":
         raise UserError(f"v{candidate.number} was rejected by the gate: {'; '.join(report['body']['reasons'])}")
     summary = report["body"]
-    why = reason or (f"gate report #{report['id']}: {len(summary['fixes'])} fixes, "
-                     f"{len(summary['regressions'])} regressions")
+    why = reason or (
+        f"gate report #{report['id']}: {len(summary['fixes'])} fixes, {len(summary['regressions'])} regressions"
+    )
     return move_head(ws, agent, candidate, expected=head, kind="promote", reason=why)
 
 
-def rollback(ws, agent, target: VersionInfo | None, *, reason: str) -> HeadMove:
+def rollback(ws: Workspace, agent: AgentConfig, target: VersionInfo | None, *, reason: str) -> HeadMove:
     """Make an earlier canonical version canonical again (default: the one the head came from)."""
     head = ws.head(agent)
     if target is None:
@@ -120,6 +154,7 @@ def rollback(ws, agent, target: VersionInfo | None, *, reason: str) -> HeadMove:
             raise UserError(f"v{head.number} is the first canonical version of {agent.name!r}: nothing to roll back to")
         target = ws.store.version(agent.name, moves[-1].from_version)
     if target.status != "retired":
-        raise UserError(f"v{target.number} is {target.status}: only a formerly canonical (retired) version can be "
-                        "rolled back to")
+        raise UserError(
+            f"v{target.number} is {target.status}: only a formerly canonical (retired) version can be rolled back to"
+        )
     return move_head(ws, agent, target, expected=head, kind="rollback", reason=reason or "rollback")

@@ -14,17 +14,22 @@ import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from release_pipeline.builtin.adapters import AgentProtocolError
 from release_pipeline.errors import InfrastructureError, UserError
-from release_pipeline.models import Artifact, Task, TaskOutcome, TrialContext, TrialRecord, Verdict
+from release_pipeline.models import Artifact, Task, TaskOutcome, TrialContext, TrialRecord, Verdict, VersionInfo
 from release_pipeline.plugins import Plugins
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.store import Store
 
+if TYPE_CHECKING:
+    from release_pipeline.config import AgentConfig
+    from release_pipeline.workspace import Workspace
+
+
 FLUSH_SECONDS = 0.2
-FLUSH_TRIALS = 500
 
 
 def trial_seed(base: int, task_id: str, repeat: int) -> int:
@@ -51,12 +56,16 @@ class RunSettings:
 
 @dataclass
 class Batcher:
-    """Collects finished trials and flushes them to the store off the event loop."""
+    """Collects finished trials and writes them to the store in batches, from a thread of its own.
+
+    A SIGKILL loses at most the last `FLUSH_SECONDS` of finished trials, which
+    a resumed run then executes again; nothing written is ever written twice.
+    """
 
     store: Store
     pool: ThreadPoolExecutor
     pending: list[TrialRecord] = field(default_factory=list)
-    written: list[TrialRecord] = field(default_factory=list)
+    written: int = 0
 
     def add(self, trial: TrialRecord) -> None:
         self.pending.append(trial)
@@ -66,18 +75,22 @@ class Batcher:
             return
         batch, self.pending = self.pending, []
         await asyncio.get_running_loop().run_in_executor(self.pool, self.store.insert_trials, batch)
-        self.written.extend(batch)
+        self.written += len(batch)
 
-    async def flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
+    async def flush_until(self, done: asyncio.Event) -> None:
+        """Flush every FLUSH_SECONDS until `done`, then once more for the last trials."""
+        while not done.is_set():
+            try:
+                await asyncio.wait_for(done.wait(), FLUSH_SECONDS)
+            except TimeoutError:
+                pass
             await self.flush()
 
 
 class TrialRunner:
     """Runs one job: the agent under a timeout, then the task's verifier. Never raises for an agent's fault."""
 
-    def __init__(self, artifact: Artifact, plugins: Plugins, root, run_id: int, settings: RunSettings):
+    def __init__(self, artifact: Artifact, plugins: Plugins, root: Path, run_id: int, settings: RunSettings):
         registry = plugins.registry
         self.adapter = registry.get("adapter", artifact.manifest.adapter)(artifact)
         self.params = artifact.manifest.params
@@ -112,8 +125,7 @@ class TrialRunner:
         except AgentProtocolError as exc:
             return _ended(trial, start, "malformed_output", str(exc), [])
         except Exception as exc:
-            step = {"type": "exception", "error": f"{type(exc).__name__}: {exc}",
-                    "where": _where(exc)}
+            step = {"type": "exception", "error": f"{type(exc).__name__}: {exc}", "where": _where(exc)}
             return _ended(trial, start, "agent_exception", step["error"], [step])
         trial.latency_ms = (time.perf_counter() - start) * 1000
         trial.output, trial.trace, trial.tokens, trial.cost = result.output, result.trace, result.tokens, result.cost
@@ -144,12 +156,12 @@ def _where(exc: BaseException) -> str:
     return f"{last.name} line {last.lineno}"
 
 
-async def _execute(jobs: list[Job], runner: TrialRunner, plugins: Plugins, store: Store,
-                   settings: RunSettings) -> list[TrialRecord]:
+async def _execute(jobs: list[Job], runner: TrialRunner, plugins: Plugins, store: Store, settings: RunSettings) -> int:
     executor = plugins.registry.get("executor", settings.executor)()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial-writer") as pool:
         batcher = Batcher(store, pool)
-        flusher = asyncio.create_task(batcher.flush_periodically())
+        done = asyncio.Event()
+        flusher = asyncio.create_task(batcher.flush_until(done))
         progress = settings.progress
 
         def on_result(trial: TrialRecord) -> None:
@@ -160,17 +172,25 @@ async def _execute(jobs: list[Job], runner: TrialRunner, plugins: Plugins, store
         try:
             await executor.map(jobs, runner, settings.concurrency, on_result)
         finally:
-            flusher.cancel()
-            await batcher.flush()
+            done.set()
+            await flusher
     return batcher.written
 
 
-def execute_jobs(artifact: Artifact, jobs: Iterable[Job], *, run_id: int, plugins: Plugins, store: Store,
-                 root, settings: RunSettings) -> list[TrialRecord]:
-    """Run `jobs` for `artifact` and record them under `run_id`; returns the recorded trials."""
+def execute_jobs(
+    artifact: Artifact,
+    jobs: Iterable[Job],
+    *,
+    run_id: int,
+    plugins: Plugins,
+    store: Store,
+    root: Path,
+    settings: RunSettings,
+) -> int:
+    """Run `jobs` for `artifact` and record them under `run_id`; returns how many trials were recorded."""
     jobs = list(jobs)
     if not jobs:
-        return []
+        return 0
     runner = TrialRunner(artifact, plugins, root, run_id, settings)
     try:
         return asyncio.run(_execute(jobs, runner, plugins, store, settings))
@@ -188,8 +208,12 @@ def effective(trials: Iterable[TrialRecord]) -> dict[tuple[str, int], TrialRecor
     return latest
 
 
-def missing_jobs(tasks: Iterable[Task], repeats: Iterable[int], done: dict[tuple[str, int], TrialRecord],
-                 max_attempt: int | None = None) -> list[Job]:
+def missing_jobs(
+    tasks: Iterable[Task],
+    repeats: Iterable[int],
+    done: dict[tuple[str, int], TrialRecord],
+    max_attempt: int | None = None,
+) -> list[Job]:
     """Jobs for every (task, repeat) with no trial yet, and a new attempt for those that ended in `error`.
 
     With `max_attempt`, an `error` trial is retried only while its attempt number is below it.
@@ -217,8 +241,18 @@ class RunOutcome:
     counts: dict[str, int]
 
 
-def run_version(ws, agent, version, *, split: str, repeats: int | None = None, purpose: str = "run",
-                fresh: bool = False, reuse: bool = False, progress: ProgressFactory | None = None) -> RunOutcome:
+def run_version(
+    ws: Workspace,
+    agent: AgentConfig,
+    version: VersionInfo,
+    *,
+    split: str,
+    repeats: int | None = None,
+    purpose: str = "run",
+    fresh: bool = False,
+    reuse: bool = False,
+    progress: ProgressFactory | None = None,
+) -> RunOutcome:
     """Run `version` of `agent` over a split; resume an unfinished identical run unless `fresh`.
 
     With `reuse`, an identical complete run (same tasks, seed and repeats) is
@@ -234,20 +268,31 @@ def run_version(ws, agent, version, *, split: str, repeats: int | None = None, p
     run = None
     if not fresh:
         for status in ("complete", "running") if reuse else ("running",):
-            run = run or ws.store.find_run(version_id, split=split, seed=cfg.seed, task_ids=task_ids,
-                                           status=status, repeats=repeats)
+            run = run or ws.store.find_run(
+                version_id, split=split, seed=cfg.seed, task_ids=task_ids, status=status, repeats=repeats
+            )
     resumed = run is not None
     if run is None:
-        run = ws.store.run(ws.store.create_run(version_id, split=split, repeats=repeats, seed=cfg.seed,
-                                               purpose=purpose, task_ids=task_ids, suite=agent.suite))
+        run = ws.store.run(
+            ws.store.create_run(
+                version_id,
+                split=split,
+                repeats=repeats,
+                seed=cfg.seed,
+                purpose=purpose,
+                task_ids=task_ids,
+                suite=agent.suite,
+            )
+        )
     done = effective(ws.store.trials(run["id"], with_trace=False))
     jobs = missing_jobs(tasks, range(repeats), done)
     artifact = ws.materialize(agent, version)
     label = f"{agent.name} v{version.number} {split}"
     with (progress or silent)(label, len(jobs)) as advance:
         settings = RunSettings(cfg.concurrency, cfg.timeout_s, cfg.seed, cfg.executor, advance)
-        execute_jobs(artifact, jobs, run_id=run["id"], plugins=ws.plugins, store=ws.store, root=ws.root,
-                     settings=settings)
+        execute_jobs(
+            artifact, jobs, run_id=run["id"], plugins=ws.plugins, store=ws.store, root=ws.root, settings=settings
+        )
     ws.store.set_run(run["id"], status="complete")
     final = effective(ws.store.trials(run["id"], with_trace=False))
     counts = {s: sum(1 for t in final.values() if t.status == s) for s in ("pass", "fail", "error")}
@@ -256,8 +301,9 @@ def run_version(ws, agent, version, *, split: str, repeats: int | None = None, p
     return RunOutcome(run, len(jobs), resumed, counts)
 
 
-def task_outcomes(trials: Iterable[TrialRecord], tasks: Iterable[Task],
-                  repeats: int | dict[str, int] | None = None) -> dict[str, TaskOutcome]:
+def task_outcomes(
+    trials: Iterable[TrialRecord], tasks: Iterable[Task], repeats: int | dict[str, int] | None = None
+) -> dict[str, TaskOutcome]:
     """Pass counts per task over the effective trials; `error` trials are counted apart, never as fails.
 
     With `repeats` (one number, or one per task id), only repeat indices below

@@ -85,8 +85,7 @@ class Store:
         """
         with self.writing() as s:
             number = (s.scalar(select(func.max(VersionRow.number)).where(VersionRow.agent == agent)) or 0) + 1
-            row = VersionRow(agent=agent, number=number, status=status, branch=branch.format(number=number),
-                             **fields)
+            row = VersionRow(agent=agent, number=number, status=status, branch=branch.format(number=number), **fields)
             s.add(row)
             s.flush()
             return _version(row)
@@ -139,8 +138,9 @@ class Store:
     def head(self, agent: str) -> VersionInfo | None:
         """The canonical version of `agent`, or None before the first one is recorded."""
         with self.reading() as s:
-            row = s.scalar(select(VersionRow).join(HeadRow, HeadRow.version_id == VersionRow.id).where(
-                HeadRow.agent == agent))
+            row = s.scalar(
+                select(VersionRow).join(HeadRow, HeadRow.version_id == VersionRow.id).where(HeadRow.agent == agent)
+            )
             return _version(row) if row else None
 
     def move_head(
@@ -186,8 +186,14 @@ class Store:
                     current.status = "retired"
                 target.status = "canonical"
                 target.decided_at = utcnow()
-                move = HeadMoveRow(agent=agent, from_version_id=current.id if current else None,
-                                   to_version_id=target.id, actor=actor, reason=reason, kind=kind)
+                move = HeadMoveRow(
+                    agent=agent,
+                    from_version_id=current.id if current else None,
+                    to_version_id=target.id,
+                    actor=actor,
+                    reason=reason,
+                    kind=kind,
+                )
                 s.add(move)
                 s.flush()
                 result = HeadMove(agent, expected, to, actor, reason, kind, move.at)
@@ -203,29 +209,52 @@ class Store:
             numbers = dict(s.execute(select(VersionRow.id, VersionRow.number).where(VersionRow.agent == agent)).all())
             rows = s.scalars(select(HeadMoveRow).where(HeadMoveRow.agent == agent).order_by(HeadMoveRow.id))
             return [
-                HeadMove(agent, numbers.get(r.from_version_id), numbers[r.to_version_id], r.actor, r.reason,
-                         r.kind, r.at)
+                HeadMove(
+                    agent, numbers.get(r.from_version_id), numbers[r.to_version_id], r.actor, r.reason, r.kind, r.at
+                )
                 for r in rows
             ]
 
     # ----- runs and trials -------------------------------------------------------
 
-    def create_run(self, version_id: int, *, split: str, repeats: int, seed: int, purpose: str,
-                   task_ids: list[str], suite: str) -> int:
+    def create_run(
+        self, version_id: int, *, split: str, repeats: int, seed: int, purpose: str, task_ids: list[str], suite: str
+    ) -> int:
         with self.writing() as s:
-            row = RunRow(version_id=version_id, split=split, repeats=repeats, seed=seed, purpose=purpose,
-                         task_ids=task_ids, suite=suite)
+            row = RunRow(
+                version_id=version_id,
+                split=split,
+                repeats=repeats,
+                seed=seed,
+                purpose=purpose,
+                task_ids=task_ids,
+                suite=suite,
+            )
             s.add(row)
             s.flush()
             return row.id
 
-    def find_run(self, version_id: int, *, split: str, seed: int, task_ids: list[str], status: str | None = None,
-                 repeats: int | None = None) -> dict[str, Any] | None:
+    def find_run(
+        self,
+        version_id: int,
+        *,
+        split: str,
+        seed: int,
+        task_ids: list[str],
+        status: str | None = None,
+        repeats: int | None = None,
+    ) -> dict[str, Any] | None:
         """The newest run of a version over exactly these tasks and seed (in `status`, when given)."""
         with self.reading() as s:
-            q = select(RunRow).where(
-                RunRow.version_id == version_id, RunRow.split == split, RunRow.seed == seed,
-            ).order_by(RunRow.id.desc())
+            q = (
+                select(RunRow)
+                .where(
+                    RunRow.version_id == version_id,
+                    RunRow.split == split,
+                    RunRow.seed == seed,
+                )
+                .order_by(RunRow.id.desc())
+            )
             if status is not None:
                 q = q.where(RunRow.status == status)
             if repeats is not None:
@@ -237,8 +266,12 @@ class Store:
 
     def latest_run(self, version_id: int, split: str) -> dict[str, Any] | None:
         with self.reading() as s:
-            row = s.scalar(select(RunRow).where(RunRow.version_id == version_id, RunRow.split == split,
-                                                RunRow.status == "complete").order_by(RunRow.id.desc()).limit(1))
+            row = s.scalar(
+                select(RunRow)
+                .where(RunRow.version_id == version_id, RunRow.split == split, RunRow.status == "complete")
+                .order_by(RunRow.id.desc())
+                .limit(1)
+            )
             return self._run_dict(row) if row else None
 
     def run(self, run_id: int) -> dict[str, Any]:
@@ -250,14 +283,26 @@ class Store:
 
     def runs_of(self, version_id: int) -> list[dict[str, Any]]:
         with self.reading() as s:
-            return [self._run_dict(r) for r in s.scalars(
-                select(RunRow).where(RunRow.version_id == version_id).order_by(RunRow.id))]
+            return [
+                self._run_dict(r)
+                for r in s.scalars(select(RunRow).where(RunRow.version_id == version_id).order_by(RunRow.id))
+            ]
 
     @staticmethod
     def _run_dict(row: RunRow) -> dict[str, Any]:
-        return {"id": row.id, "version_id": row.version_id, "split": row.split, "repeats": row.repeats,
-                "seed": row.seed, "purpose": row.purpose, "status": row.status, "task_ids": list(row.task_ids),
-                "suite": row.suite, "created_at": row.created_at, "finished_at": row.finished_at}
+        return {
+            "id": row.id,
+            "version_id": row.version_id,
+            "split": row.split,
+            "repeats": row.repeats,
+            "seed": row.seed,
+            "purpose": row.purpose,
+            "status": row.status,
+            "task_ids": list(row.task_ids),
+            "suite": row.suite,
+            "created_at": row.created_at,
+            "finished_at": row.finished_at,
+        }
 
     def set_run(self, run_id: int, *, status: str | None = None, repeats: int | None = None) -> None:
         values: dict[str, Any] = {}
@@ -281,8 +326,11 @@ class Store:
         """Every trial of a run, error attempts included, ordered by task, repeat and attempt."""
         cols = [TrialRow.id, *(getattr(TrialRow, c) for c in TRIAL_COLUMNS if with_trace or c != "trace")]
         with self._read.connect() as conn:
-            result = conn.execute(select(*cols).where(TrialRow.run_id == run_id).order_by(
-                TrialRow.task_id, TrialRow.repeat, TrialRow.attempt))
+            result = conn.execute(
+                select(*cols)
+                .where(TrialRow.run_id == run_id)
+                .order_by(TrialRow.task_id, TrialRow.repeat, TrialRow.attempt)
+            )
             return [TrialRecord(**row._mapping) for row in result]
 
     def trials_by_id(self, ids: Iterable[int]) -> list[TrialRecord]:
@@ -298,14 +346,18 @@ class Store:
         with self.writing() as s:
             s.query(SymptomRow).filter(SymptomRow.run_id == run_id).delete()
             if symptoms:
-                s.execute(insert(SymptomRow), [
-                    {**asdict(sym), "evidence": list(sym.evidence), "run_id": run_id} for sym in symptoms])
+                s.execute(
+                    insert(SymptomRow),
+                    [{**asdict(sym), "evidence": list(sym.evidence), "run_id": run_id} for sym in symptoms],
+                )
 
     def symptoms(self, run_id: int) -> list[Symptom]:
         with self.reading() as s:
             rows = s.scalars(select(SymptomRow).where(SymptomRow.run_id == run_id).order_by(SymptomRow.id))
-            return [Symptom(r.trial_id, r.task_id, r.label, r.description, tuple(r.evidence), r.severity, r.critic)
-                    for r in rows]
+            return [
+                Symptom(r.trial_id, r.task_id, r.label, r.description, tuple(r.evidence), r.severity, r.critic)
+                for r in rows
+            ]
 
     def save_spec(self, agent: str, version: int, run_id: int, body: dict[str, Any], markdown: str) -> int:
         with self.writing() as s:
@@ -323,17 +375,34 @@ class Store:
 
     def latest_spec(self, agent: str, version: int) -> dict[str, Any] | None:
         with self.reading() as s:
-            row = s.scalar(select(SpecRow).where(SpecRow.agent == agent, SpecRow.version_number == version)
-                           .order_by(SpecRow.id.desc()).limit(1))
+            row = s.scalar(
+                select(SpecRow)
+                .where(SpecRow.agent == agent, SpecRow.version_number == version)
+                .order_by(SpecRow.id.desc())
+                .limit(1)
+            )
             return {"id": row.id, "body": row.body, "markdown": row.markdown} if row else None
 
-    def save_gate_report(self, agent: str, candidate: int, base: int, decision: str, body: dict[str, Any],
-                         markdown: str, policy_hash: str) -> int:
+    def save_gate_report(
+        self,
+        agent: str,
+        candidate: int,
+        base: int,
+        decision: str,
+        body: dict[str, Any],
+        markdown: str,
+        policy_hash: str,
+    ) -> int:
         with self.writing() as s:
             row = GateReportRow(
-                agent=agent, candidate_version_id=self._version_row(s, agent, candidate).id,
-                base_version_id=self._version_row(s, agent, base).id, decision=decision, body=body,
-                markdown=markdown, policy_hash=policy_hash)
+                agent=agent,
+                candidate_version_id=self._version_row(s, agent, candidate).id,
+                base_version_id=self._version_row(s, agent, base).id,
+                decision=decision,
+                body=body,
+                markdown=markdown,
+                policy_hash=policy_hash,
+            )
             s.add(row)
             s.flush()
             return row.id
@@ -341,10 +410,21 @@ class Store:
     def latest_gate_report(self, agent: str, candidate: int) -> dict[str, Any] | None:
         with self.reading() as s:
             cid = self._version_row(s, agent, candidate).id
-            row = s.scalar(select(GateReportRow).where(GateReportRow.candidate_version_id == cid)
-                           .order_by(GateReportRow.id.desc()).limit(1))
+            row = s.scalar(
+                select(GateReportRow)
+                .where(GateReportRow.candidate_version_id == cid)
+                .order_by(GateReportRow.id.desc())
+                .limit(1)
+            )
             if row is None:
                 return None
             base = s.get(VersionRow, row.base_version_id)
-            return {"id": row.id, "decision": row.decision, "body": row.body, "markdown": row.markdown,
-                    "base": base.number, "policy_hash": row.policy_hash, "created_at": row.created_at}
+            return {
+                "id": row.id,
+                "decision": row.decision,
+                "body": row.body,
+                "markdown": row.markdown,
+                "base": base.number,
+                "policy_hash": row.policy_hash,
+                "created_at": row.created_at,
+            }

@@ -9,8 +9,9 @@ import typer
 from release_pipeline.cli.common import AgentOpt, JsonOpt, RunOpt, WorkspaceOpt, open_workspace, print_json, resolve_run
 
 
-def diagnose(run: RunOpt = None, agent: AgentOpt = None, workspace: WorkspaceOpt = None,
-             json_output: JsonOpt = False) -> None:
+def diagnose(
+    run: RunOpt = None, agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: JsonOpt = False
+) -> None:
     """Write the engineering spec (dominant patterns, targets, protected tasks, intended change)."""
     from release_pipeline.reports import spec_markdown
     from release_pipeline.stages.diagnose import diagnose_run

@@ -29,8 +29,10 @@ def diff(
         print_json(table)
         return
     counts = ", ".join(f"{k} {v}" for k, v in sorted(table["counts"].items()))
-    typer.echo(f"v{table['a']} -> v{table['b']} on {split} (runs #{table['runs'][0]}, #{table['runs'][1]}, "
-               f"{table['repeats']} repeats): {counts}")
+    typer.echo(
+        f"v{table['a']} -> v{table['b']} on {split} (runs #{table['runs'][0]}, #{table['runs'][1]}, "
+        f"{table['repeats']} repeats): {counts}"
+    )
     typer.echo("\n".join(flip_rows(table["tasks"], only_changes=not all_tasks)))
 
 

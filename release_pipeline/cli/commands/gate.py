@@ -16,8 +16,9 @@ from release_pipeline.cli.common import (
 )
 
 
-def gate(candidate: CandidateOpt, agent: AgentOpt = None, workspace: WorkspaceOpt = None,
-         json_output: JsonOpt = False) -> None:
+def gate(
+    candidate: CandidateOpt, agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: JsonOpt = False
+) -> None:
     """Run the flip-centered gate. Exit 0 when accepted, 1 when rejected, 2 on bad input."""
     from release_pipeline.stages.gate import gate_candidate
 
@@ -39,8 +40,9 @@ def _print_prerun_rejection(version, json_output: bool) -> None:
     """A candidate rejected before it ran (it touched forbidden files): report it in the gate's shape."""
     reasons = list(version.reasons)
     if json_output:
-        print_json({"decision": "rejected", "candidate": version.number, "reasons": reasons, "fixes": [],
-                    "regressions": []})
+        print_json(
+            {"decision": "rejected", "candidate": version.number, "reasons": reasons, "fixes": [], "regressions": []}
+        )
     else:
         typer.echo(f"v{version.number} REJECTED before running:")
         for reason in reasons:

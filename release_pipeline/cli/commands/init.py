@@ -38,9 +38,9 @@ def init(
     import git
 
     from release_pipeline.config import CONFIG_FILE
+    from release_pipeline.locations import STATE_DIR
     from release_pipeline.policy import default_policy_text
     from release_pipeline.stages.promote import record_baseline
-    from release_pipeline.locations import STATE_DIR
     from release_pipeline.workspace import Workspace
 
     root = path.resolve()
@@ -77,8 +77,7 @@ def init(
         head = ws.store.head(name)
         if version is not None:
             say(f"{name}: v{version.number} is canonical ({version.git_sha[:10]})")
-        recorded.append({"agent": name, "canonical": head.number, "git_sha": head.git_sha,
-                         "new": version is not None})
+        recorded.append({"agent": name, "canonical": head.number, "git_sha": head.git_sha, "new": version is not None})
     if json_output:
         print_json({"workspace": str(root), "created": created, "agents": recorded})
 

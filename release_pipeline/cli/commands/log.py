@@ -26,12 +26,18 @@ def log(agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: Jso
     table.add_column("intent / reasons", overflow="fold", ratio=1)
     for r in rows:
         gate = r["gate"]
-        gate_text = "" if gate is None else f"{gate['decision']} vs v{gate['against']}: +{gate['fixes']} -{gate['regressions']}"
+        gate_text = (
+            "" if gate is None else f"{gate['decision']} vs v{gate['against']}: +{gate['fixes']} -{gate['regressions']}"
+        )
         detail = r["intent"] + "".join(f"\n- {reason}" for reason in r["reasons"])
-        status = f"[bold green]{r['status']}[/]" if r["status"] == "canonical" else (
-            f"[red]{r['status']}[/]" if r["status"] == "rejected" else r["status"])
-        table.add_row(f"v{r['number']}", status, r["git_sha"][:10], f"v{r['parent']}" if r["parent"] else "",
-                      gate_text, detail)
+        status = (
+            f"[bold green]{r['status']}[/]"
+            if r["status"] == "canonical"
+            else (f"[red]{r['status']}[/]" if r["status"] == "rejected" else r["status"])
+        )
+        table.add_row(
+            f"v{r['number']}", status, r["git_sha"][:10], f"v{r['parent']}" if r["parent"] else "", gate_text, detail
+        )
     Console(width=max(120, Console().width)).print(table)
 
 

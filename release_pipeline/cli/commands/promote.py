@@ -19,8 +19,12 @@ from release_pipeline.cli.common import (
 
 
 def promote(
-    candidate: Annotated[str | None, typer.Option("--candidate", "-c", help="Candidate to promote (v<N>, ref or patch).")] = None,
-    iterations: Annotated[int, typer.Option("--iterations", "-n", min=1, help="Iterations with the configured strategy.")] = 1,
+    candidate: Annotated[
+        str | None, typer.Option("--candidate", "-c", help="Candidate to promote (v<N>, ref or patch).")
+    ] = None,
+    iterations: Annotated[
+        int, typer.Option("--iterations", "-n", min=1, help="Iterations with the configured strategy.")
+    ] = 1,
     reason: Annotated[str, typer.Option(help="Why (recorded with the move).")] = "",
     agent: AgentOpt = None,
     workspace: WorkspaceOpt = None,
@@ -59,18 +63,24 @@ def _iterate(ws, cfg, iterations: int, json_output: bool) -> None:
     for i in range(1, iterations + 1):
         say(f"== iteration {i}/{iterations}: {cfg.name} v{ws.head(cfg).number}")
         step = iterate(ws, cfg, progress=progress_for(json_output), say=say)
-        entry = {"iteration": i, "base": step.base.number, "spec": step.spec.id,
-                 "candidate": step.candidate.number if step.candidate else None,
-                 "decision": step.gate.decision if step.gate else ("rejected" if step.candidate else None),
-                 "fixes": step.gate.evidence.fixes if step.gate else [],
-                 "regressions": step.gate.evidence.regressions if step.gate else [],
-                 "reasons": step.gate.reasons if step.gate else step.notes,
-                 "promoted": step.move is not None}
+        entry = {
+            "iteration": i,
+            "base": step.base.number,
+            "spec": step.spec.id,
+            "candidate": step.candidate.number if step.candidate else None,
+            "decision": step.gate.decision if step.gate else ("rejected" if step.candidate else None),
+            "fixes": step.gate.evidence.fixes if step.gate else [],
+            "regressions": step.gate.evidence.regressions if step.gate else [],
+            "reasons": step.gate.reasons if step.gate else step.notes,
+            "promoted": step.move is not None,
+        }
         summary.append(entry)
         if step.gate:
             verdict = "accepted and promoted" if step.move else "rejected"
-            say(f"gate: v{entry['candidate']} {verdict}: {len(entry['fixes'])} fixes, "
-                f"{len(entry['regressions'])} regressions")
+            say(
+                f"gate: v{entry['candidate']} {verdict}: {len(entry['fixes'])} fixes, "
+                f"{len(entry['regressions'])} regressions"
+            )
             for r in step.gate.reasons:
                 say(f"  - {r}")
         for note in step.notes:

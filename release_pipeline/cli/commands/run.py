@@ -19,8 +19,8 @@ def run(
     json_output: JsonOpt = False,
 ) -> None:
     """Run a version over a suite split; an interrupted identical run is resumed, not repeated."""
-    from release_pipeline.models import SPLITS
     from release_pipeline.errors import UserError
+    from release_pipeline.models import SPLITS
     from release_pipeline.stages.run import run_version
 
     if split not in SPLITS:
@@ -28,12 +28,21 @@ def run(
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
     target = ws.resolve_version(cfg, version)
-    outcome = run_version(ws, cfg, target, split=split, repeats=repeats, fresh=fresh,
-                          progress=progress_for(json_output))
+    outcome = run_version(
+        ws, cfg, target, split=split, repeats=repeats, fresh=fresh, progress=progress_for(json_output)
+    )
     if json_output:
-        print_json({"run": outcome.run["id"], "version": target.number, "split": split,
-                    "repeats": outcome.run["repeats"], "executed": outcome.executed, "resumed": outcome.resumed,
-                    "counts": outcome.counts})
+        print_json(
+            {
+                "run": outcome.run["id"],
+                "version": target.number,
+                "split": split,
+                "repeats": outcome.run["repeats"],
+                "executed": outcome.executed,
+                "resumed": outcome.resumed,
+                "counts": outcome.counts,
+            }
+        )
         return
     c = outcome.counts
     total = sum(c.values())

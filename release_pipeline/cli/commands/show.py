@@ -24,16 +24,20 @@ def show(
     if json_output:
         print_json(data)
         return
-    typer.echo(f"{cfg.name} v{data['number']}: {data['status']}   git {data['git_sha'][:10]}   "
-               f"branch {data['branch'] or '-'}   tag {data['tag'] or '-'}")
+    typer.echo(
+        f"{cfg.name} v{data['number']}: {data['status']}   git {data['git_sha'][:10]}   "
+        f"branch {data['branch'] or '-'}   tag {data['tag'] or '-'}"
+    )
     typer.echo(f"intent: {data['intent']}")
     typer.echo(f"source: {data['source_ref']}   parent: {'v' + str(data['parent']) if data['parent'] else '-'}")
     for reason in data["reasons"]:
         typer.echo(f"  - {reason}")
     for move in data["head_moves"]:
         origin = f"v{move['from_version']}" if move["from_version"] else "(none)"
-        typer.echo(f"head {move['kind']}: {origin} -> v{move['to_version']} by {move['actor']} at {move['at']}: "
-                   f"{move['reason']}")
+        typer.echo(
+            f"head {move['kind']}: {origin} -> v{move['to_version']} by {move['actor']} at {move['at']}: "
+            f"{move['reason']}"
+        )
     for run in data["runs"]:
         typer.echo(f"run #{run['id']}: {run['split']} x{run['repeats']} ({run['purpose']}, {run['status']})")
     if data["changed_files"]:
