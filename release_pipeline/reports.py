@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from release_pipeline.models import Spec
@@ -103,3 +105,12 @@ def gate_markdown(body: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def write_report(state_dir: Path, stem: str, body: dict[str, Any], markdown: str) -> Path:
+    """Keep a report as files too, `.release/reports/<stem>.json` and `.md`, for people and CI to pick up."""
+    folder = state_dir / "reports"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps(body, indent=2, default=str), encoding="utf-8")
+    (folder / f"{stem}.md").write_text(markdown, encoding="utf-8")
+    return folder / f"{stem}.md"

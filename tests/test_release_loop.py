@@ -152,5 +152,6 @@ def test_change_outside_editable_files_is_rejected_before_running(cli, workspace
     assert "specs/calc.yaml" in made["reasons"][0] and "agents/calc/agent.yaml" in made["reasons"][0]
     gate = cli.json("gate", "--candidate", f"v{made['number']}", code=1)
     assert gate["decision"] == "rejected"
+    assert cli.json("promote", "--candidate", f"v{made['number']}", code=1)["decision"] == "rejected"
     runs = cli.json("show", f"v{made['number']}")["runs"]
     assert runs == []  # it never ran

@@ -72,3 +72,21 @@ def candidate_version(ws, agent, ref: str):
     result = create_candidate(ws, agent, ref)
     say(f"recorded {ref} as candidate v{result.version.number} ({result.version.branch})")
     return result.version
+
+
+def rejected_before_running(ws, version) -> bool:
+    """A candidate rejected when it was recorded (it touched files it may not), so never gated."""
+    return version.status == "rejected" and ws.store.latest_gate_report(version.agent, version.number) is None
+
+
+def print_prerun_rejection(version, json_output: bool) -> None:
+    """Report such a candidate in the gate's shape, so scripts read one format."""
+    reasons = list(version.reasons)
+    if json_output:
+        print_json(
+            {"decision": "rejected", "candidate": version.number, "reasons": reasons, "fixes": [], "regressions": []}
+        )
+    else:
+        typer.echo(f"v{version.number} REJECTED before running:")
+        for reason in reasons:
+            typer.echo(f"- {reason}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from release_pipeline.errors import UserError
 from release_pipeline.models import DiagnosisRequest, Pattern, Spec, TaskOutcome
-from release_pipeline.reports import spec_markdown
+from release_pipeline.reports import spec_markdown, write_report
 from release_pipeline.stages.run import task_outcomes
 
 if TYPE_CHECKING:
@@ -59,5 +59,7 @@ def diagnose_run(ws: Workspace, agent: AgentConfig, run_id: int) -> Spec:
     )
     patterns = [p for found in ws.plugins.hook.release_diagnose(request=request) for p in found]
     spec = build_spec(request, patterns)
-    spec.id = ws.store.save_spec(agent.name, version.number, run_id, asdict(spec), spec_markdown(spec))
+    markdown = spec_markdown(spec)
+    spec.id = ws.store.save_spec(agent.name, version.number, run_id, asdict(spec), markdown)
+    write_report(ws.state_dir, f"{agent.name}-v{version.number}-spec-{spec.id}", asdict(spec), markdown)
     return spec

@@ -9,7 +9,6 @@ Every number in the report points back to the trial ids it came from.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,7 @@ from release_pipeline.errors import UserError
 from release_pipeline.models import Task, VersionInfo
 from release_pipeline.policy import GatePolicy
 from release_pipeline.progress import ProgressFactory, silent
-from release_pipeline.reports import gate_markdown
+from release_pipeline.reports import gate_markdown, write_report
 from release_pipeline.stages.candidate import classify_change
 from release_pipeline.stages.gate_stats import GateEvidence, TaskRow, classify, could_confirm
 from release_pipeline.stages.run import Job, RunSettings, effective, execute_jobs, missing_jobs, task_outcomes
@@ -151,6 +150,11 @@ def gate_candidate(
     target_tags = set(spec["target_tags"]) if spec else set()
     _, changed = ws.store.version_diff(agent.name, candidate.number)
     change = classify_change(ws, agent, base, changed)
+    if change.forbidden:  # such a candidate never runs, whoever asks
+        raise UserError(
+            f"v{candidate.number} changes files outside the artifact's editable files "
+            f"({', '.join(change.forbidden)}): it is rejected without running"
+        )
 
     sides = [_Side(ws, agent, v, tasks, policy.repeats, progress) for v in (base, candidate)]
     repeats = {t.id: policy.repeats for t in tasks}
@@ -208,7 +212,7 @@ def gate_candidate(
     report_id = ws.store.save_gate_report(
         agent.name, candidate.number, base.number, decision, body, markdown, policy.digest
     )
-    _write_files(ws, agent.name, candidate.number, report_id, body, markdown)
+    write_report(ws.state_dir, f"{agent.name}-v{candidate.number}-gate-{report_id}", body, markdown)
     if reasons:
         ws.store.set_status(agent.name, candidate.number, "rejected", reasons)
         ws.plugins.hook.release_candidate_rejected(
@@ -286,11 +290,3 @@ def report_body(evidence: GateEvidence, decision: str, reasons: list[str], polic
         "policy_hash": policy.digest,
         "tasks": rows,
     }
-
-
-def _write_files(ws, agent: str, number: int, report_id: int, body: dict[str, Any], markdown: str) -> None:
-    folder = ws.state_dir / "reports"
-    folder.mkdir(exist_ok=True)
-    stem = folder / f"{agent}-v{number}-gate-{report_id}"
-    stem.with_suffix(".json").write_text(json.dumps(body, indent=2), encoding="utf-8")
-    stem.with_suffix(".md").write_text(markdown, encoding="utf-8")

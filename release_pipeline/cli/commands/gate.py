@@ -12,7 +12,9 @@ from release_pipeline.cli.common import (
     candidate_version,
     open_workspace,
     print_json,
+    print_prerun_rejection,
     progress_for,
+    rejected_before_running,
 )
 
 
@@ -25,8 +27,8 @@ def gate(
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
     version = candidate_version(ws, cfg, candidate)
-    if version.status == "rejected" and not ws.store.latest_gate_report(cfg.name, version.number):
-        _print_prerun_rejection(version, json_output)
+    if rejected_before_running(ws, version):
+        print_prerun_rejection(version, json_output)
         raise typer.Exit(1)
     result = gate_candidate(ws, cfg, version, progress=progress_for(json_output))
     if json_output:
@@ -34,19 +36,6 @@ def gate(
     else:
         typer.echo(result.markdown)
     raise typer.Exit(0 if result.accepted else 1)
-
-
-def _print_prerun_rejection(version, json_output: bool) -> None:
-    """A candidate rejected before it ran (it touched forbidden files): report it in the gate's shape."""
-    reasons = list(version.reasons)
-    if json_output:
-        print_json(
-            {"decision": "rejected", "candidate": version.number, "reasons": reasons, "fixes": [], "regressions": []}
-        )
-    else:
-        typer.echo(f"v{version.number} REJECTED before running:")
-        for reason in reasons:
-            typer.echo(f"- {reason}")
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,9 @@ from release_pipeline.cli.common import (
     candidate_version,
     open_workspace,
     print_json,
+    print_prerun_rejection,
     progress_for,
+    rejected_before_running,
     say,
 )
 
@@ -44,6 +46,9 @@ def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool) -> None:
     from release_pipeline.stages.promote import promote as promote_version
 
     version = candidate_version(ws, cfg, ref)
+    if rejected_before_running(ws, version):
+        print_prerun_rejection(version, json_output)
+        raise typer.Exit(1)
     if ws.store.latest_gate_report(cfg.name, version.number) is None:  # never gated: gate and move in one step
         result = gate_candidate(ws, cfg, version, progress=progress_for(json_output))
         say(result.markdown)
