@@ -42,6 +42,16 @@ class Suite:
         """The tasks of one split, in suite order."""
         return [t for t in self.tasks if t.split == name]
 
+    def fingerprint(self, split: str) -> str:
+        """A digest of one split's tasks (inputs, expected values, verifiers): runs are reused only while it holds."""
+        import hashlib
+        import json
+
+        blob = json.dumps(
+            [[t.id, t.input, t.expected, t.verifier] for t in self.split(split)], sort_keys=True, default=str
+        )
+        return f"{self.name}@{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
 
 @dataclass(slots=True)
 class Verdict:

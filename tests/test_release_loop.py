@@ -155,3 +155,20 @@ def test_change_outside_editable_files_is_rejected_before_running(cli, workspace
     assert cli.json("promote", "--candidate", f"v{made['number']}", code=1)["decision"] == "rejected"
     runs = cli.json("show", f"v{made['number']}")["runs"]
     assert runs == []  # it never ran
+
+
+def test_runs_are_reused_only_while_the_suite_split_is_unchanged(cli, workspace):
+    from conftest import commit_all
+
+    first = cli.json("gate", "--candidate", str(PATCHES / "01-percent-and-plain-digits.patch"))
+    again = cli.json("gate", "--candidate", "v2")
+    assert again["base_run"] == first["base_run"] and again["candidate_run"] == first["candidate_run"]
+    suite = workspace / "specs" / "calc.yaml"
+    suite.write_text(
+        suite.read_text().replace("input: add 7 and 8\n  expected: 15", "input: add 7 and 9\n  expected: 16")
+    )
+    commit_all(workspace, "fix a task")
+    changed = cli.json("gate", "--candidate", "v2")
+    assert changed["base_run"] != first["base_run"] and changed["candidate_run"] != first["candidate_run"]
+    dev = cli.json("run", "--split", "dev")
+    assert cli.json("run", "--split", "dev")["run"] != dev["run"]  # a complete run is not resumed

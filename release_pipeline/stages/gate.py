@@ -60,7 +60,8 @@ class _Side:
         cfg = ws.config.run
         vid = ws.store.version_id(agent.name, version.number)
         task_ids = [t.id for t in tasks]
-        run = ws.store.find_run(vid, split=SPLIT, seed=cfg.seed, task_ids=task_ids)
+        fingerprint = ws.suite(agent).fingerprint(SPLIT)
+        run = ws.store.find_run(vid, split=SPLIT, seed=cfg.seed, suite=fingerprint)
         if run is None:
             run = ws.store.run(
                 ws.store.create_run(
@@ -70,7 +71,7 @@ class _Side:
                     seed=cfg.seed,
                     purpose="gate",
                     task_ids=task_ids,
-                    suite=agent.suite,
+                    suite=fingerprint,
                 )
             )
         self.run_id = run["id"]

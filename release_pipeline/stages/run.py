@@ -260,16 +260,18 @@ def run_version(
     """
     cfg = ws.config.run
     repeats = repeats or cfg.repeats
-    tasks = ws.suite(agent).split(split)
+    suite = ws.suite(agent)
+    tasks = suite.split(split)
     if not tasks:
         raise UserError(f"suite {agent.suite!r} has no tasks in split {split!r}")
     task_ids = [t.id for t in tasks]
+    fingerprint = suite.fingerprint(split)
     version_id = ws.store.version_id(agent.name, version.number)
     run = None
     if not fresh:
         for status in ("complete", "running") if reuse else ("running",):
             run = run or ws.store.find_run(
-                version_id, split=split, seed=cfg.seed, task_ids=task_ids, status=status, repeats=repeats
+                version_id, split=split, seed=cfg.seed, suite=fingerprint, status=status, repeats=repeats
             )
     resumed = run is not None
     if run is None:
@@ -281,7 +283,7 @@ def run_version(
                 seed=cfg.seed,
                 purpose=purpose,
                 task_ids=task_ids,
-                suite=agent.suite,
+                suite=fingerprint,
             )
         )
     done = effective(ws.store.trials(run["id"], with_trace=False))

@@ -240,11 +240,11 @@ class Store:
         *,
         split: str,
         seed: int,
-        task_ids: list[str],
+        suite: str,
         status: str | None = None,
         repeats: int | None = None,
     ) -> dict[str, Any] | None:
-        """The newest run of a version over exactly these tasks and seed (in `status`, when given)."""
+        """The newest run of a version over the same split, suite fingerprint and seed (in `status`, if given)."""
         with self.reading() as s:
             q = (
                 select(RunRow)
@@ -252,17 +252,17 @@ class Store:
                     RunRow.version_id == version_id,
                     RunRow.split == split,
                     RunRow.seed == seed,
+                    RunRow.suite == suite,
                 )
                 .order_by(RunRow.id.desc())
+                .limit(1)
             )
             if status is not None:
                 q = q.where(RunRow.status == status)
             if repeats is not None:
                 q = q.where(RunRow.repeats == repeats)
-            for row in s.scalars(q):
-                if sorted(row.task_ids) == sorted(task_ids):
-                    return self._run_dict(row)
-        return None
+            row = s.scalar(q)
+            return self._run_dict(row) if row else None
 
     def latest_run(self, version_id: int, split: str) -> dict[str, Any] | None:
         with self.reading() as s:
