@@ -185,3 +185,57 @@ def postgres():
         pytest.skip(f"no PostgreSQL here: {exc}")
     yield server
     server.stop()
+
+
+def race_for_head(url: str, contenders: int = 8) -> tuple[list[int], list[int]]:
+    """`contenders` threads, each with its own Store, compare-and-swap one head from v1 at the same moment.
+
+    Returns the versions that won and those whose git side effect ran.
+    """
+    import threading
+
+    from release_pipeline.errors import ConflictError
+    from release_pipeline.store import Store
+
+    setup = Store(url)
+    setup.ensure_agent("a", "agents/a")
+    for n in range(1, contenders + 2):
+        setup.create_version("a", status="candidate", parent_number=None, git_sha=f"{n:040d}", content_hash="h")
+    setup.move_head("a", expected=None, to=1, actor="t", reason="init", kind="init", side_effect=lambda: lambda: None)
+    barrier, won, side_effects = threading.Barrier(contenders), [], []
+
+    def contend(n: int) -> None:
+        store = Store(url)
+        barrier.wait()
+        try:
+            store.move_head(
+                "a",
+                expected=1,
+                to=n,
+                actor=f"t{n}",
+                reason="race",
+                kind="promote",
+                side_effect=lambda: side_effects.append(n) or (lambda: None),
+            )
+            won.append(n)
+        except ConflictError:
+            pass
+
+    threads = [threading.Thread(target=contend, args=(n,)) for n in range(2, contenders + 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return won, side_effects
+
+
+def check_race_outcome(url: str, won: list[int]) -> None:
+    """Exactly one winner, and the store agrees with it everywhere."""
+    from release_pipeline.store import Store
+
+    store = Store(url)
+    assert len(won) == 1
+    assert store.head("a").number == won[0]
+    assert [(m.from_version, m.to_version) for m in store.head_moves("a")] == [(None, 1), (1, won[0])]
+    statuses = sorted(v.status for v in store.versions("a"))
+    assert statuses == sorted(["canonical", "retired"] + ["candidate"] * (len(statuses) - 2))

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import Cli, make_workspace
+from conftest import Cli, check_race_outcome, make_workspace, race_for_head
 
-from release_pipeline.errors import ConflictError
 from release_pipeline.store import Store
 from release_pipeline.store.db import current_revision, make_engine
 from release_pipeline.store.migrations import HEAD
@@ -26,31 +23,9 @@ def test_migrations_on_postgres_match_the_models(postgres):
 
 def test_head_compare_and_swap_on_postgres(postgres):
     url = postgres.new_database("race")
-    setup = Store(url)
-    setup.ensure_agent("a", "agents/a")
-    for n in range(1, 10):
-        setup.create_version("a", status="candidate", parent_number=None, git_sha=f"{n:040d}", content_hash="h")
-    setup.move_head("a", expected=None, to=1, actor="t", reason="init", kind="init", side_effect=lambda: lambda: None)
-    barrier, won = threading.Barrier(8), []
-
-    def contend(n: int) -> None:
-        store = Store(url)
-        barrier.wait()
-        try:
-            store.move_head(
-                "a", expected=1, to=n, actor="t", reason="race", kind="promote", side_effect=lambda: lambda: None
-            )
-            won.append(n)
-        except ConflictError:
-            pass
-
-    threads = [threading.Thread(target=contend, args=(n,)) for n in range(2, 10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(won) == 1 and setup.head("a").number == won[0]
-    assert len(setup.head_moves("a")) == 2
+    won, side_effects = race_for_head(url)
+    assert side_effects == won
+    check_race_outcome(url, won)
 
 
 def test_demo_loop_on_postgres(postgres, tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import json
 import subprocess
 
 import pytest
-from conftest import RELEASE, REPO, git
+from conftest import RELEASE, REPO, check_race_outcome, git, race_for_head
 
 PATCH = REPO / "specs" / "candidates" / "01-percent-and-plain-digits.patch"
 
@@ -49,44 +49,7 @@ def test_eight_concurrent_promotions_leave_one_winner(cli, workspace):
 
 def test_compare_and_swap_inside_the_store_lets_one_of_eight_threads_win(tmp_path):
     """The same race one level down, with no CLI start-up to stagger the contenders."""
-    import threading
-
-    from release_pipeline.errors import ConflictError
-    from release_pipeline.store import Store
-
     url = f"sqlite:///{tmp_path / 'race.db'}"
-    setup = Store(url)
-    setup.ensure_agent("a", "agents/a")
-    for n in range(1, 10):
-        setup.create_version("a", status="candidate", parent_number=None, git_sha=f"{n:040d}", content_hash="h")
-    setup.move_head("a", expected=None, to=1, actor="t", reason="init", kind="init", side_effect=lambda: lambda: None)
-    barrier, outcomes = threading.Barrier(8), []
-    side_effects = []
-
-    def contend(n: int) -> None:
-        store = Store(url)
-        barrier.wait()
-        try:
-            store.move_head(
-                "a",
-                expected=1,
-                to=n,
-                actor=f"t{n}",
-                reason="race",
-                kind="promote",
-                side_effect=lambda: side_effects.append(n) or (lambda: None),
-            )
-            outcomes.append(("won", n))
-        except ConflictError:
-            outcomes.append(("lost", n))
-
-    threads = [threading.Thread(target=contend, args=(n,)) for n in range(2, 10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    winners = [n for result, n in outcomes if result == "won"]
-    assert len(winners) == 1 and side_effects == winners
-    assert setup.head("a").number == winners[0]
-    assert [(m.from_version, m.to_version) for m in setup.head_moves("a")] == [(None, 1), (1, winners[0])]
-    assert sorted(v.status for v in setup.versions("a")) == sorted(["canonical", "retired"] + ["candidate"] * 7)
+    won, side_effects = race_for_head(url)
+    assert side_effects == won  # git moved for the winner only
+    check_race_outcome(url, won)

@@ -19,7 +19,15 @@ from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.reports import gate_markdown, write_report
 from release_pipeline.stages.candidate import classify_change
 from release_pipeline.stages.gate_stats import GateEvidence, TaskRow, classify, could_confirm
-from release_pipeline.stages.run import Job, RunSettings, effective, execute_jobs, missing_jobs, task_outcomes
+from release_pipeline.stages.run import (
+    Job,
+    RunSettings,
+    effective,
+    execute_jobs,
+    missing_jobs,
+    open_run,
+    task_outcomes,
+)
 
 if TYPE_CHECKING:
     from release_pipeline.config import AgentConfig
@@ -52,28 +60,12 @@ class _Side:
         ws: Workspace,
         agent: AgentConfig,
         version: VersionInfo,
-        tasks: list[Task],
         repeats: int,
         progress: ProgressFactory,
     ):
         self.ws, self.version, self.progress = ws, version, progress
-        cfg = ws.config.run
-        vid = ws.store.version_id(agent.name, version.number)
-        task_ids = [t.id for t in tasks]
-        fingerprint = ws.suite(agent).fingerprint(SPLIT)
-        run = ws.store.find_run(vid, split=SPLIT, seed=cfg.seed, suite=fingerprint)
-        if run is None:
-            run = ws.store.run(
-                ws.store.create_run(
-                    vid,
-                    split=SPLIT,
-                    repeats=repeats,
-                    seed=cfg.seed,
-                    purpose="gate",
-                    task_ids=task_ids,
-                    suite=fingerprint,
-                )
-            )
+        # any earlier run of this version on the same gate split and seeds is evidence worth keeping
+        run, _ = open_run(ws, agent, version, split=SPLIT, repeats=repeats, purpose="gate", statuses=(None,))
         self.run_id = run["id"]
         self.artifact = ws.materialize(agent, version)
         self.trials = ws.store.trials(self.run_id, with_trace=False)
@@ -157,7 +149,7 @@ def gate_candidate(
             f"({', '.join(change.forbidden)}): it is rejected without running"
         )
 
-    sides = [_Side(ws, agent, v, tasks, policy.repeats, progress) for v in (base, candidate)]
+    sides = [_Side(ws, agent, v, policy.repeats, progress) for v in (base, candidate)]
     repeats = {t.id: policy.repeats for t in tasks}
     for side in sides:
         side.fill(tasks, repeats, policy.error_retries)

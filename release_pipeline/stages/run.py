@@ -233,6 +233,48 @@ def missing_jobs(
 # ----- service: `release run` ---------------------------------------------------------------
 
 
+def open_run(
+    ws: Workspace,
+    agent: AgentConfig,
+    version: VersionInfo,
+    *,
+    split: str,
+    repeats: int,
+    purpose: str,
+    statuses: tuple[str | None, ...],
+) -> tuple[dict[str, Any], bool]:
+    """An existing run of this version, split, seed and suite fingerprint, or a new one.
+
+    `statuses` lists, in order of preference, which existing runs may be taken
+    (None: any status, with any repeats); an empty tuple always starts a new run.
+    Returns the run and whether it already existed.
+    """
+    seed = ws.config.run.seed
+    suite = ws.suite(agent)
+    version_id = ws.store.version_id(agent.name, version.number)
+    for status in statuses:
+        found = ws.store.find_run(
+            version_id,
+            split=split,
+            seed=seed,
+            suite=suite.fingerprint(split),
+            status=status,
+            repeats=None if status is None else repeats,
+        )
+        if found is not None:
+            return found, True
+    run_id = ws.store.create_run(
+        version_id,
+        split=split,
+        repeats=repeats,
+        seed=seed,
+        purpose=purpose,
+        task_ids=[t.id for t in suite.split(split)],
+        suite=suite.fingerprint(split),
+    )
+    return ws.store.run(run_id), False
+
+
 @dataclass
 class RunOutcome:
     run: dict[str, Any]
@@ -260,32 +302,11 @@ def run_version(
     """
     cfg = ws.config.run
     repeats = repeats or cfg.repeats
-    suite = ws.suite(agent)
-    tasks = suite.split(split)
+    tasks = ws.suite(agent).split(split)
     if not tasks:
         raise UserError(f"suite {agent.suite!r} has no tasks in split {split!r}")
-    task_ids = [t.id for t in tasks]
-    fingerprint = suite.fingerprint(split)
-    version_id = ws.store.version_id(agent.name, version.number)
-    run = None
-    if not fresh:
-        for status in ("complete", "running") if reuse else ("running",):
-            run = run or ws.store.find_run(
-                version_id, split=split, seed=cfg.seed, suite=fingerprint, status=status, repeats=repeats
-            )
-    resumed = run is not None
-    if run is None:
-        run = ws.store.run(
-            ws.store.create_run(
-                version_id,
-                split=split,
-                repeats=repeats,
-                seed=cfg.seed,
-                purpose=purpose,
-                task_ids=task_ids,
-                suite=fingerprint,
-            )
-        )
+    statuses = () if fresh else ("complete", "running") if reuse else ("running",)
+    run, resumed = open_run(ws, agent, version, split=split, repeats=repeats, purpose=purpose, statuses=statuses)
     done = effective(ws.store.trials(run["id"], with_trace=False))
     jobs = missing_jobs(tasks, range(repeats), done)
     artifact = ws.materialize(agent, version)
