@@ -6,14 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from release_pipeline.errors import ConfigError
 from release_pipeline.locations import CONFIG_FILE
 
 
 def load_yaml(path: Path, what: str) -> Any:
     """Parse a YAML file, turning every failure into a one-line ConfigError."""
+    import yaml  # here, not at module level: `release --help` never needs it
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

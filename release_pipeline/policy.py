@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from release_pipeline.config import check, load_yaml
 from release_pipeline.errors import ConfigError
@@ -64,7 +63,7 @@ class GatePolicy:
     @property
     def digest(self) -> str:
         """A hash of the policy's content, recorded with every gate report."""
-        blob = yaml.safe_dump(self.to_dict(), sort_keys=True).encode()
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
