@@ -13,6 +13,7 @@ from release_pipeline.locations import CONFIG_FILE
 def load_yaml(path: Path, what: str) -> Any:
     """Parse a YAML file, turning every failure into a one-line ConfigError."""
     import yaml  # here, not at module level: `release --help` never needs it
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -68,6 +69,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
             },
         },
         "critic": {"type": "string"},
+        "models": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                role: {"type": "string", "pattern": "^[^/]+/.+"} for role in ("agent", "critic", "synthesizer")
+            },
+        },
         "strategy": {
             "type": "object",
             "required": ["name"],
@@ -96,6 +104,9 @@ class RunConfig:
     executor: str = "local"
 
 
+DEFAULT_MODEL = "local/smollm2"
+
+
 @dataclass(frozen=True)
 class WorkspaceConfig:
     agents: dict[str, AgentConfig]
@@ -105,6 +116,9 @@ class WorkspaceConfig:
     policy: str = "gate-policy.yaml"
     database: str = ""
     plugins: tuple[str, ...] = ()
+    models: dict[str, str] = field(
+        default_factory=lambda: {role: DEFAULT_MODEL for role in ("agent", "critic", "synthesizer")}
+    )
 
 
 def load_config(root: Path) -> WorkspaceConfig:
@@ -123,4 +137,5 @@ def load_config(root: Path) -> WorkspaceConfig:
         policy=data.get("policy", "gate-policy.yaml"),
         database=data.get("database", ""),
         plugins=tuple(data.get("plugins", ())),
+        models={**WorkspaceConfig(agents={}).models, **data.get("models", {})},
     )

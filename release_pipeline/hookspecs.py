@@ -85,9 +85,11 @@ def release_register_verifiers(register: Register) -> None:
 def release_register_critics(register: Register) -> None:
     """Register critics: `register(name, critic)`.
 
-    `critic(items: list[CriticInput]) -> list[Symptom]`. A critic sees failed
-    trials only through `CriticInput`, which carries no part of the agent
-    artifact: it is implementation-blind by construction. Built in: `heuristic`.
+    `critic(items: list[CriticInput], services: CriticServices) -> list[Symptom]`.
+    A critic sees failed trials only through `CriticInput`, which carries no part
+    of the agent artifact: it is implementation-blind by construction.
+    `services` holds the LLM gateway and the critic role's model. Built in:
+    `heuristic` (no LLM) and `llm`.
     """
 
 

@@ -25,6 +25,11 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "params": {"type": "object"},
         "timeout_s": {"type": "number", "exclusiveMinimum": 0},
         "description": {"type": "string"},
+        "model": {"type": "string", "pattern": "^[^/]+/.+"},
+        "system": {"type": "string"},
+        "prompt": {"type": "string"},
+        "demos": {"type": "string"},
+        "tools": {"type": "string"},
     },
 }
 
@@ -47,6 +52,8 @@ def load_manifest(folder: Path) -> Manifest:
         command=tuple(data.get("command", ())),
         params=dict(data.get("params", {})),
         timeout_s=data.get("timeout_s"),
+        model=data.get("model", ""),
+        files={k: data[k] for k in ("system", "prompt", "demos", "tools") if k in data},
     )
 
 

@@ -109,6 +109,8 @@ class Manifest:
     command: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = None
+    model: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # prompt agents: system, prompt, demos, tools
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +127,18 @@ class Artifact:
 
 @dataclass(frozen=True, slots=True)
 class TrialContext:
-    """What an agent sees besides the task input."""
+    """What an agent sees besides the task input.
+
+    `llm` is the workspace's LLM gateway (`await ctx.llm.complete(role=..., model=..., messages=...)`):
+    cached, retried and recorded calls through litellm. `models` maps roles to model strings.
+    """
 
     task_id: str
     repeat: int
     seed: int
     params: dict[str, Any]
+    llm: Any = None
+    models: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +158,14 @@ class CriticInput:
     feedback: str
     reason: str
     rubric: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CriticServices:
+    """What a critic may use besides its inputs: the LLM gateway and the critic role's model."""
+
+    llm: Any = None
+    model: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,13 +293,20 @@ class CandidateContext:
     workspace: Path
     options: dict[str, Any]
     used_sources: frozenset[str]
+    llm: Any = None  # the workspace's LLM gateway
+    model: str = ""  # the synthesizer role's model
+    dev_examples: tuple[dict[str, Any], ...] = ()  # dev-split tasks with their latest canonical outcome
 
 
 @dataclass(frozen=True, slots=True)
 class CandidateProposal:
-    """A strategy's answer: a change to the canonical artifact, as a patch or a git ref."""
+    """A strategy's answer: a change to the canonical artifact, as a patch, new file contents, or a git ref.
+
+    `files` maps paths relative to the agent folder to their new content.
+    """
 
     intent: str
     patch: str = ""
     ref: str = ""
+    files: dict[str, str] = field(default_factory=dict)
     source: str = ""

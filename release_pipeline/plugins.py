@@ -27,9 +27,11 @@ ENTRY_POINT_GROUP = "release_pipeline"
 
 BUILTIN_PLUGINS = (
     "release_pipeline.builtin.adapters",
+    "release_pipeline.builtin.prompt_agent",
     "release_pipeline.builtin.suites",
     "release_pipeline.builtin.verifiers",
     "release_pipeline.builtin.critics",
+    "release_pipeline.builtin.llm_critic",
     "release_pipeline.builtin.diagnosis",
     "release_pipeline.builtin.strategies",
     "release_pipeline.builtin.executors",

@@ -18,6 +18,7 @@ from release_pipeline.policy import GatePolicy, load_policy
 if TYPE_CHECKING:
     import git
 
+    from release_pipeline.llm.gateway import LLMGateway
     from release_pipeline.plugins import Plugins
     from release_pipeline.store import Store
 
@@ -49,6 +50,13 @@ class Workspace:
         from release_pipeline.store import Store
 
         return Store(self.db_url)
+
+    @cached_property
+    def llm(self) -> LLMGateway:
+        """Every LLM call of this workspace goes through here: cached and recorded in its store."""
+        from release_pipeline.llm.gateway import LLMGateway
+
+        return LLMGateway(self.store)
 
     @cached_property
     def repo(self) -> git.Repo:

@@ -225,7 +225,7 @@ def test_custom_executor_and_strategy_and_adapter_registration(tmp_path):
         @hookimpl
         def release_register_critics(register):
             from release_pipeline.models import Symptom
-            register("all-format", lambda items: [
+            register("all-format", lambda items, services: [
                 Symptom(i.trial_id, i.task_id, "format", "everything is a format problem", critic="all-format")
                 for i in items])
 

@@ -6,7 +6,6 @@ import inspect
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from typing import Any
 
 from release_pipeline.errors import ConfigError, InfrastructureError
@@ -83,7 +82,13 @@ class SubprocessAgent:
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
         import asyncio
 
-        payload = {"task_id": task.id, "input": task.input, **asdict(ctx)}
+        payload = {
+            "task_id": task.id,
+            "input": task.input,
+            "repeat": ctx.repeat,
+            "seed": ctx.seed,
+            "params": ctx.params,
+        }
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.command,

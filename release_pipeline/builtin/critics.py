@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from release_pipeline.builtin.verifiers import normalize_text
 from release_pipeline.hookspecs import hookimpl
-from release_pipeline.models import CriticInput, Symptom
+from release_pipeline.models import CriticInput, CriticServices, Symptom
 
 # verifier/harness reason code -> (label, severity)
 _BY_REASON = {
@@ -34,7 +34,7 @@ def _describe(item: CriticInput, label: str) -> str:
     return f"the answer is wrong: {item.feedback}" if item.feedback else "the answer is wrong"
 
 
-def heuristic(items: list[CriticInput]) -> list[Symptom]:
+def heuristic(items: list[CriticInput], services: CriticServices | None = None) -> list[Symptom]:
     """One or more symptoms per failed trial, from the harness and verifier reason codes and the trace."""
     symptoms = []
     for item in items:

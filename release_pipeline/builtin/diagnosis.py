@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from release_pipeline.hookspecs import hookimpl
+from release_pipeline.labels import cluster_labels
 from release_pipeline.models import DiagnosisRequest, Pattern
 
 EXAMPLES = 5
@@ -22,13 +23,14 @@ _CHANGES = {
 
 @hookimpl
 def release_diagnose(request: DiagnosisRequest) -> list[Pattern]:
-    """Group symptoms by label; count failing tasks, not trials, so repeats do not inflate a pattern."""
+    """Group symptoms by clustered label; count failing tasks, not trials, so repeats do not inflate a pattern."""
     failing = {o.task_id for o in request.outcomes if o.klass in ("stable_fail", "flaky")}
     tags = {o.task_id: o.tags for o in request.outcomes}
+    names = cluster_labels(s.label for s in request.symptoms)  # "wrong format" and "format_error" are one
     by_label: dict[str, set[str]] = defaultdict(set)
     for symptom in request.symptoms:
         if symptom.task_id in failing:
-            by_label[symptom.label].add(symptom.task_id)
+            by_label[names[symptom.label]].add(symptom.task_id)
     patterns = []
     for label, task_ids in by_label.items():
         ids = sorted(task_ids)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from release_pipeline.errors import UserError
-from release_pipeline.models import CriticInput, Suite, Symptom, TrialRecord
+from release_pipeline.llm.providers import check_model
+from release_pipeline.models import CriticInput, CriticServices, Suite, Symptom, TrialRecord
 from release_pipeline.stages.run import effective
 
 if TYPE_CHECKING:
@@ -45,7 +46,10 @@ def critique_run(ws: Workspace, agent: AgentConfig, run_id: int, critic: str | N
         raise UserError(f"run #{run_id} is not complete: finish it with `release run` first")
     name = critic or ws.config.critic
     fn = ws.plugins.registry.get("critic", name)
-    symptoms = list(fn(critic_inputs(ws.store.trials(run_id), ws.suite(agent))))
+    services = CriticServices(ws.llm, ws.config.models["critic"]) if name != "heuristic" else CriticServices()
+    if services.model:
+        check_model(services.model)
+    symptoms = list(fn(critic_inputs(ws.store.trials(run_id), ws.suite(agent)), services))
     ws.store.replace_symptoms(run_id, symptoms)
     ws.plugins.hook.release_critic_finished(run_id=run_id, symptoms=symptoms)
     return symptoms

@@ -73,9 +73,8 @@ class _Side:
     def ensure(self, jobs: list[Job]) -> int:
         if not jobs:
             return 0
-        cfg = self.ws.config.run
         with self.progress(f"gate v{self.version.number}", len(jobs)) as advance:
-            settings = RunSettings(cfg.concurrency, cfg.timeout_s, cfg.seed, cfg.executor, advance)
+            settings = RunSettings.of(self.ws, advance)
             execute_jobs(
                 self.artifact,
                 jobs,

@@ -52,6 +52,14 @@ class RunSettings:
     seed: int
     executor: str = "local"
     progress: Callable[[int], Any] | None = None
+    llm: Any = None
+    models: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, ws: Workspace, progress: Callable[[int], Any] | None = None) -> RunSettings:
+        """The workspace's run settings, with its LLM gateway and role models."""
+        cfg = ws.config.run
+        return cls(cfg.concurrency, cfg.timeout_s, cfg.seed, cfg.executor, progress, ws.llm, ws.config.models)
 
 
 @dataclass
@@ -97,6 +105,7 @@ class TrialRunner:
         self.timeout = artifact.manifest.timeout_s or settings.timeout_s
         self.run_id = run_id
         self.seed = settings.seed
+        self.llm, self.models = settings.llm, settings.models
         self.root = root
         self.registry = registry
         self._verifiers: dict[str, Callable[[Task, Any], Verdict]] = {}
@@ -116,7 +125,8 @@ class TrialRunner:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
-                result = await self.adapter.run(task, TrialContext(task.id, job.repeat, seed, self.params))
+                ctx = TrialContext(task.id, job.repeat, seed, self.params, self.llm, self.models)
+                result = await self.adapter.run(task, ctx)
         except TimeoutError:
             return _ended(trial, start, "timeout", f"no answer within {self.timeout:g}s", [])
         except InfrastructureError as exc:
@@ -312,7 +322,7 @@ def run_version(
     artifact = ws.materialize(agent, version)
     label = f"{agent.name} v{version.number} {split}"
     with (progress or silent)(label, len(jobs)) as advance:
-        settings = RunSettings(cfg.concurrency, cfg.timeout_s, cfg.seed, cfg.executor, advance)
+        settings = RunSettings.of(ws, advance)
         execute_jobs(
             artifact, jobs, run_id=run["id"], plugins=ws.plugins, store=ws.store, root=ws.root, settings=settings
         )

@@ -148,3 +148,21 @@ class GateReportRow(Base):
     markdown: Mapped[str] = mapped_column(Text)
     policy_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LLMCallRow(Base):
+    """Every LLM call: what was asked, what came back, what it cost. Doubles as the response cache."""
+
+    __tablename__ = "llm_calls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(30))
+    model: Mapped[str] = mapped_column(String(200))
+    repeat: Mapped[int] = mapped_column(default=0)
+    request: Mapped[dict[str, Any]]
+    response: Mapped[dict[str, Any]]
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

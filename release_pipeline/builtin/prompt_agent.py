@@ -1,0 +1,101 @@
+"""The prompt agent adapter: an agent made of prompt files, few-shot demonstrations, parameters and tools.
+
+Manifest (`adapter: prompt`):
+
+    model: local/smollm2        # a litellm model string (default: the workspace's models.agent)
+    system: system.txt          # optional system prompt
+    prompt: prompt.txt          # the user message; `{input}` is replaced by the task input
+    demos: demos.yaml           # optional: a list of {input, output} shown before the task
+    tools: tools.yaml           # optional: OpenAI-style tool schemas; the answer is then the tool calls
+    params: {temperature: 0, max_tokens: 32}
+
+Every call goes through the workspace's LLM gateway (cached, retried, recorded).
+The trace records what the agent saw and said, never its prompts, so a critic
+reading traces stays blind to the implementation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from release_pipeline.config import load_yaml
+from release_pipeline.errors import ConfigError
+from release_pipeline.hookspecs import hookimpl
+from release_pipeline.models import AgentResult, Artifact, Task, TrialContext
+
+LLM_PARAMS = ("temperature", "max_tokens", "top_p", "stop", "tool_choice")
+DEFAULT_PARAMS = {"temperature": 0.0, "max_tokens": 64}
+
+
+def render(template: str, value: Any) -> str:
+    """The template with `{input}` replaced (plain replacement: braces elsewhere stay as written)."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return template.replace("{input}", text)
+
+
+def load_demos(path: Path) -> list[dict[str, Any]]:
+    demos = load_yaml(path, "demonstrations") or []
+    if not isinstance(demos, list) or not all(isinstance(d, dict) and {"input", "output"} <= set(d) for d in demos):
+        raise ConfigError(f"{path}: demonstrations must be a list of {{input, output}} mappings")
+    return demos
+
+
+class PromptAgent:
+    """Builds the chat from the artifact's files and asks the model once per trial."""
+
+    def __init__(self, artifact: Artifact):
+        m = artifact.manifest
+        files = {k: artifact.path / v for k, v in m.files.items()}
+        if "prompt" not in files:
+            raise ConfigError(f"agent {artifact.agent!r}: the prompt adapter needs `prompt: <file>`")
+        for key, path in files.items():
+            if not path.is_file():
+                raise ConfigError(f"agent {artifact.agent!r}: {key} file {path.name!r} not found")
+        self.template = files["prompt"].read_text(encoding="utf-8")
+        self.system = files["system"].read_text(encoding="utf-8").strip() if "system" in files else ""
+        self.demos = load_demos(files["demos"]) if "demos" in files else []
+        self.tools = (load_yaml(files["tools"], "tools") or None) if "tools" in files else None
+        self.model = m.model
+        self.params = {**DEFAULT_PARAMS, **{k: v for k, v in m.params.items() if k in LLM_PARAMS}}
+
+    def messages(self, value: Any) -> list[dict[str, str]]:
+        chat = [{"role": "system", "content": self.system}] if self.system else []
+        for demo in self.demos:
+            output = demo["output"] if isinstance(demo["output"], str) else json.dumps(demo["output"])
+            chat += [
+                {"role": "user", "content": render(self.template, demo["input"])},
+                {"role": "assistant", "content": output},
+            ]
+        return chat + [{"role": "user", "content": render(self.template, value)}]
+
+    def model_for(self, ctx: TrialContext) -> str:
+        return self.model or ctx.models.get("agent", "")
+
+    async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
+        params = dict(self.params)
+        if params.get("temperature"):
+            params["seed"] = ctx.seed  # sampled answers differ by repeat, reproducibly
+        reply = await ctx.llm.complete(
+            role="agent",
+            model=self.model_for(ctx),
+            messages=self.messages(task.input),
+            params=params,
+            tools=self.tools,
+            repeat=ctx.repeat,
+        )
+        output: Any = reply.tool_calls if self.tools else reply.content.strip()
+        step = {"type": "model_output", "content": reply.content}
+        if reply.tool_calls:
+            step["tool_calls"] = reply.tool_calls
+        trace = [{"type": "input", "content": task.input}, step]
+        return AgentResult(output, trace, reply.tokens, reply.cost)
+
+    def close(self) -> None:
+        pass
+
+
+@hookimpl
+def release_register_agent_adapters(register):
+    register("prompt", PromptAgent)

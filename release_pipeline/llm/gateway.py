@@ -1,0 +1,181 @@
+"""The one door to every LLM call: cache, retries with backoff, cost and token accounting, the record.
+
+A call is identified by a key over (role, model, messages, parameters, tools,
+repeat index). The store keeps every call made, and a call whose key it has
+seen is answered from the store: repeats stay independent (their index is in
+the key), and running an unchanged version again makes no call at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from release_pipeline.errors import InfrastructureError
+from release_pipeline.llm.providers import litellm_module
+
+# Failures worth waiting out; anything else (bad request, auth, unknown model) will not improve with time.
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+RETRYABLE = ("APIConnectionError", "Timeout", "RateLimitError", "InternalServerError", "ServiceUnavailableError")
+
+
+@dataclass(frozen=True)
+class LLMReply:
+    """What a model answered, with its usage. `cached` replies cost nothing now."""
+
+    content: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    latency_ms: float = 0.0
+    cached: bool = False
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def call_key(*, role: str, model: str, messages: list, params: dict, tools: list | None, repeat: int) -> str:
+    blob = json.dumps(
+        {"role": role, "model": model, "messages": messages, "params": params, "tools": tools, "repeat": repeat},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds a provider asked us to wait (Retry-After), when it said so."""
+    for holder in (getattr(exc, "response", None), exc):
+        headers = getattr(holder, "headers", None) or getattr(holder, "litellm_response_headers", None)
+        if headers:
+            value = headers.get("retry-after") or headers.get("Retry-After")
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status in RETRY_STATUS
+    return any(cls.__name__ in RETRYABLE for cls in type(exc).__mro__)
+
+
+def _parse(response: Any) -> tuple[str, list[dict[str, Any]], int, int]:
+    message = response.choices[0].message
+    calls = []
+    for call in getattr(message, "tool_calls", None) or []:
+        raw = call.function.arguments
+        try:
+            arguments = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+        except json.JSONDecodeError:
+            arguments = {"_unparsed": raw}
+        calls.append({"name": call.function.name, "arguments": arguments})
+    usage = getattr(response, "usage", None)
+    prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+    completion = int(getattr(usage, "completion_tokens", 0) or 0)
+    return message.content or "", calls, prompt, completion
+
+
+def _cost(response: Any) -> float:
+    try:
+        return float(litellm_module().completion_cost(completion_response=response) or 0.0)
+    except Exception:  # unknown price (local and custom models): free as far as we can tell
+        return 0.0
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class LLMGateway:
+    """Cached, retried, recorded LLM calls through litellm. One per workspace; safe to share across tasks."""
+
+    def __init__(
+        self,
+        store,
+        *,
+        attempts: int = 5,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        sleep: Sleep = asyncio.sleep,
+    ):
+        self.store = store
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.sleep = sleep
+        self.calls = 0  # real calls made by this gateway (cache hits excluded)
+
+    async def complete(
+        self,
+        *,
+        role: str,
+        model: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any] | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        repeat: int = 0,
+    ) -> LLMReply:
+        """One chat completion. Raises InfrastructureError when the provider still fails after retries."""
+        params = dict(params or {})
+        key = call_key(role=role, model=model, messages=messages, params=params, tools=tools, repeat=repeat)
+        hit = await asyncio.to_thread(self.store.cached_response, key)
+        if hit is not None:
+            r = hit["response"]
+            return LLMReply(
+                r["content"], r["tool_calls"], hit["prompt_tokens"], hit["completion_tokens"], 0.0, 0.0, cached=True
+            )
+        response, latency = await self._call_with_retries(model, messages, params, tools)
+        content, tool_calls, prompt, completion = _parse(response)
+        reply = LLMReply(content, tool_calls, prompt, completion, _cost(response), latency)
+        self.calls += 1
+        await asyncio.to_thread(
+            self.store.record_llm_call,
+            key=key,
+            role=role,
+            model=model,
+            repeat=repeat,
+            request={"messages": messages, "params": params, "tools": tools},
+            response={"content": content, "tool_calls": tool_calls},
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost=reply.cost,
+            latency_ms=latency,
+        )
+        return reply
+
+    def complete_sync(self, **kwargs: Any) -> LLMReply:
+        """`complete` for code that is not on an event loop (critic, synthesizer)."""
+        return asyncio.run(self.complete(**kwargs))
+
+    async def _call_with_retries(self, model, messages, params, tools) -> tuple[Any, float]:
+        litellm = litellm_module()
+        extra = {"tools": tools} if tools else {}
+        for attempt in range(1, self.attempts + 1):
+            start = time.perf_counter()
+            try:
+                response = await litellm.acompletion(model=model, messages=messages, num_retries=0, **params, **extra)
+                return response, (time.perf_counter() - start) * 1000
+            except Exception as exc:
+                if not is_retryable(exc) or attempt == self.attempts:
+                    raise InfrastructureError(f"{model}: {type(exc).__name__}: {_brief(exc)}") from None
+                delay = retry_after(exc)
+                if delay is None:  # exponential backoff with full jitter
+                    delay = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+                await self.sleep(min(delay, self.max_delay))
+        raise AssertionError("unreachable")
+
+
+def _brief(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

