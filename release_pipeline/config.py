@@ -54,7 +54,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "required": ["path", "suite"],
                 "additionalProperties": False,
-                "properties": {"path": {"type": "string"}, "suite": {"type": "string"}},
+                "properties": {
+                    "path": {"type": "string"},
+                    "suite": {"type": "string"},
+                    "strategy": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+                },
             },
         },
         "run": {
@@ -93,6 +97,7 @@ class AgentConfig:
     name: str
     path: str
     suite: str
+    strategy: dict[str, Any] | None = None  # overrides the workspace's strategy for this agent
 
 
 @dataclass(frozen=True)

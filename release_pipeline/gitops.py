@@ -129,6 +129,22 @@ def commit_patch(repo: git.Repo, base: str, patch: Path, message: str) -> str:
             return repo.git.commit_tree(tree, "-p", base, "-m", message)
 
 
+def commit_files(repo: git.Repo, base: str, files: dict[str, str], message: str) -> str:
+    """Commit new contents for `files` (repository paths) on top of `base`; the working tree is untouched."""
+    with tempfile.TemporaryDirectory() as tmp:
+        index = str(Path(tmp) / "index")
+        with repo.git.custom_environment(GIT_INDEX_FILE=index):
+            repo.git.read_tree(base)
+            for path, content in sorted(files.items()):
+                blob = Path(tmp) / "blob"
+                blob.write_text(content, encoding="utf-8")
+                sha = repo.git.hash_object("-w", str(blob))
+                repo.git.update_index("--add", "--cacheinfo", f"100644,{sha},{path}")
+            tree = repo.git.write_tree()
+        with identity(repo):
+            return repo.git.commit_tree(tree, "-p", base, "-m", message)
+
+
 def create_branch(repo: git.Repo, name: str, sha: str) -> None:
     try:
         repo.git.branch("--force", name, sha)

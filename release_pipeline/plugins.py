@@ -34,6 +34,8 @@ BUILTIN_PLUGINS = (
     "release_pipeline.builtin.llm_critic",
     "release_pipeline.builtin.diagnosis",
     "release_pipeline.builtin.strategies",
+    "release_pipeline.builtin.fewshot",
+    "release_pipeline.builtin.llm_edit",
     "release_pipeline.builtin.executors",
     "release_pipeline.builtin.gate_checks",
 )

@@ -51,9 +51,15 @@ def make_workspace(root: Path, *, example: bool = True) -> Path:
     """A committed git workspace; with `example`, a copy of the bundled calc example."""
     root.mkdir(parents=True, exist_ok=True)
     if example:
-        for name in ("agents", "specs", "release.yaml", "gate-policy.yaml"):
+        import yaml
+
+        for name in ("agents", "specs", "gate-policy.yaml"):
             src = REPO / name
             (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+        config = yaml.safe_load((REPO / "release.yaml").read_text())
+        config["agents"] = {"calc": config["agents"]["calc"]}  # the deterministic example, no model needed
+        config["critic"] = "heuristic"
+        (root / "release.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (root / ".gitignore").write_text(".release/\n")
     git(root, "init", "-q")
     commit_all(root, "workspace")

@@ -23,7 +23,8 @@ TRACE_LIMIT = 1500
 SYSTEM = (
     "You review one failed attempt of an AI agent. You see the task, what the agent visibly did and answered, "
     "and the verifier's verdict. Describe the symptom: what went wrong, not how to fix it. Reply with only a "
-    'JSON object: {"label": "<short snake_case symptom>", "description": "<one sentence>", '
+    'JSON object: {"label": "<short snake_case symptom, e.g. verbose_answer, wrong_answer, format_error>", '
+    '"description": "<one sentence>", '
     '"evidence": ["<trace[i] or verifier>"], "severity": "low" | "medium" | "high"}'
 )
 
@@ -32,11 +33,25 @@ SCHEMA = {
     "required": ["label", "description", "severity"],
     "properties": {
         "label": {"type": "string", "minLength": 1, "maxLength": 60},
-        "description": {"type": "string", "minLength": 1},
-        "evidence": {"type": "array", "items": {"type": "string"}},
+        "description": {"type": "string", "minLength": 1, "maxLength": 200},
+        "evidence": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 4},
         "severity": {"enum": ["low", "medium", "high"]},
     },
 }
+
+# A small model labels more consistently from a fixed vocabulary; a large one may still say "other" and explain.
+LABELS = [
+    "verbose_answer",
+    "wrong_answer",
+    "format_error",
+    "refusal",
+    "empty_answer",
+    "incomplete_answer",
+    "tool_misuse",
+    "crash",
+    "timeout",
+    "other",
+]
 
 PROMPT_KEYS = {"messages", "prompt", "system", "system_prompt", "demos", "instructions"}
 
@@ -68,6 +83,15 @@ def critic_prompt(item: CriticInput) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def request_params(model: str) -> dict[str, Any]:
+    """Greedy, short, and JSON-shaped: the local provider can hold the model to the schema by grammar."""
+    params: dict[str, Any] = {"temperature": 0.0, "max_tokens": 120}
+    if model.startswith("local/"):
+        schema = {**SCHEMA, "properties": {**SCHEMA["properties"], "label": {"enum": LABELS}}}
+        params["response_format"] = {"type": "json_object", "schema": schema}
+    return params
+
+
 def parse_symptom(text: str) -> tuple[dict[str, Any] | None, str]:
     """The first JSON object in `text` if it matches the schema, else None and why."""
     import jsonschema
@@ -93,7 +117,7 @@ def llm(items: list[CriticInput], services: CriticServices) -> list[Symptom]:
         found = None
         for _ in range(ATTEMPTS):
             reply = services.llm.complete_sync(
-                role="critic", model=services.model, messages=messages, params={"temperature": 0.0, "max_tokens": 160}
+                role="critic", model=services.model, messages=messages, params=request_params(services.model)
             )
             found, problem = parse_symptom(reply.content)
             if found:

@@ -85,36 +85,44 @@ def check_model(model: str) -> None:
 
 
 class _LlamaCpp:
+    """llama.cpp in-process.
+
+    Plain chats use the model's own chat template. Chats with tools use
+    llama-cpp-python's function-calling format, in a second instance loaded on
+    first use: that format HTML-escapes the prompt (`'` becomes `&#39;`), which
+    the model then imitates in its answers, so it is kept to the chats that need it.
+    """
+
     def __init__(self, path: Path):
+        self.path = path
+        self.llm = self._load(None)
+        self.tools_llm: Any = None
+
+    def _load(self, chat_format: str | None) -> Any:
         from llama_cpp import Llama
 
-        self.llm = Llama(
-            model_path=str(path),
-            n_ctx=2048,
-            n_threads=max(1, os.cpu_count() or 1),
-            verbose=False,
-            chat_format="chatml-function-calling",
-        )
+        extra = {"chat_format": chat_format} if chat_format else {}
+        threads = max(1, os.cpu_count() or 1)
+        return Llama(model_path=str(self.path), n_ctx=2048, n_threads=threads, verbose=False, **extra)
 
     def chat(self, messages: list[dict], params: dict[str, Any]) -> tuple[str, list[dict], int, int]:
-        kwargs = {
-            k: params[k]
-            for k in ("max_tokens", "temperature", "top_p", "seed", "stop", "tools", "tool_choice")
-            if params.get(k) is not None
-        }
+        names = ("max_tokens", "temperature", "top_p", "seed", "stop", "tools", "tool_choice", "response_format")
+        kwargs = {k: params[k] for k in names if params.get(k) is not None}
         kwargs.setdefault("temperature", 0.0)
-        out = self.llm.create_chat_completion(messages=messages, **kwargs)
+        llm = self.llm
+        if kwargs.get("tools"):
+            self.tools_llm = self.tools_llm or self._load("chatml-function-calling")
+            llm = self.tools_llm
+        out = llm.create_chat_completion(messages=messages, **kwargs)
         message = out["choices"][0]["message"]
         usage = out.get("usage") or {}
-        return (
-            message.get("content") or "",
-            message.get("tool_calls") or [],
-            usage.get("prompt_tokens", 0),
-            usage.get("completion_tokens", 0),
-        )
+        calls = message.get("tool_calls") or []
+        return message.get("content") or "", calls, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
 
     def close(self) -> None:
-        self.llm.close()
+        for llm in (self.llm, self.tools_llm):
+            if llm is not None:
+                llm.close()
 
 
 class _Transformers:

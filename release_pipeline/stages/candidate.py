@@ -75,14 +75,26 @@ def create_candidate(
     *,
     intent: str | None = None,
     patch_text: str | None = None,
+    files: dict[str, str] | None = None,
     record_as: str | None = None,
 ) -> CandidateResult:
-    """Turn a branch, commit, tag or patch (file or text) into the next release candidate of `agent`."""
+    """Turn a branch, commit, tag, patch (file or text) or new file contents into the next candidate of `agent`.
+
+    `files` maps paths relative to the agent folder to their new content.
+    """
     repo = ws.repo
     gitops.ensure_clean(repo)
     base = ws.head(agent)
-    patch = None if patch_text is not None else _load_patch(ws, source)
-    if patch_text is not None or patch is not None or source.endswith(PATCH_SUFFIXES):
+    patch = None if patch_text is not None or files else _load_patch(ws, source)
+    if files:
+        bad = [k for k in files if k.startswith("/") or ".." in Path(k).parts]
+        if bad:
+            raise UserError(f"candidate file {bad[0]!r} is not a path inside the agent folder")
+        intent = intent or f"edit {', '.join(sorted(files))}"
+        prefix = agent.path.rstrip("/") + "/"
+        sha = gitops.commit_files(repo, base.git_sha, {prefix + k: v for k, v in files.items()}, intent)
+        recorded = record_as or source
+    elif patch_text is not None or patch is not None or source.endswith(PATCH_SUFFIXES):
         if patch_text is None and patch is None:
             raise UserError(f"patch file not found: {source}")
         with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from release_pipeline.models import CandidateContext, HeadMove, Spec, VersionInfo
 from release_pipeline.progress import ProgressFactory
@@ -13,11 +13,34 @@ from release_pipeline.stages.critic import critique_run
 from release_pipeline.stages.diagnose import diagnose_run
 from release_pipeline.stages.gate import GateResult, gate_candidate
 from release_pipeline.stages.promote import promote
-from release_pipeline.stages.run import run_version
+from release_pipeline.stages.run import effective, run_version
 
 if TYPE_CHECKING:
     from release_pipeline.config import AgentConfig
     from release_pipeline.workspace import Workspace
+
+
+def dev_examples(ws: Workspace, agent: AgentConfig, run_id: int) -> tuple[dict[str, Any], ...]:
+    """The dev tasks of a run as a strategy may use them: input, expected answer, tags, and how the agent did."""
+    by_task: dict[str, list] = {}
+    for (task_id, _), trial in sorted(effective(ws.store.trials(run_id, with_trace=False)).items()):
+        if trial.status != "error":
+            by_task.setdefault(task_id, []).append(trial)
+    examples = []
+    for task in ws.suite(agent).split("dev"):
+        mine = by_task.get(task.id, [])
+        passed = bool(mine) and all(t.status == "pass" for t in mine)
+        examples.append(
+            {
+                "task_id": task.id,
+                "input": task.input,
+                "expected": task.expected,
+                "tags": list(task.tags),
+                "passed": passed,
+                "output": mine[0].output if mine else None,
+            }
+        )
+    return tuple(examples)
 
 
 @dataclass
@@ -49,15 +72,35 @@ def iterate(
     top = ", ".join(f"{p.label} ({p.count})" for p in spec.patterns[:3]) or "none"
     say(f"critic: {len(symptoms)} symptoms; spec #{spec.id}: {top}")
     step = Iteration(base, spec)
-    options = {k: v for k, v in ws.config.strategy.items() if k != "name"}
-    name = ws.config.strategy["name"]
+    strategy = agent.strategy or ws.config.strategy
+    options = {k: v for k, v in strategy.items() if k != "name"}
+    name = strategy["name"]
     used = frozenset(v.source_ref for v in ws.store.versions(agent.name))
-    ctx = CandidateContext(agent.name, ws.materialize(agent, base), spec, ws.root, options, used)
+    ctx = CandidateContext(
+        agent.name,
+        ws.materialize(agent, base),
+        spec,
+        ws.root,
+        options,
+        used,
+        ws.llm,
+        ws.config.models["synthesizer"],
+        dev_examples(ws, agent, outcome.run["id"]),
+    )
     proposal = ws.plugins.registry.get("strategy", name)(ctx)
     if proposal is None:
-        step.notes.append(f"strategy {name!r} has nothing left to propose")
+        step.notes.append(f"strategy {name!r} has nothing (more) to propose")
         return step
-    if proposal.patch:
+    if proposal.files:
+        result = create_candidate(
+            ws,
+            agent,
+            proposal.source or name,
+            intent=proposal.intent,
+            files=proposal.files,
+            record_as=proposal.source or None,
+        )
+    elif proposal.patch:
         result = create_candidate(
             ws,
             agent,
