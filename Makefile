@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 DEMO_DIR ?= ./demo-workspace
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean local-model
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,16 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $(VENV)/.installed $@
 
-demo: $(VENV)/.installed  ## run the main job on the bundled example
+$(VENV)/.local-model: scripts/install-local-model.sh | $(VENV)/bin/python
+	bash scripts/install-local-model.sh $(VENV)/bin/python
+	touch $@
+
+local-model: $(VENV)/.local-model  ## the offline model: SmolLM2 weights and llama.cpp (built once, then cached)
+
+demo: $(VENV)/.installed $(VENV)/.local-model  ## run the main job on the bundled example
 	RELEASE=$(abspath $(VENV))/bin/release bash scripts/demo.sh "$(DEMO_DIR)"
 
-test: $(VENV)/.installed-test  ## lint, then the whole test suite, slow tests included
+test: $(VENV)/.installed-test $(VENV)/.local-model  ## lint, then the whole test suite, slow tests included
 	$(VENV)/bin/ruff check release_pipeline tests bench plugins
 	$(VENV)/bin/python -m pytest -q
 

@@ -58,6 +58,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     "path": {"type": "string"},
                     "suite": {"type": "string"},
                     "strategy": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+                    "critic": {"type": "string"},
                 },
             },
         },
@@ -98,6 +99,7 @@ class AgentConfig:
     path: str
     suite: str
     strategy: dict[str, Any] | None = None  # overrides the workspace's strategy for this agent
+    critic: str | None = None  # overrides the workspace's critic for this agent
 
 
 @dataclass(frozen=True)

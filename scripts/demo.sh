@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the bundled example: copy it into a fresh workspace, record v1,
-# run two iterations of run -> critic -> diagnose -> candidate -> gate -> promote,
-# and show the version line. No API key, no network.
+# The main job on the bundled example: copy it into a fresh workspace, record v1 of both agents,
+# run two iterations of run -> critic -> diagnose -> candidate -> gate -> promote on each,
+# and show the version lines. No API key, no network.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,11 +28,17 @@ export RELEASE_ACTOR="${RELEASE_ACTOR:-release demo}"
 echo "== release init"
 "$release" init
 echo
-echo "== release promote --iterations 2"
-"$release" promote --iterations 2
+echo "== release promote --agent qa --iterations 2    (a prompt agent on the local SmolLM2-135M model)"
+"$release" promote --agent qa --iterations 2
 echo
-echo "== release log"
-"$release" log
+echo "== release log --agent qa"
+"$release" log --agent qa
+echo
+echo "== release promote --agent calc --iterations 2  (a Python agent, human-authored patches)"
+"$release" promote --agent calc --iterations 2
+echo
+echo "== release log --agent calc"
+"$release" log --agent calc
 echo
 echo "The workspace is $(pwd)"
-echo "Explore it:  cd $demo && $release show v3   |   $release diff v1 v2   |   $release log --json"
+echo "Explore it:  cd $demo && $release show v3 --agent qa   |   $release diff v1 v2 --agent qa   |   $release log --agent calc --json"

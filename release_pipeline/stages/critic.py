@@ -44,7 +44,7 @@ def critique_run(ws: Workspace, agent: AgentConfig, run_id: int, critic: str | N
     run = ws.store.run(run_id)
     if run["status"] != "complete":
         raise UserError(f"run #{run_id} is not complete: finish it with `release run` first")
-    name = critic or ws.config.critic
+    name = critic or agent.critic or ws.config.critic
     fn = ws.plugins.registry.get("critic", name)
     services = CriticServices(ws.llm, ws.config.models["critic"]) if name != "heuristic" else CriticServices()
     if services.model:
