@@ -71,6 +71,14 @@ def flip_rows(tasks: list[dict[str, Any]], *, only_changes: bool = False) -> lis
     return lines
 
 
+def _cost_line(cost: dict[str, Any]) -> str:
+    per_fix = "n/a (no fix)" if cost["per_confirmed_fix"] is None else f"${cost['per_confirmed_fix']:.4f}"
+    return (
+        f"- cost: {cost['tokens']} tokens, ${cost['dollars']:.4f} over {cost['trials']} trials "
+        f"({cost['llm_calls']} new LLM calls); per confirmed fix: {per_fix}"
+    )
+
+
 def gate_markdown(body: dict[str, Any]) -> str:
     verdict = "ACCEPTED" if body["decision"] == "accepted" else "REJECTED"
     paired = body["paired_test"]
@@ -98,6 +106,7 @@ def gate_markdown(body: dict[str, Any]) -> str:
         f"- policy {body['policy_hash']}: alpha {body['policy']['alpha']} one-sided Fisher exact per task, "
         f"{body['policy']['repeats']} repeats (up to {body['policy']['max_repeats']})",
         *(f"- note: {n}" for n in body["notes"]),
+        *([_cost_line(body["cost"])] if body.get("cost") else []),
         "",
         "## Flips",
         "",

@@ -73,18 +73,26 @@ class PromptAgent:
     def model_for(self, ctx: TrialContext) -> str:
         return self.model or ctx.models.get("agent", "")
 
-    async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
+    def planned_call(self, task: Task, ctx: TrialContext) -> dict[str, Any]:
+        """The one LLM call a trial makes: what the budget's pre-flight estimate prices."""
         params = dict(self.params)
         if params.get("temperature"):
             params["seed"] = ctx.seed  # sampled answers differ by repeat, reproducibly
-        reply = await ctx.llm.complete(
-            role="agent",
-            model=self.model_for(ctx),
-            messages=self.messages(task.input),
-            params=params,
-            tools=self.tools,
-            repeat=ctx.repeat,
-        )
+        return {
+            "role": "agent",
+            "model": self.model_for(ctx),
+            "messages": self.messages(task.input),
+            "params": params,
+            "tools": self.tools,
+            "repeat": ctx.repeat,
+        }
+
+    def models(self, models: dict[str, str]) -> list[str]:
+        """The model strings this agent will call, checked before a run starts."""
+        return [self.model or models.get("agent", "")]
+
+    async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
+        reply = await ctx.llm.complete(**self.planned_call(task, ctx))
         output: Any = reply.tool_calls if self.tools else reply.content.strip()
         step = {"type": "model_output", "content": reply.content}
         if reply.tool_calls:

@@ -90,3 +90,15 @@ def print_prerun_rejection(version, json_output: bool) -> None:
         typer.echo(f"v{version.number} REJECTED before running:")
         for reason in reasons:
             typer.echo(f"- {reason}")
+
+
+BudgetOpt = Annotated[
+    float | None,
+    typer.Option("--budget", min=0, help="Dollars this command may spend on LLM calls (pre-flight checked)."),
+]
+
+
+def make_budget(ws, limit: float | None):
+    from release_pipeline.stages.budget import Budget
+
+    return None if limit is None else Budget(limit, ws.llm)

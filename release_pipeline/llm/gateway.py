@@ -115,6 +115,7 @@ class LLMGateway:
         self.max_delay = max_delay
         self.sleep = sleep
         self.calls = 0  # real calls made by this gateway (cache hits excluded)
+        self.spent = 0.0  # what they cost, in dollars
 
     async def complete(
         self,
@@ -139,6 +140,7 @@ class LLMGateway:
         content, tool_calls, prompt, completion = _parse(response)
         reply = LLMReply(content, tool_calls, prompt, completion, _cost(response), latency)
         self.calls += 1
+        self.spent += reply.cost
         await asyncio.to_thread(
             self.store.record_llm_call,
             key=key,

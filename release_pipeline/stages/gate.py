@@ -17,6 +17,7 @@ from release_pipeline.models import Task, VersionInfo
 from release_pipeline.policy import GatePolicy
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.reports import gate_markdown, write_report
+from release_pipeline.stages.budget import Budget
 from release_pipeline.stages.candidate import classify_change
 from release_pipeline.stages.gate_stats import GateEvidence, TaskRow, classify, could_confirm
 from release_pipeline.stages.run import (
@@ -26,6 +27,7 @@ from release_pipeline.stages.run import (
     execute_jobs,
     missing_jobs,
     open_run,
+    preflight,
     task_outcomes,
 )
 
@@ -63,16 +65,27 @@ class _Side:
         repeats: int,
         progress: ProgressFactory,
     ):
-        self.ws, self.version, self.progress = ws, version, progress
+        self.ws, self.agent, self.version, self.progress, self.repeats = ws, agent, version, progress, repeats
         # any earlier run of this version on the same gate split and seeds is evidence worth keeping
-        run, _ = open_run(ws, agent, version, split=SPLIT, repeats=repeats, purpose="gate", statuses=(None,))
-        self.run_id = run["id"]
+        run, _ = open_run(
+            ws, agent, version, split=SPLIT, repeats=repeats, purpose="gate", statuses=(None,), create=False
+        )
+        self.run_id: int | None = run["id"] if run else None
         self.artifact = ws.materialize(agent, version)
-        self.trials = ws.store.trials(self.run_id, with_trace=False)
+        self.trials = ws.store.trials(self.run_id, with_trace=False) if run else []
+
+    def missing(self, tasks: list[Task], repeats: dict[str, int], retries: int) -> list[Job]:
+        done = effective(self.trials)
+        return [j for t in tasks for j in missing_jobs([t], range(repeats[t.id]), done, max_attempt=retries)]
 
     def ensure(self, jobs: list[Job]) -> int:
         if not jobs:
             return 0
+        if self.run_id is None:  # created only once there is something to record
+            run, _ = open_run(
+                self.ws, self.agent, self.version, split=SPLIT, repeats=self.repeats, purpose="gate", statuses=()
+            )
+            self.run_id = run["id"]
         with self.progress(f"gate v{self.version.number}", len(jobs)) as advance:
             settings = RunSettings.of(self.ws, advance)
             execute_jobs(
@@ -90,13 +103,12 @@ class _Side:
     def fill(self, tasks: list[Task], repeats: dict[str, int], retries: int) -> None:
         """Bring every task to its number of repeats, retrying `error` trials up to `retries` times."""
         for _ in range(retries + 1):
-            done = effective(self.trials)
-            jobs = [j for t in tasks for j in missing_jobs([t], range(repeats[t.id]), done, max_attempt=retries)]
-            if not self.ensure(jobs):
+            if not self.ensure(self.missing(tasks, repeats, retries)):
                 return
 
     def finish(self) -> None:
-        self.ws.store.set_run(self.run_id, status="complete")
+        if self.run_id is not None:
+            self.ws.store.set_run(self.run_id, status="complete")
 
 
 def _rows(
@@ -121,7 +133,12 @@ def _rows(
 
 
 def gate_candidate(
-    ws: Workspace, agent: AgentConfig, candidate: VersionInfo, *, progress: ProgressFactory | None = None
+    ws: Workspace,
+    agent: AgentConfig,
+    candidate: VersionInfo,
+    *,
+    progress: ProgressFactory | None = None,
+    budget: Budget | None = None,
 ) -> GateResult:
     """Gate `candidate` against the canonical head and record the report (and a rejection)."""
     progress = progress or silent
@@ -150,6 +167,10 @@ def gate_candidate(
 
     sides = [_Side(ws, agent, v, policy.repeats, progress) for v in (base, candidate)]
     repeats = {t.id: policy.repeats for t in tasks}
+    reserved, calls_before = 0.0, ws.llm.calls
+    for side in sides:
+        what = f"gate of {agent.name} v{candidate.number} (with v{side.version.number}'s trials)"
+        reserved += preflight(ws, side.artifact, side.missing(tasks, repeats, 0), budget, what, reserved).cost
     for side in sides:
         side.fill(tasks, repeats, policy.error_retries)
     rows = _rows(*sides, tasks, repeats, policy, protected, targets, target_tags)
@@ -200,6 +221,7 @@ def gate_candidate(
     reasons = [r for found in ws.plugins.hook.release_gate_checks(evidence=evidence, policy=policy) for r in found]
     decision = "rejected" if reasons else "accepted"
     body = report_body(evidence, decision, reasons, policy)
+    body["cost"] = _cost(sides, rows, evidence.fixes, ws.llm.calls - calls_before)
     markdown = gate_markdown(body)
     report_id = ws.store.save_gate_report(
         agent.name, candidate.number, base.number, decision, body, markdown, policy.digest
@@ -221,6 +243,20 @@ def gate_candidate(
             ],
         )
     return GateResult(decision, reasons, evidence, report_id, markdown, body)
+
+
+def _cost(sides: list[_Side], rows: list[TaskRow], fixes: list[str], llm_calls: int) -> dict[str, Any]:
+    """What the evidence cost: tokens and dollars of the trials the report uses, and per confirmed fix."""
+    used = {i for r in rows for i in (*r.base.trial_ids, *r.candidate.trial_ids)}
+    trials = [t for side in sides for t in side.trials if t.id in used]
+    dollars = sum(t.cost for t in trials)
+    return {
+        "trials": len(trials),
+        "tokens": sum(t.tokens for t in trials),
+        "dollars": round(dollars, 6),
+        "llm_calls": llm_calls,
+        "per_confirmed_fix": round(dollars / len(fixes), 6) if fixes else None,
+    }
 
 
 def report_body(evidence: GateEvidence, decision: str, reasons: list[str], policy: GatePolicy) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from release_pipeline.models import CandidateContext, HeadMove, Spec, VersionInfo
 from release_pipeline.progress import ProgressFactory
+from release_pipeline.stages.budget import Budget
 from release_pipeline.stages.candidate import create_candidate
 from release_pipeline.stages.critic import critique_run
 from release_pipeline.stages.diagnose import diagnose_run
@@ -59,10 +60,11 @@ def iterate(
     *,
     progress: ProgressFactory | None = None,
     say: Callable[[str], None] = lambda _: None,
+    budget: Budget | None = None,
 ) -> Iteration:
     """Improve the canonical version once with the configured strategy; exactly one candidate at most."""
     base = ws.head(agent)
-    outcome = run_version(ws, agent, base, split="dev", reuse=True, progress=progress)
+    outcome = run_version(ws, agent, base, split="dev", reuse=True, progress=progress, budget=budget)
     say(
         f"run #{outcome.run['id']}: v{base.number} on dev: {outcome.counts['pass']} pass, "
         f"{outcome.counts['fail']} fail, {outcome.counts['error']} error"
@@ -116,7 +118,7 @@ def iterate(
     if result.rejected:
         step.notes.extend(result.version.reasons)
         return step
-    step.gate = gate_candidate(ws, agent, result.version, progress=progress)
+    step.gate = gate_candidate(ws, agent, result.version, progress=progress, budget=budget)
     if step.gate.accepted:
         step.move = promote(ws, agent, ws.store.version(agent.name, result.version.number))
     step.candidate = ws.store.version(agent.name, result.version.number)

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from release_pipeline.builtin.adapters import AgentProtocolError
 from release_pipeline.errors import InfrastructureError, UserError
+from release_pipeline.llm.providers import check_model
 from release_pipeline.models import Artifact, Task, TaskOutcome, TrialContext, TrialRecord, Verdict, VersionInfo
 from release_pipeline.plugins import Plugins
 from release_pipeline.progress import ProgressFactory, silent
+from release_pipeline.stages.budget import Budget, Estimate, check, estimate
 from release_pipeline.store import Store
 
 if TYPE_CHECKING:
@@ -243,6 +245,33 @@ def missing_jobs(
 # ----- service: `release run` ---------------------------------------------------------------
 
 
+def preflight(
+    ws: Workspace, artifact: Artifact, jobs: list[Job], budget: Budget | None, what: str, reserved: float = 0.0
+) -> Estimate:
+    """Before anything runs: the agent loads, its models can be called, and the budget covers the jobs.
+
+    `reserved` is what other work of the same step will cost (the other side of a gate).
+    """
+    adapter = ws.plugins.registry.get("adapter", artifact.manifest.adapter)(artifact)
+    try:
+        for model in getattr(adapter, "models", lambda _: [])(ws.config.models):
+            check_model(model)
+        if budget is None or not jobs:
+            return Estimate(len(jobs), 0, 0.0)
+        seed = ws.config.run.seed
+        est = estimate(
+            adapter,
+            jobs,
+            seed_of=lambda j: trial_seed(seed, j.task.id, j.repeat),
+            store=ws.store,
+            models=ws.config.models,
+        )
+        check(budget, est, what, reserved)
+        return est
+    finally:
+        adapter.close()
+
+
 def open_run(
     ws: Workspace,
     agent: AgentConfig,
@@ -252,12 +281,13 @@ def open_run(
     repeats: int,
     purpose: str,
     statuses: tuple[str | None, ...],
-) -> tuple[dict[str, Any], bool]:
+    create: bool = True,
+) -> tuple[dict[str, Any] | None, bool]:
     """An existing run of this version, split, seed and suite fingerprint, or a new one.
 
     `statuses` lists, in order of preference, which existing runs may be taken
     (None: any status, with any repeats); an empty tuple always starts a new run.
-    Returns the run and whether it already existed.
+    Returns the run (None when none exists and `create` is off) and whether it already existed.
     """
     seed = ws.config.run.seed
     suite = ws.suite(agent)
@@ -273,6 +303,8 @@ def open_run(
         )
         if found is not None:
             return found, True
+    if not create:
+        return None, False
     run_id = ws.store.create_run(
         version_id,
         split=split,
@@ -304,11 +336,13 @@ def run_version(
     fresh: bool = False,
     reuse: bool = False,
     progress: ProgressFactory | None = None,
+    budget: Budget | None = None,
 ) -> RunOutcome:
     """Run `version` of `agent` over a split; resume an unfinished identical run unless `fresh`.
 
     With `reuse`, an identical complete run (same tasks, seed and repeats) is
-    returned as it is instead of running again.
+    returned as it is instead of running again. With a `budget`, a run whose
+    estimated cost exceeds what is left of it is refused before anything runs.
     """
     cfg = ws.config.run
     repeats = repeats or cfg.repeats
@@ -316,10 +350,14 @@ def run_version(
     if not tasks:
         raise UserError(f"suite {agent.suite!r} has no tasks in split {split!r}")
     statuses = () if fresh else ("complete", "running") if reuse else ("running",)
-    run, resumed = open_run(ws, agent, version, split=split, repeats=repeats, purpose=purpose, statuses=statuses)
-    done = effective(ws.store.trials(run["id"], with_trace=False))
+    where = {"split": split, "repeats": repeats, "purpose": purpose}
+    run, resumed = open_run(ws, agent, version, **where, statuses=statuses, create=False)
+    done = effective(ws.store.trials(run["id"], with_trace=False)) if run else {}
     jobs = missing_jobs(tasks, range(repeats), done)
     artifact = ws.materialize(agent, version)
+    preflight(ws, artifact, jobs, budget, f"run of {agent.name} v{version.number} on {split}")
+    if run is None:
+        run, _ = open_run(ws, agent, version, **where, statuses=())
     label = f"{agent.name} v{version.number} {split}"
     with (progress or silent)(label, len(jobs)) as advance:
         settings = RunSettings.of(ws, advance)

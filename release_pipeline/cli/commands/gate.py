@@ -6,10 +6,12 @@ import typer
 
 from release_pipeline.cli.common import (
     AgentOpt,
+    BudgetOpt,
     CandidateOpt,
     JsonOpt,
     WorkspaceOpt,
     candidate_version,
+    make_budget,
     open_workspace,
     print_json,
     print_prerun_rejection,
@@ -19,7 +21,11 @@ from release_pipeline.cli.common import (
 
 
 def gate(
-    candidate: CandidateOpt, agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: JsonOpt = False
+    candidate: CandidateOpt,
+    agent: AgentOpt = None,
+    workspace: WorkspaceOpt = None,
+    json_output: JsonOpt = False,
+    budget: BudgetOpt = None,
 ) -> None:
     """Run the flip-centered gate. Exit 0 when accepted, 1 when rejected, 2 on bad input."""
     from release_pipeline.stages.gate import gate_candidate
@@ -30,7 +36,7 @@ def gate(
     if rejected_before_running(ws, version):
         print_prerun_rejection(version, json_output)
         raise typer.Exit(1)
-    result = gate_candidate(ws, cfg, version, progress=progress_for(json_output))
+    result = gate_candidate(ws, cfg, version, progress=progress_for(json_output), budget=make_budget(ws, budget))
     if json_output:
         print_json({"report": result.report_id, **result.body})
     else:

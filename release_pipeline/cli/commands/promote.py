@@ -8,9 +8,11 @@ import typer
 
 from release_pipeline.cli.common import (
     AgentOpt,
+    BudgetOpt,
     JsonOpt,
     WorkspaceOpt,
     candidate_version,
+    make_budget,
     open_workspace,
     print_json,
     print_prerun_rejection,
@@ -31,17 +33,19 @@ def promote(
     agent: AgentOpt = None,
     workspace: WorkspaceOpt = None,
     json_output: JsonOpt = False,
+    budget: BudgetOpt = None,
 ) -> None:
     """Promote a candidate (gating it first when it has no report against the head), or iterate the pipeline."""
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
+    limit = make_budget(ws, budget)
     if candidate is not None:
-        _promote_one(ws, cfg, candidate, reason, json_output)
+        _promote_one(ws, cfg, candidate, reason, json_output, limit)
     else:
-        _iterate(ws, cfg, iterations, json_output)
+        _iterate(ws, cfg, iterations, json_output, limit)
 
 
-def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool) -> None:
+def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool, budget) -> None:
     from release_pipeline.stages.gate import gate_candidate
     from release_pipeline.stages.promote import promote as promote_version
 
@@ -50,7 +54,7 @@ def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool) -> None:
         print_prerun_rejection(version, json_output)
         raise typer.Exit(1)
     if ws.store.latest_gate_report(cfg.name, version.number) is None:  # never gated: gate and move in one step
-        result = gate_candidate(ws, cfg, version, progress=progress_for(json_output))
+        result = gate_candidate(ws, cfg, version, progress=progress_for(json_output), budget=budget)
         say(result.markdown)
         if not result.accepted:
             raise typer.Exit(1)
@@ -61,13 +65,13 @@ def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool) -> None:
         typer.echo(f"{cfg.name}: v{move.from_version} -> v{move.to_version} is canonical ({move.reason})")
 
 
-def _iterate(ws, cfg, iterations: int, json_output: bool) -> None:
+def _iterate(ws, cfg, iterations: int, json_output: bool, budget) -> None:
     from release_pipeline.stages.iterate import iterate
 
     summary = []
     for i in range(1, iterations + 1):
         say(f"== iteration {i}/{iterations}: {cfg.name} v{ws.head(cfg).number}")
-        step = iterate(ws, cfg, progress=progress_for(json_output), say=say)
+        step = iterate(ws, cfg, progress=progress_for(json_output), say=say, budget=budget)
         entry = {
             "iteration": i,
             "base": step.base.number,

@@ -6,7 +6,17 @@ from typing import Annotated
 
 import typer
 
-from release_pipeline.cli.common import AgentOpt, JsonOpt, WorkspaceOpt, open_workspace, print_json, progress_for, say
+from release_pipeline.cli.common import (
+    AgentOpt,
+    BudgetOpt,
+    JsonOpt,
+    WorkspaceOpt,
+    make_budget,
+    open_workspace,
+    print_json,
+    progress_for,
+    say,
+)
 
 
 def run(
@@ -17,6 +27,7 @@ def run(
     agent: AgentOpt = None,
     workspace: WorkspaceOpt = None,
     json_output: JsonOpt = False,
+    budget: BudgetOpt = None,
 ) -> None:
     """Run a version over a suite split; an interrupted identical run is resumed, not repeated."""
     from release_pipeline.errors import UserError
@@ -29,7 +40,14 @@ def run(
     cfg = ws.agent(agent)
     target = ws.resolve_version(cfg, version)
     outcome = run_version(
-        ws, cfg, target, split=split, repeats=repeats, fresh=fresh, progress=progress_for(json_output)
+        ws,
+        cfg,
+        target,
+        split=split,
+        repeats=repeats,
+        fresh=fresh,
+        progress=progress_for(json_output),
+        budget=make_budget(ws, budget),
     )
     if json_output:
         print_json(
