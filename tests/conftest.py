@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,9 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+
+# before anything imports litellm: never fetch its price list (the tests run offline)
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -245,3 +249,53 @@ def check_race_outcome(url: str, won: list[int]) -> None:
     assert [(m.from_version, m.to_version) for m in store.head_moves("a")] == [(None, 1), (1, won[0])]
     statuses = sorted(v.status for v in store.versions("a"))
     assert statuses == sorted(["canonical", "retired"] + ["candidate"] * (len(statuses) - 2))
+
+
+@pytest.fixture
+def fake_llm():
+    """`fake/<anything>` answers from a script (see tests/fake_llm.py), through litellm like any provider."""
+    from fake_llm import FakeModel, make_handler
+
+    from release_pipeline.llm.providers import register_provider
+
+    fake = FakeModel()
+    register_provider("fake", make_handler(fake))
+    return fake
+
+
+QA_AGENT = {
+    "system.txt": "You answer in one word. CANARY-7f3a\n",
+    "prompt.txt": "Question: {input}\n",
+    "demos.yaml": "[]\n",
+}
+
+
+def prompt_workspace(
+    root: Path, tasks: list[dict], *, model: str = "fake/agent", files: dict | None = None, **kwargs
+) -> Path:
+    """A workspace with one prompt agent `toy` on `model`, and the critic and synthesizer on fake models."""
+    import yaml
+
+    root = build_workspace(
+        root,
+        agent_files={**QA_AGENT, **(files or {})},
+        tasks=tasks,
+        init=False,
+        manifest={
+            "adapter": "prompt",
+            "model": model,
+            "system": "system.txt",
+            "prompt": "prompt.txt",
+            "demos": "demos.yaml",
+            "params": {"temperature": 0, "max_tokens": 8},
+            "editable": ["system.txt", "prompt.txt", "demos.yaml"],
+        },
+        verifier={"type": "normalized"},
+        **kwargs,
+    )
+    config = yaml.safe_load((root / "release.yaml").read_text())
+    config["models"] = {"agent": model, "critic": "fake/critic", "synthesizer": "fake/synth"}
+    (root / "release.yaml").write_text(yaml.safe_dump(config))
+    commit_all(root, "prompt agent")
+    Cli(root)("init")
+    return root

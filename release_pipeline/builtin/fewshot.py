@@ -49,20 +49,27 @@ def fewshot(ctx: CandidateContext) -> CandidateProposal | None:
     if room <= 0:
         return None
     added: list[dict[str, Any]] = []
-    for tag in _target_tags(ctx):
-        if len(added) == room:
-            break
-        pool = [e for e in ctx.dev_examples if tag in e["tags"] and _show(e["input"]) not in shown]
-        # prefer the agent's own correct answer (bootstrapped); else the labelled one
-        pool.sort(key=lambda e: (not e["passed"], e["task_id"]))
-        if pool:
-            pick = pool[0]
+    added_tags: list[str] = []
+    tags = _target_tags(ctx)
+    while len(added) < room:  # round-robin over the target tags, most targeted first
+        before = len(added)
+        for tag in tags:
+            if len(added) == room:
+                break
+            pool = [e for e in ctx.dev_examples if tag in e["tags"] and _show(e["input"]) not in shown]
+            if not pool:
+                continue
+            # prefer the agent's own correct answer (bootstrapped); else the labelled one
+            pick = min(pool, key=lambda e: (not e["passed"], e["task_id"]))
             answer = pick["output"] if pick["passed"] else pick["expected"]
             added.append({"input": pick["input"], "output": _show(answer)})
+            added_tags.append(tag)
             shown.add(_show(pick["input"]))
+        if len(added) == before:
+            break
     if not added:
         return None
-    tags = ", ".join(t for t in _target_tags(ctx)[: len(added)])
+    tags = ", ".join(dict.fromkeys(added_tags))
     text = yaml.safe_dump(demos + added, sort_keys=False, allow_unicode=True)
     intent = f"Add {len(added)} demonstration(s) for {tags}, targeting spec #{ctx.spec.id}'s dominant patterns"
     return CandidateProposal(intent=intent, files={demos_file: text}, source=f"fewshot:spec-{ctx.spec.id}")
