@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from release_pipeline.config import load_yaml
 from release_pipeline.errors import ConfigError
 from release_pipeline.hookspecs import hookimpl
@@ -70,6 +68,8 @@ def fewshot(ctx: CandidateContext) -> CandidateProposal | None:
     if not added:
         return None
     tags = ", ".join(dict.fromkeys(added_tags))
+    import yaml
+
     text = yaml.safe_dump(demos + added, sort_keys=False, allow_unicode=True)
     intent = f"Add {len(added)} demonstration(s) for {tags}, targeting spec #{ctx.spec.id}'s dominant patterns"
     return CandidateProposal(intent=intent, files={demos_file: text}, source=f"fewshot:spec-{ctx.spec.id}")

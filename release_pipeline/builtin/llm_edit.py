@@ -15,8 +15,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from release_pipeline.hookspecs import hookimpl
 from release_pipeline.manifest import is_editable
 from release_pipeline.models import CandidateContext, CandidateProposal
@@ -45,6 +43,8 @@ def editable_files(ctx: CandidateContext) -> dict[str, str]:
 
 def validate(answer: str, current: dict[str, str], prompt_file: str | None) -> tuple[dict[str, Any] | None, str]:
     """The proposal in `answer`, or None and the reason it cannot be used."""
+    import yaml
+
     match = re.search(r"\{.*\}", answer, re.S)
     if not match:
         return None, "no JSON object in the answer"
