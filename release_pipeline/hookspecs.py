@@ -57,7 +57,10 @@ def release_register_agent_adapters(register: Register) -> None:
     `factory(artifact: Artifact)` returns an object with
     `async run(task: Task, ctx: TrialContext) -> AgentResult` and `close()`.
     An agent manifest names its adapter in `adapter:`. Built in: `callable`
-    (a Python `module:function`) and `subprocess` (JSON on stdin and stdout).
+    (a Python `module:function`), `subprocess` (JSON on stdin and stdout) and
+    `prompt` (prompt files and demonstrations, through litellm). An adapter
+    may also offer `models(models) -> list[str]` (checked before a run starts)
+    and `planned_call(task, ctx)` (priced by `--budget`).
     """
 
 
@@ -98,8 +101,11 @@ def release_register_candidate_strategies(register: Register) -> None:
     """Register candidate strategies: `register(name, strategy)`.
 
     `strategy(ctx: CandidateContext) -> CandidateProposal | None`; None means it
-    has nothing left to propose. Used by `release promote --iterations N`. Built
-    in: `patch-queue` (human-authored patches, taken in order).
+    has nothing (more) to propose. A proposal is a patch, new file contents or a
+    git ref; it is recorded and gated like any candidate. Used by `release
+    promote --iterations N`. Built in: `patch-queue` (human-authored patches,
+    taken in order), `fewshot` (demonstrations from the dev split) and `llm-edit`
+    (the synthesizer model rewrites the editable files).
     """
 
 
