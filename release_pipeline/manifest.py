@@ -30,6 +30,17 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "prompt": {"type": "string"},
         "demos": {"type": "string"},
         "tools": {"type": "string"},
+        "sandbox": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "cpu_s": {"type": "integer", "minimum": 1},
+                "memory_mb": {"type": "integer", "minimum": 16},
+                "file_size_mb": {"type": "integer", "minimum": 1},
+                "processes": {"type": "integer", "minimum": 1},
+                "network": {"type": "boolean"},
+            },
+        },
     },
 }
 
@@ -54,6 +65,7 @@ def load_manifest(folder: Path) -> Manifest:
         timeout_s=data.get("timeout_s"),
         model=data.get("model", ""),
         files={k: data[k] for k in ("system", "prompt", "demos", "tools") if k in data},
+        sandbox=dict(data.get("sandbox", {})),
     )
 
 

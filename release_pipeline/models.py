@@ -111,6 +111,7 @@ class Manifest:
     timeout_s: float | None = None
     model: str = ""
     files: dict[str, str] = field(default_factory=dict)  # prompt agents: system, prompt, demos, tools
+    sandbox: dict[str, Any] = field(default_factory=dict)  # subprocess agents: limits, network
 
 
 @dataclass(frozen=True, slots=True)

@@ -181,48 +181,44 @@ class Sandbox:
         """Whether file-system, network and process isolation are enforced (not only limits)."""
         return self.bwrap is not None
 
-    def _wrap(self, argv: list[str], workdir: Path) -> list[str]:
+    def _wrap(self, argv: list[str], workdir: Path, cwd: Path | None, limits: Limits) -> list[str]:
         if not self.bwrap:
             return argv
+        # fmt: off
         wrap = [
-            self.bwrap,
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",
-            "--bind",
-            str(workdir),
-            str(workdir),
-            "--chdir",
-            str(workdir),
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--die-with-parent",
-            "--new-session",
-            "--cap-drop",
-            "ALL",
+            self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+            "--bind", str(workdir), str(workdir),
+            *(["--ro-bind", str(cwd), str(cwd)] if cwd else []),  # in case it lives under the hidden /tmp
+            "--chdir", str(cwd or workdir),
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
+            "--cap-drop", "ALL",
         ]
-        if not self.limits.network:
+        # fmt: on
+        if not limits.network:
             wrap.append("--unshare-net")
         return [*wrap, "--", *argv]
 
     def run(
-        self, argv: list[str], *, files: dict[str, str] | None = None, stdin: str = "", limits: Limits | None = None
+        self,
+        argv: list[str],
+        *,
+        files: dict[str, str] | None = None,
+        stdin: str = "",
+        limits: Limits | None = None,
+        cwd: Path | None = None,
     ) -> SandboxResult:
-        """Run `argv` in a fresh folder holding `files`; never raises for what the code does."""
+        """Run `argv` in a fresh folder holding `files`; never raises for what the code does.
+
+        With `cwd`, the command starts in that folder instead (read-only under bwrap); the fresh folder is
+        still its HOME and TMPDIR, the one place it can write.
+        """
         limits = limits or self.limits
         workdir = Path(tempfile.mkdtemp(prefix="release-sandbox-"))
         try:
             for name, text in (files or {}).items():
                 (workdir / name).parent.mkdir(parents=True, exist_ok=True)
                 (workdir / name).write_text(text, encoding="utf-8")
-            return self._run(self._wrap(argv, workdir), workdir, stdin, limits)
+            return self._run(self._wrap(argv, workdir, cwd, limits), cwd or workdir, workdir, stdin, limits)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -230,14 +226,14 @@ class Sandbox:
         """Run a Python program (as `main.py` in the working folder) with this interpreter."""
         return self.run([sys.executable, "-I", "main.py"], files={"main.py": code}, stdin=stdin, limits=limits)
 
-    def _run(self, argv: list[str], workdir: Path, stdin: str, limits: Limits) -> SandboxResult:
+    def _run(self, argv: list[str], cwd: Path, workdir: Path, stdin: str, limits: Limits) -> SandboxResult:
         start = time.perf_counter()
         cgroup = PidsCgroup(limits.processes)
         try:
             try:
                 proc = subprocess.Popen(
                     argv,
-                    cwd=workdir,
+                    cwd=cwd,
                     env=scrubbed_env(workdir),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,

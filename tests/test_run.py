@@ -137,3 +137,28 @@ def test_sigkilled_run_resumes_without_losing_or_duplicating_trials(tmp_path):
     assert len(final) == 300 and len({(r[1], r[2]) for r in final}) == 300
     assert {r[0]: r for r in final if r[0] in {s[0] for s in survivors}} == {s[0]: s for s in survivors}
     assert resumed["counts"] == {"pass": 300, "fail": 0, "error": 0}
+
+
+def test_subprocess_agent_runs_in_the_sandbox(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLANTED_API_KEY", "sk-zq99")
+    script = (
+        "import json, os, sys\n"
+        "task = json.load(sys.stdin)\n"
+        "x = task['input']\n"
+        "if x == 1: bytearray(4 * 1024 ** 3)\n"
+        "if x == 2:\n    open(os.path.join(os.getcwd(), 'scribble.txt'), 'w').write('x')\n"
+        "print(json.dumps({'output': os.environ.get('PLANTED_API_KEY', x * 2)}))\n"
+    )
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files={"agent.py": script},
+        tasks=TASKS[:3],
+        manifest={"adapter": "subprocess", "command": [sys.executable, "agent.py"], "sandbox": {"memory_mb": 256}},
+        run={"repeats": 1},
+    )
+    Cli(root).json("run")
+    rows = by_task(trials(root))
+    assert rows[("t0", 0)][4] == "pass"  # the planted key was not there to print
+    assert rows[("t1", 0)][4:6] == ("fail", "sandbox_violation") and "memory limit" in rows[("t1", 0)][6]
+    assert rows[("t2", 0)][4] == "fail" and "Read-only file system" in rows[("t2", 0)][6]
+    assert not list((root / ".release" / "artifacts").rglob("scribble.txt"))

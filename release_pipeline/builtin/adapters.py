@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -65,22 +64,31 @@ class CallableAgent:
 
 
 class SubprocessAgent:
-    """Runs `command: [...]` in the artifact folder, once per trial.
+    """Runs `command: [...]` from the artifact folder, once per trial, inside the sandbox.
 
     stdin gets `{"task_id", "input", "repeat", "seed", "params"}` as JSON; stdout
     must be one JSON object with `output` and optionally `trace`, `tokens`,
     `cost`. Exit status 75 reports an infrastructure failure (an `error`
-    trial); any other non-zero status is the agent's failure.
+    trial); any other non-zero status, or a sandbox limit, is the agent's failure.
+    The manifest's `sandbox:` sets the limits (`cpu_s`, `memory_mb`, `processes`,
+    `file_size_mb`) and `network: true` for agents that must reach a provider.
     """
 
     def __init__(self, artifact: Artifact):
+        from release_pipeline.sandbox import Limits, Sandbox
+
         if not artifact.manifest.command:
             raise ConfigError(f"agent {artifact.agent!r}: the subprocess adapter needs `command: [...]`")
         self.command = list(artifact.manifest.command)
         self.cwd = artifact.path
+        options = dict(artifact.manifest.sandbox)
+        wall = float(artifact.manifest.timeout_s or 60) + 1  # the run loop's timeout comes first
+        self.sandbox = Sandbox(Limits(**{"wall_s": wall, "cpu_s": int(wall) + 1, **options}))
 
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
         import asyncio
+
+        from release_pipeline.sandbox import SandboxError
 
         payload = {
             "task_id": task.id,
@@ -90,30 +98,21 @@ class SubprocessAgent:
             "params": ctx.params,
         }
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.command,
-                cwd=self.cwd,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, "PYTHONHASHSEED": str(ctx.seed)},
-            )
-        except OSError as exc:
-            raise InfrastructureError(f"cannot start {self.command[0]!r}: {exc.strerror}") from None
+            result = await asyncio.to_thread(self.sandbox.run, self.command, stdin=json.dumps(payload), cwd=self.cwd)
+        except SandboxError as exc:
+            raise InfrastructureError(str(exc)) from None
+        if result.status == "violation":
+            raise SandboxViolation(result.reason)
+        if result.returncode == EXIT_INFRASTRUCTURE:
+            raise InfrastructureError(_tail(result.stderr) or "agent reported an infrastructure failure")
+        if result.returncode == 127 or result.returncode == 126:
+            raise InfrastructureError(f"cannot start {self.command[0]!r}: {_tail(result.stderr)}")
+        if result.returncode != 0:
+            raise RuntimeError(f"agent exited with status {result.returncode}: {_tail(result.stderr)}")
         try:
-            out, err = await proc.communicate(json.dumps(payload).encode())
-        finally:
-            if proc.returncode is None:  # cancelled (timeout): do not leave it running
-                proc.kill()
-                await proc.wait()
-        if proc.returncode == EXIT_INFRASTRUCTURE:
-            raise InfrastructureError(_tail(err) or "agent reported an infrastructure failure")
-        if proc.returncode != 0:
-            raise RuntimeError(f"agent exited with status {proc.returncode}: {_tail(err)}")
-        try:
-            data = json.loads(out)
+            data = json.loads(result.stdout)
         except json.JSONDecodeError as exc:
-            raise AgentProtocolError(f"agent printed invalid JSON ({exc.msg}): {_tail(out)}") from None
+            raise AgentProtocolError(f"agent printed invalid JSON ({exc.msg}): {_tail(result.stdout)}") from None
         if not isinstance(data, dict) or "output" not in data:
             raise AgentProtocolError("agent must print a JSON object with an `output` field")
         return as_result(data)
@@ -122,9 +121,12 @@ class SubprocessAgent:
         pass
 
 
-def _tail(data: bytes, limit: int = 300) -> str:
-    text = data.decode("utf-8", "replace").strip()
-    return text[-limit:]
+class SandboxViolation(Exception):
+    """The agent's code ran into a sandbox limit: its failure, with the limit as the reason."""
+
+
+def _tail(text: str, limit: int = 300) -> str:
+    return text.strip()[-limit:]
 
 
 @hookimpl

@@ -10,6 +10,7 @@ from release_pipeline.models import CriticInput, CriticServices, Symptom
 _BY_REASON = {
     "agent_exception": ("exception", "high"),
     "timeout": ("timeout", "high"),
+    "sandbox_violation": ("resource_limit", "high"),
     "empty": ("empty_output", "high"),
     "unparseable": ("malformed_output", "medium"),
     "malformed_output": ("malformed_output", "medium"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release_pipeline.builtin.adapters import AgentProtocolError
+from release_pipeline.builtin.adapters import AgentProtocolError, SandboxViolation
 from release_pipeline.errors import InfrastructureError, UserError
 from release_pipeline.llm.providers import check_model
 from release_pipeline.models import Artifact, Task, TaskOutcome, TrialContext, TrialRecord, Verdict, VersionInfo
@@ -136,6 +136,8 @@ class TrialRunner:
             return _ended(trial, start, "infrastructure", str(exc), [])
         except AgentProtocolError as exc:
             return _ended(trial, start, "malformed_output", str(exc), [])
+        except SandboxViolation as exc:
+            return _ended(trial, start, "sandbox_violation", f"sandbox: {exc}", [])
         except Exception as exc:
             step = {"type": "exception", "error": f"{type(exc).__name__}: {exc}", "where": _where(exc)}
             return _ended(trial, start, "agent_exception", step["error"], [step])
