@@ -38,6 +38,7 @@ BUILTIN_PLUGINS = (
     "release_pipeline.builtin.llm_edit",
     "release_pipeline.builtin.executors",
     "release_pipeline.builtin.gate_checks",
+    "release_pipeline.benchmarks.humaneval",
 )
 
 COMPONENT_KINDS = {

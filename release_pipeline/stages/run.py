@@ -144,7 +144,11 @@ class TrialRunner:
         trial.latency_ms = (time.perf_counter() - start) * 1000
         trial.output, trial.trace, trial.tokens, trial.cost = result.output, result.trace, result.tokens, result.cost
         try:
-            verdict = self.verifier(task)(task, result.output)
+            verify = self.verifier(task)
+            if getattr(verify, "blocking", False):  # runs code or does I/O: off the event loop
+                verdict = await asyncio.to_thread(verify, task, result.output)
+            else:
+                verdict = verify(task, result.output)
         except Exception as exc:  # the verifier is ours, not the agent's: infrastructure
             trial.status, trial.reason, trial.feedback = "error", "verifier_error", f"{type(exc).__name__}: {exc}"
             return trial

