@@ -39,6 +39,7 @@ BUILTIN_PLUGINS = (
     "release_pipeline.builtin.executors",
     "release_pipeline.builtin.gate_checks",
     "release_pipeline.benchmarks.humaneval",
+    "release_pipeline.benchmarks.bfcl",
 )
 
 COMPONENT_KINDS = {

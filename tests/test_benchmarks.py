@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
+import sys
 
+import pytest
 import yaml
 from conftest import DATA, Cli, commit_all, make_workspace
 
+from release_pipeline.benchmarks.bfcl import CATEGORIES, bfcl, calls_of
+from release_pipeline.benchmarks.bfcl import load as load_bfcl
 from release_pipeline.benchmarks.humaneval import humaneval, load, problems
+
+sys.path.insert(0, str(DATA))
+from bfcl_oracle import oracle_calls  # noqa: E402  (a test helper beside the data it reads)
 
 
 def benchmark_workspace(tmp_path, suite: str, agent_file: str):
@@ -63,3 +71,71 @@ def test_humaneval_wrong_answers_fail_with_the_reason():
     looping = verify(task, "    while True:\n        pass\n")
     assert not looping.passed and looping.reason == "sandbox_violation"
     assert verify(task, "").reason == "empty"
+
+
+# ----- BFCL -----------------------------------------------------------------------------
+
+VERIFY = bfcl({}, None)
+
+
+def oracle(task):
+    return oracle_calls(task.expected, task.input["functions"])
+
+
+@pytest.mark.parametrize("category", list(CATEGORIES))
+def test_every_bfcl_ground_truth_passes_our_verifier(category):
+    tasks = load_bfcl(category, None).tasks
+    failures = [(t.id, VERIFY(t, oracle(t)).feedback) for t in tasks if not VERIFY(t, oracle(t)).passed]
+    assert failures == [] and len(tasks) >= 200
+
+
+def first_with(category, predicate):
+    return next(t for t in load_bfcl(category, None).tasks if predicate(t))
+
+
+def test_corrupted_answers_fail():
+    task = load_bfcl("simple", None).tasks[0]  # calculate_triangle_area(base=10, height=5)
+    good = oracle(task)
+    assert VERIFY(task, good).passed
+    wrong_name = [{**good[0], "name": "calculate_circle_area"}]
+    assert "expected 'calculate_triangle_area'" in VERIFY(task, wrong_name).feedback
+    missing = copy.deepcopy(good)
+    del missing[0]["arguments"]["height"]
+    assert "missing required parameter 'height'" in VERIFY(task, missing).feedback
+    wrong_type = copy.deepcopy(good)
+    wrong_type[0]["arguments"]["base"] = "10"
+    assert "should be integer" in VERIFY(task, wrong_type).feedback
+    outside = copy.deepcopy(good)
+    outside[0]["arguments"]["base"] = 11
+    assert "not among" in VERIFY(task, outside).feedback
+    extra_param = copy.deepcopy(good)
+    extra_param[0]["arguments"]["colour"] = "red"
+    assert "unexpected parameter 'colour'" in VERIFY(task, extra_param).feedback
+    assert "exactly one" in VERIFY(task, good + good).feedback  # an extra call
+    assert not VERIFY(task, []).passed and not VERIFY(task, "The area is 25.").passed
+
+
+def test_parallel_calls_match_in_any_order_but_all_of_them():
+    task = first_with("parallel", lambda t: len(t.expected) == 2)
+    calls = oracle(task)
+    assert VERIFY(task, list(reversed(calls))).passed
+    assert not VERIFY(task, calls[:1]).passed
+    assert not VERIFY(task, calls + calls[:1]).passed  # an extra call
+    assert not VERIFY(task, [calls[0], calls[0]]).passed  # the same call twice is not both
+
+
+def test_irrelevance_wants_no_call_and_strings_are_compared_loosely():
+    task = load_bfcl("irrelevance", None).tasks[0]
+    assert VERIFY(task, []).passed and VERIFY(task, "I cannot help with that.").passed
+    some = task.input["functions"][0]["name"]
+    assert not VERIFY(task, [{"name": some, "arguments": {}}]).passed
+    dotted = first_with("simple", lambda t: "." in next(iter(t.expected[0])))
+    underscored = [{**c, "name": c["name"].replace(".", "_")} for c in oracle(dotted)]
+    assert VERIFY(dotted, underscored).passed  # tool-calling APIs forbid dots in names
+    assert calls_of('[{"math.factorial": {"number": 5}}]') == [("math.factorial", {"number": 5})]
+
+
+def test_bfcl_runs_through_the_runner(tmp_path):
+    root = benchmark_workspace(tmp_path, "bfcl:simple,parallel,irrelevance@10", "bfcl_oracle.py")
+    counts = Cli(root).json("run", "--split", "dev")["counts"]
+    assert counts == {"pass": 12, "fail": 0, "error": 0}
