@@ -131,3 +131,28 @@ def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo
         "fixes": [r["task_id"] for r in rows if r["outcome"] == "fix"],
         "regressions": [r["task_id"] for r in rows if r["outcome"] == "regression"],
     }
+
+
+def run_trials(ws, run_id: int) -> dict[str, Any]:
+    """One run and every trial in it (outputs, verdicts, feedback and traces)."""
+    run = ws.store.run(run_id)
+    trials = [
+        {
+            "id": t.id,
+            "task_id": t.task_id,
+            "repeat": t.repeat,
+            "attempt": t.attempt,
+            "seed": t.seed,
+            "status": t.status,
+            "score": t.score,
+            "reason": t.reason,
+            "feedback": t.feedback,
+            "output": t.output,
+            "trace": t.trace,
+            "latency_ms": round(t.latency_ms, 3),
+            "tokens": t.tokens,
+            "cost": t.cost,
+        }
+        for t in ws.store.trials(run_id)
+    ]
+    return {**{k: (str(v) if k.endswith("_at") else v) for k, v in run.items()}, "trials": trials}

@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 SECRET = re.compile(r".*_(KEY|TOKEN|SECRET|PASSWORD)$", re.I)
@@ -78,8 +79,16 @@ def scrubbed_env(workdir: Path) -> dict[str, str]:
     return keep
 
 
+@lru_cache(maxsize=1)
 def _bwrap() -> str | None:
-    return shutil.which("bwrap") if sys.platform.startswith("linux") else None
+    """bubblewrap, if it is installed and can make namespaces here (unprivileged users may not)."""
+    path = shutil.which("bwrap") if sys.platform.startswith("linux") else None
+    if path is None:
+        return None
+    probe = subprocess.run(
+        [path, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"], capture_output=True, timeout=10
+    )
+    return path if probe.returncode == 0 else None
 
 
 class PidsCgroup:

@@ -172,3 +172,13 @@ def test_runs_are_reused_only_while_the_suite_split_is_unchanged(cli, workspace)
     assert changed["base_run"] != first["base_run"] and changed["candidate_run"] != first["candidate_run"]
     dev = cli.json("run", "--split", "dev")
     assert cli.json("run", "--split", "dev")["run"] != dev["run"]  # a complete run is not resumed
+
+
+def test_show_a_run_lists_its_trials(cli):
+    run = cli.json("run", "--split", "holdout", "-k", "1")["run"]
+    data = cli.json("show", "--run", str(run))
+    assert data["split"] == "holdout" and len(data["trials"]) == 9
+    failed = next(t for t in data["trials"] if t["task_id"] == "percent-5")
+    assert failed["status"] == "fail" and failed["reason"] == "agent_exception"
+    assert failed["trace"][0]["type"] == "exception"
+    assert "percent-5" in cli("show", "--run", str(run)).stdout
