@@ -52,7 +52,7 @@ def test_prompt_agent_runs_through_the_gateway_and_a_rerun_makes_no_call(tmp_pat
     assert first["counts"] == {"pass": 0, "fail": 9, "error": 0}
     calls = len(agent_requests(fake_llm))
     assert calls == 9  # 3 tasks x 3 repeats: the repeat index is part of the cache key
-    request = agent_requests(fake_llm)[0]
+    request = next(r for r in agent_requests(fake_llm) if "Italy" in r["messages"][-1]["content"])
     assert request["messages"][0] == {"role": "system", "content": "You answer in one word. CANARY-7f3a"}
     assert request["messages"][-1]["content"] == "Question: Capital of Italy?\n"
     assert request["params"]["max_tokens"] == 8

@@ -130,7 +130,7 @@ def test_sigkilled_run_resumes_without_losing_or_duplicating_trials(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     survivors = trials(root)
-    assert 40 <= len(survivors) < 300, len(survivors)
+    assert 40 <= len(survivors) < 300, (len(survivors), proc.stderr.read()[-500:])
     resumed = Cli(root).json("run")
     assert resumed["resumed"] is True and resumed["executed"] == 300 - len(survivors)
     final = trials(root)
