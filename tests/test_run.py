@@ -16,7 +16,7 @@ TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "dev"} for i in
 
 
 def trials(root, run_id=None):
-    db = sqlite3.connect(root / ".release" / "release.db")
+    db = sqlite3.connect(root / ".release" / "release.db", timeout=30)
     query = "SELECT id, task_id, repeat, attempt, status, reason, feedback, trace FROM trials"
     rows = db.execute(query + (" WHERE run_id = ?" if run_id else ""), (run_id,) if run_id else ()).fetchall()
     db.close()
@@ -118,9 +118,10 @@ def test_concurrency_limit_and_seeds(tmp_path):
 
 
 def test_sigkilled_run_resumes_without_losing_or_duplicating_trials(tmp_path):
-    code = "import asyncio\nasync def solve(x):\n    await asyncio.sleep(0.05)\n    return x * 2\n"
+    # 300 trials of 0.1 s, two at a time: 15 s in all, so the kill at 40 lands well inside the run
+    code = "import asyncio\nasync def solve(x):\n    await asyncio.sleep(0.1)\n    return x * 2\n"
     tasks = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "dev"} for i in range(100)]
-    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": code}, tasks=tasks, run={"concurrency": 4})
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": code}, tasks=tasks, run={"concurrency": 2})
     proc = subprocess.Popen(
         [RELEASE, "run"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
