@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -94,16 +95,13 @@ def _bwrap() -> str | None:
 class PidsCgroup:
     """A cgroup that caps how many processes the sandboxed code may have at once (a fork bomb's ceiling)."""
 
-    counter = 0
-
     def __init__(self, limit: int):
         self.path: Path | None = None
         for root in PIDS_CGROUP_ROOTS:
             v1 = root.name == "pids" and (root / "tasks").exists()
             v2 = (root / "cgroup.subtree_control").exists() and "pids" in _read(root / "cgroup.subtree_control")
             if v1 or v2:
-                PidsCgroup.counter += 1
-                path = root / f"release-sandbox-{os.getpid()}-{PidsCgroup.counter}"
+                path = root / f"release-sandbox-{os.getpid()}-{uuid.uuid4().hex[:12]}"  # sandboxes run in threads
                 try:
                     path.mkdir()
                     (path / "pids.max").write_text(str(limit))
