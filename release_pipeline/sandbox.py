@@ -7,8 +7,8 @@ secrets (`*_KEY`, `*_TOKEN`, `*_SECRET`, `*_PASSWORD`), and resource limits
 What is enforced where:
 
 * Linux with bubblewrap (`bwrap`, which `.ci/run` installs): the root file
-  system is mounted read-only and only the working folder is writable; `/tmp`
-  is a private tmpfs; there is no network (a new, empty network namespace);
+  system is mounted read-only (`/tmp` included) and only the working folder,
+  also its HOME and TMPDIR, is writable; there is no network (a new, empty network namespace);
   the code runs in its own PID namespace with every capability dropped, so
   nothing it starts outlives it.
 * The process count is held by a `pids` cgroup of its own where the cgroup
@@ -193,10 +193,9 @@ class Sandbox:
             return argv
         # fmt: off
         wrap = [
-            self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--bind", str(workdir), str(workdir),
-            *(["--ro-bind", str(cwd), str(cwd)] if cwd else []),  # in case it lives under the hidden /tmp
-            "--chdir", str(cwd or workdir),
+            # everything read-only, /tmp included (the interpreter or the agent may live there), but its folder
+            self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--bind", str(workdir), str(workdir), "--chdir", str(cwd or workdir),
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
             "--cap-drop", "ALL",
         ]

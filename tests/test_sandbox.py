@@ -33,6 +33,10 @@ def test_writing_outside_the_folder_fails_and_leaves_nothing(sandbox, tmp_path):
     assert not result.ok and not target.exists()
     inside = sandbox.run_python("open('here.txt', 'w').write('x'); print(open('here.txt').read())")
     assert inside.ok and inside.stdout.strip() == "x"
+    scratch = sandbox.run_python("import tempfile; print(open(tempfile.mkstemp()[1], 'w').write('ok'))")
+    assert scratch.ok  # temporary files land in its folder
+    if sandbox.isolated:
+        assert not sandbox.run_python("open('/tmp/release-escape', 'w').write('x')").ok
 
 
 def test_planted_secrets_are_not_in_the_environment(sandbox, monkeypatch):
