@@ -68,6 +68,11 @@ def check_model(model: str) -> None:
     provider, _, name = model.partition("/")
     if provider == LOCAL_PROVIDER:
         weights_path(name)
+        if local_engine() is None:
+            raise UserError(
+                "the local model needs llama-cpp-python (`make local-model`), or transformers, torch, gguf "
+                "and accelerate"
+            )
         return
     litellm = litellm_module()
     if provider in {p["provider"] for p in litellm.custom_provider_map}:
@@ -137,16 +142,20 @@ class _Transformers:
     def chat(self, messages: list[dict], params: dict[str, Any]) -> tuple[str, list[dict], int, int]:
         import torch
 
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+        encoded = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        ids = encoded["input_ids"]
         temperature = float(params.get("temperature") or 0.0)
         if params.get("seed") is not None:
             torch.manual_seed(int(params["seed"]))
         with torch.no_grad():
             out = self.model.generate(
-                ids,
+                **encoded,
                 max_new_tokens=int(params.get("max_tokens") or 64),
                 do_sample=temperature > 0,
                 temperature=temperature or None,
+                pad_token_id=self.tokenizer.eos_token_id,
             )
         new = out[0][ids.shape[1] :]
         return self.tokenizer.decode(new, skip_special_tokens=True), [], int(ids.shape[1]), int(len(new))
@@ -159,6 +168,15 @@ _backends: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
+def local_engine() -> str | None:
+    """Which engine can serve local models here: llama.cpp, else transformers (with gguf), else none."""
+    if importlib.util.find_spec("llama_cpp") is not None:
+        return "llama.cpp"
+    if all(importlib.util.find_spec(m) is not None for m in ("transformers", "torch", "gguf", "accelerate")):
+        return "transformers"
+    return None
+
+
 def local_backend(name: str) -> Any:
     """The loaded model (once per process): llama.cpp when installed, else transformers."""
     with _lock:
@@ -168,14 +186,13 @@ def local_backend(name: str) -> Any:
                 import atexit
 
                 atexit.register(close_local_models)
-            if importlib.util.find_spec("llama_cpp") is not None:
+            engine = local_engine()
+            if engine == "llama.cpp":
                 _backends[name] = _LlamaCpp(path)
-            elif importlib.util.find_spec("transformers") is not None:
+            elif engine == "transformers":
                 _backends[name] = _Transformers(path)
             else:
-                raise UserError(
-                    "the local model needs llama-cpp-python (or transformers with gguf): `make local-model` installs it"
-                )
+                raise UserError("the local model needs llama-cpp-python: `make local-model` installs it")
         return _backends[name]
 
 
