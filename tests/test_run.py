@@ -163,3 +163,14 @@ def test_subprocess_agent_runs_in_the_sandbox(tmp_path, monkeypatch):
     assert rows[("t1", 0)][4:6] == ("fail", "sandbox_violation") and "memory limit" in rows[("t1", 0)][6]
     assert rows[("t2", 0)][4] == "fail" and "Read-only file system" in rows[("t2", 0)][6]
     assert not list((root / ".release" / "artifacts").rglob("scribble.txt"))
+
+
+def test_every_trial_is_recorded_when_many_finish_at_once(tmp_path):
+    """Trials that finish while a batch is being written must not be lost at the end of a run."""
+    code = "import asyncio\nasync def solve(x):\n    await asyncio.sleep(0.05)\n    return x * 2\n"
+    tasks = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "dev"} for i in range(400)]
+    root = build_workspace(
+        tmp_path / "ws", agent_files={"agent.py": code}, tasks=tasks, run={"concurrency": 50, "repeats": 1}
+    )
+    out = Cli(root).json("run")
+    assert out["counts"] == {"pass": 400, "fail": 0, "error": 0} and len(trials(root)) == 400

@@ -95,6 +95,8 @@ class Batcher:
             except TimeoutError:
                 pass
             await self.flush()
+        # trials that finished while the last flush was writing are still pending
+        await self.flush()
 
 
 class TrialRunner:
