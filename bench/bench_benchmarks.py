@@ -30,14 +30,21 @@ def humaneval() -> tuple[float, int, int]:
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "agents" / "oracle").mkdir(parents=True)
     shutil.copy(DATA / "humaneval_oracle.py", WORK / "agents" / "oracle" / "agent.py")
-    (WORK / "agents" / "oracle" / "agent.yaml").write_text(yaml.safe_dump(
-        {"name": "oracle", "adapter": "callable", "entry": "agent:solve", "editable": ["agent.py"]}))
-    (WORK / "release.yaml").write_text(yaml.safe_dump(
-        {"agents": {"oracle": {"path": "agents/oracle", "suite": "humaneval:"}}, "run": {"repeats": 1}}))
+    (WORK / "agents" / "oracle" / "agent.yaml").write_text(
+        yaml.safe_dump({"name": "oracle", "adapter": "callable", "entry": "agent:solve", "editable": ["agent.py"]})
+    )
+    (WORK / "release.yaml").write_text(
+        yaml.safe_dump({"agents": {"oracle": {"path": "agents/oracle", "suite": "humaneval:"}}, "run": {"repeats": 1}})
+    )
     (WORK / "gate-policy.yaml").write_text(default_policy_text())
     (WORK / ".gitignore").write_text(".release/\n")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
-           "GIT_COMMITTER_EMAIL": "b@b"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@b",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@b",
+    }
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "oracle"]):
         subprocess.run(cmd, cwd=WORK, check=True, env=env)
     ws = Workspace(WORK)
@@ -72,12 +79,16 @@ def main() -> None:
     from release_pipeline.sandbox import Sandbox
 
     wall, passed, total = humaneval()
-    print(f"- HumanEval: {passed}/{total} canonical solutions passed through the runner and the sandbox "
-          f"(isolated: {Sandbox().isolated}) in {wall:.1f} s at the default concurrency of 8, "
-          f"{wall / total * 1000:.0f} ms a problem (target: 164 in under 30 s)")
+    print(
+        f"- HumanEval: {passed}/{total} canonical solutions passed through the runner and the sandbox "
+        f"(isolated: {Sandbox().isolated}) in {wall:.1f} s at the default concurrency of 8, "
+        f"{wall / total * 1000:.0f} ms a problem (target: 164 in under 30 s)"
+    )
     wall, passed, total = bfcl()
-    print(f"- BFCL: {passed}/{total} ground-truth answers passed our verifier in {wall * 1000:.1f} ms, "
-          f"{wall / total * 1000:.3f} ms a task (target: under 1 ms)")
+    print(
+        f"- BFCL: {passed}/{total} ground-truth answers passed our verifier in {wall * 1000:.1f} ms, "
+        f"{wall / total * 1000:.3f} ms a task (target: under 1 ms)"
+    )
 
 
 if __name__ == "__main__":

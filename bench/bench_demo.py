@@ -25,8 +25,12 @@ def main() -> None:
     WORK.parent.mkdir(parents=True, exist_ok=True)
     release = str(Path(sys.executable).with_name("release"))
     start = time.perf_counter()
-    subprocess.run(["bash", str(HERE.parent / "scripts" / "demo.sh"), str(WORK)], check=True,
-                   env={**os.environ, "RELEASE": release}, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["bash", str(HERE.parent / "scripts" / "demo.sh"), str(WORK)],
+        check=True,
+        env={**os.environ, "RELEASE": release},
+        stdout=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - start
     db = sqlite3.connect(WORK / ".release" / "release.db")
     print(f"- wall time of `scripts/demo.sh` (both agents, 2 iterations each): {wall:.1f} s")
@@ -42,13 +46,16 @@ def main() -> None:
     print("| agent | candidate | intent | decision | confirmed fixes | confirmed regressions |")
     print("|---|---|---|---|---:|---:|")
     for agent in ("qa", "calc"):
-        out = subprocess.run([release, "log", "--agent", agent, "--json"], cwd=WORK, capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            [release, "log", "--agent", agent, "--json"], cwd=WORK, capture_output=True, text=True, check=True
+        ).stdout
         for version in json.loads(out):
             gate = version["gate"]
             if gate:
-                print(f"| {agent} | v{version['number']} | {version['intent']} | {gate['decision']} | "
-                      f"{gate['fixes']} | {gate['regressions']} |")
+                print(
+                    f"| {agent} | v{version['number']} | {version['intent']} | {gate['decision']} | "
+                    f"{gate['fixes']} | {gate['regressions']} |"
+                )
 
 
 if __name__ == "__main__":
