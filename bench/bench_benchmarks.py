@@ -7,14 +7,13 @@ Prints a Markdown section for bench/RESULTS.md.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import yaml
+from workspace import commit_workspace
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "tests" / "data"
@@ -22,7 +21,6 @@ WORK = HERE / ".work" / "humaneval"
 
 
 def humaneval() -> tuple[float, int, int]:
-    from release_pipeline.policy import default_policy_text
     from release_pipeline.stages.promote import record_baseline
     from release_pipeline.stages.run import run_version
     from release_pipeline.workspace import Workspace
@@ -36,17 +34,7 @@ def humaneval() -> tuple[float, int, int]:
     (WORK / "release.yaml").write_text(
         yaml.safe_dump({"agents": {"oracle": {"path": "agents/oracle", "suite": "humaneval:"}}, "run": {"repeats": 1}})
     )
-    (WORK / "gate-policy.yaml").write_text(default_policy_text())
-    (WORK / ".gitignore").write_text(".release/\n")
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "b",
-        "GIT_AUTHOR_EMAIL": "b@b",
-        "GIT_COMMITTER_NAME": "b",
-        "GIT_COMMITTER_EMAIL": "b@b",
-    }
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "oracle"]):
-        subprocess.run(cmd, cwd=WORK, check=True, env=env)
+    commit_workspace(WORK, "oracle")
     ws = Workspace(WORK)
     agent = ws.agent()
     record_baseline(ws, agent)

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import yaml
+from workspace import commit_workspace
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
@@ -69,19 +70,7 @@ def make_workspace(root: Path, n: int, sleep: float) -> Path:
             }
         )
     )
-    from release_pipeline.policy import default_policy_text
-
-    (root / "gate-policy.yaml").write_text(default_policy_text())
-    (root / ".gitignore").write_text(".release/\n")
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "b",
-        "GIT_AUTHOR_EMAIL": "b@b",
-        "GIT_COMMITTER_NAME": "b",
-        "GIT_COMMITTER_EMAIL": "b@b",
-    }
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "bench"]):
-        subprocess.run(cmd, cwd=root, check=True, env=env)
+    commit_workspace(root, "bench")
     return root
 
 

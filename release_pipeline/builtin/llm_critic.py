@@ -10,11 +10,11 @@ gets no valid answer is labelled by the heuristic critic instead.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from release_pipeline.builtin.critics import heuristic
 from release_pipeline.hookspecs import hookimpl
+from release_pipeline.llm.answers import json_object
 from release_pipeline.models import CriticInput, CriticServices, Symptom
 
 ATTEMPTS = 3
@@ -96,13 +96,9 @@ def parse_symptom(text: str) -> tuple[dict[str, Any] | None, str]:
     """The first JSON object in `text` if it matches the schema, else None and why."""
     import jsonschema
 
-    match = re.search(r"\{.*\}", text, re.S)
-    if not match:
-        return None, "no JSON object in the answer"
-    try:
-        data = json.loads(match.group(0))
-    except json.JSONDecodeError as exc:
-        return None, f"invalid JSON: {exc.msg}"
+    data, problem = json_object(text)
+    if problem:
+        return None, problem
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data))
     return (None, f"schema: {error.message}") if error else (data, "")
 

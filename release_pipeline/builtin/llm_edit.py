@@ -10,12 +10,11 @@ up to `attempts` times. Whatever it proposes is then gated like any candidate.
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any
 
 from release_pipeline.hookspecs import hookimpl
+from release_pipeline.llm.answers import json_object
 from release_pipeline.manifest import is_editable
 from release_pipeline.models import CandidateContext, CandidateProposal
 from release_pipeline.reports import spec_markdown
@@ -45,13 +44,9 @@ def validate(answer: str, current: dict[str, str], prompt_file: str | None) -> t
     """The proposal in `answer`, or None and the reason it cannot be used."""
     import yaml
 
-    match = re.search(r"\{.*\}", answer, re.S)
-    if not match:
-        return None, "no JSON object in the answer"
-    try:
-        data = json.loads(match.group(0))
-    except json.JSONDecodeError as exc:
-        return None, f"invalid JSON: {exc.msg}"
+    data, problem = json_object(answer)
+    if problem:
+        return None, problem
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, dict) or not files:
         return None, "`files` must be a non-empty object of path -> content"
