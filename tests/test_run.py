@@ -174,3 +174,24 @@ def test_every_trial_is_recorded_when_many_finish_at_once(tmp_path):
     )
     out = Cli(root).json("run")
     assert out["counts"] == {"pass": 400, "fail": 0, "error": 0} and len(trials(root)) == 400
+
+
+def test_callable_agent_with_a_sandbox_section_runs_sandboxed(tmp_path):
+    code = (
+        "def solve(x, ctx):\n"
+        "    if x == 1:\n        bytearray(4 * 1024 ** 3)\n"
+        "    if x == 2:\n        open('/etc/escape', 'w')\n"
+        "    return {'output': x * 2, 'trace': [{'type': 'seed', 'seed': ctx.seed}]}\n"
+    )
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files={"agent.py": code},
+        tasks=TASKS[:4],
+        manifest={"sandbox": {"memory_mb": 256}},
+        run={"repeats": 1},
+    )
+    assert Cli(root).json("run")["counts"] == {"pass": 2, "fail": 2, "error": 0}
+    rows = by_task(trials(root))
+    assert rows[("t1", 0)][4:6] == ("fail", "sandbox_violation")
+    assert rows[("t2", 0)][4] == "fail" and "Read-only file system" in rows[("t2", 0)][6]
+    assert json.loads(rows[("t3", 0)][7])[0]["type"] == "seed"

@@ -37,6 +37,8 @@ class CallableAgent:
 
     The function takes `(input)` or `(input, ctx)`; `async def` functions run on
     the event loop, plain ones in a thread so a slow agent cannot stall the rest.
+    With `sandbox:` in the manifest, each call runs in the sandbox instead, in a
+    process of its own (`ctx.llm` is then not available to it).
     """
 
     def __init__(self, artifact: Artifact):
@@ -121,6 +123,24 @@ class SubprocessAgent:
         pass
 
 
+class SandboxedCallableAgent(SubprocessAgent):
+    """A callable agent whose every call runs in the sandbox, through `release_pipeline.sandboxed_call`."""
+
+    def __init__(self, artifact: Artifact):
+        import sys
+        from dataclasses import replace
+
+        if not artifact.manifest.entry:
+            raise ConfigError(f"agent {artifact.agent!r}: the callable adapter needs `entry: module:function`")
+        command = (sys.executable, "-m", "release_pipeline.sandboxed_call", artifact.manifest.entry)
+        super().__init__(replace(artifact, manifest=replace(artifact.manifest, command=command)))
+
+
+def callable_agent(artifact: Artifact) -> CallableAgent | SandboxedCallableAgent:
+    """The `callable` adapter: in-process, or in the sandbox when the manifest has `sandbox:`."""
+    return SandboxedCallableAgent(artifact) if artifact.manifest.sandbox else CallableAgent(artifact)
+
+
 class SandboxViolation(Exception):
     """The agent's code ran into a sandbox limit: its failure, with the limit as the reason."""
 
@@ -131,5 +151,5 @@ def _tail(text: str, limit: int = 300) -> str:
 
 @hookimpl
 def release_register_agent_adapters(register):
-    register("callable", CallableAgent)
+    register("callable", callable_agent)
     register("subprocess", SubprocessAgent)
