@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from conftest import RELEASE, Cli, build_workspace
+from conftest import RELEASE, Cli, build_workspace, require_isolation
 
 TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "dev"} for i in range(8)]
 
@@ -141,6 +141,7 @@ def test_sigkilled_run_resumes_without_losing_or_duplicating_trials(tmp_path):
 
 
 def test_subprocess_agent_runs_in_the_sandbox(tmp_path, monkeypatch):
+    require_isolation()
     monkeypatch.setenv("PLANTED_API_KEY", "sk-zq99")
     script = (
         "import json, os, sys\n"
@@ -177,6 +178,7 @@ def test_every_trial_is_recorded_when_many_finish_at_once(tmp_path):
 
 
 def test_callable_agent_with_a_sandbox_section_runs_sandboxed(tmp_path):
+    require_isolation()
     code = (
         "def solve(x, ctx):\n"
         "    if x == 1:\n        bytearray(4 * 1024 ** 3)\n"
