@@ -110,39 +110,42 @@ def diff_text(repo: git.Repo, base: str, head: str) -> str:
     return repo.git.diff(base, head)
 
 
+@contextmanager
+def _scratch_index(repo: git.Repo, base: str) -> Iterator[Path]:
+    """A temporary index holding `base`'s tree, so commits can be built without touching the user's own."""
+    with tempfile.TemporaryDirectory() as tmp, repo.git.custom_environment(GIT_INDEX_FILE=str(Path(tmp) / "index")):
+        repo.git.read_tree(base)
+        yield Path(tmp)
+
+
+def _commit_index(repo: git.Repo, base: str, message: str) -> str:
+    tree = repo.git.write_tree()
+    with identity(repo):
+        return repo.git.commit_tree(tree, "-p", base, "-m", message)
+
+
 def commit_patch(repo: git.Repo, base: str, patch: Path, message: str) -> str:
     """Apply `patch` on top of `base` in a temporary index and commit it; the working tree is untouched."""
-    with tempfile.TemporaryDirectory() as tmp:
-        index = str(Path(tmp) / "index")
-        with repo.git.custom_environment(GIT_INDEX_FILE=index):
-            repo.git.read_tree(base)
-            try:
-                repo.git.apply("--cached", str(patch.resolve()))
-            except git.GitCommandError as exc:
-                detail = (exc.stderr or "").strip().splitlines()
-                raise UserError(
-                    f"patch {patch} does not apply to the canonical version: "
-                    f"{detail[-1] if detail else 'git apply failed'}"
-                ) from None
-            tree = repo.git.write_tree()
-        with identity(repo):
-            return repo.git.commit_tree(tree, "-p", base, "-m", message)
+    with _scratch_index(repo, base):
+        try:
+            repo.git.apply("--cached", str(patch.resolve()))
+        except git.GitCommandError as exc:
+            detail = (exc.stderr or "").strip().splitlines()
+            raise UserError(
+                f"patch {patch} does not apply to the canonical version: {detail[-1] if detail else 'git apply failed'}"
+            ) from None
+        return _commit_index(repo, base, message)
 
 
 def commit_files(repo: git.Repo, base: str, files: dict[str, str], message: str) -> str:
     """Commit new contents for `files` (repository paths) on top of `base`; the working tree is untouched."""
-    with tempfile.TemporaryDirectory() as tmp:
-        index = str(Path(tmp) / "index")
-        with repo.git.custom_environment(GIT_INDEX_FILE=index):
-            repo.git.read_tree(base)
-            for path, content in sorted(files.items()):
-                blob = Path(tmp) / "blob"
-                blob.write_text(content, encoding="utf-8")
-                sha = repo.git.hash_object("-w", str(blob))
-                repo.git.update_index("--add", "--cacheinfo", f"100644,{sha},{path}")
-            tree = repo.git.write_tree()
-        with identity(repo):
-            return repo.git.commit_tree(tree, "-p", base, "-m", message)
+    with _scratch_index(repo, base) as tmp:
+        for path, content in sorted(files.items()):
+            blob = tmp / "blob"
+            blob.write_text(content, encoding="utf-8")
+            sha = repo.git.hash_object("-w", str(blob))
+            repo.git.update_index("--add", "--cacheinfo", f"100644,{sha},{path}")
+        return _commit_index(repo, base, message)
 
 
 def create_branch(repo: git.Repo, name: str, sha: str) -> None:

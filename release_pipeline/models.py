@@ -197,6 +197,16 @@ class TaskOutcome:
     def rate(self) -> float:
         return self.passes / self.trials if self.trials else 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as reports show it, with the trial ids behind the counts."""
+        return {
+            "passes": self.passes,
+            "trials": self.trials,
+            "errors": self.errors,
+            "class": self.klass,
+            "trial_ids": list(self.trial_ids),
+        }
+
     @property
     def klass(self) -> str:
         """`stable_pass`, `stable_fail`, `flaky`, or `no_data` when every trial errored."""

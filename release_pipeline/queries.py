@@ -105,18 +105,8 @@ def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo
                 "outcome": outcome,
                 "p_fix": round(p_fix, 6),
                 "p_regression": round(p_reg, 6),
-                "base": {
-                    "passes": left[task.id].passes,
-                    "trials": left[task.id].trials,
-                    "errors": left[task.id].errors,
-                    "trial_ids": list(left[task.id].trial_ids),
-                },
-                "candidate": {
-                    "passes": right[task.id].passes,
-                    "trials": right[task.id].trials,
-                    "errors": right[task.id].errors,
-                    "trial_ids": list(right[task.id].trial_ids),
-                },
+                "base": left[task.id].to_dict(),
+                "candidate": right[task.id].to_dict(),
             }
         )
     return {

@@ -271,20 +271,8 @@ def report_body(evidence: GateEvidence, decision: str, reasons: list[str], polic
                 "aligned": r.aligned,
                 "p_fix": r.p_fix,
                 "p_regression": r.p_regression,
-                "base": {
-                    "passes": r.base.passes,
-                    "trials": r.base.trials,
-                    "errors": r.base.errors,
-                    "class": r.base.klass,
-                    "trial_ids": list(r.base.trial_ids),
-                },
-                "candidate": {
-                    "passes": r.candidate.passes,
-                    "trials": r.candidate.trials,
-                    "errors": r.candidate.errors,
-                    "class": r.candidate.klass,
-                    "trial_ids": list(r.candidate.trial_ids),
-                },
+                "base": r.base.to_dict(),
+                "candidate": r.candidate.to_dict(),
             }
         )
     fixes = evidence.fixes
