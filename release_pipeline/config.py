@@ -40,6 +40,15 @@ def check(data: Any, schema: dict[str, Any], source: str) -> None:
         raise ConfigError(f"{source}: {where}: {err.message}")
 
 
+def load_checked(path: Path, what: str, schema: dict[str, Any], shape: str = "a mapping at the top level") -> Any:
+    """A YAML file that must hold a mapping valid against `schema`; anything else is a one-line ConfigError."""
+    data = load_yaml(path, what)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected {shape}")
+    check(data, schema, str(path))
+    return data
+
+
 _POSITIVE_INT = {"type": "integer", "minimum": 1}
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -131,10 +140,7 @@ class WorkspaceConfig:
 def load_config(root: Path) -> WorkspaceConfig:
     """Read and validate `release.yaml` in a workspace root."""
     path = root / CONFIG_FILE
-    data = load_yaml(path, "workspace config")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    check(data, CONFIG_SCHEMA, str(path))
+    data = load_checked(path, "workspace config", CONFIG_SCHEMA)
     agents = {name: AgentConfig(name=name, **spec) for name, spec in data["agents"].items()}
     return WorkspaceConfig(
         agents=agents,

@@ -6,7 +6,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.config import check, load_yaml
+from release_pipeline.config import load_checked
 from release_pipeline.errors import ConfigError
 from release_pipeline.models import Manifest
 
@@ -48,10 +48,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
 def load_manifest(folder: Path) -> Manifest:
     """Read and validate the manifest of the artifact in `folder`."""
     path = folder / MANIFEST_FILE
-    data = load_yaml(path, "agent manifest")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    check(data, MANIFEST_SCHEMA, str(path))
+    data = load_checked(path, "agent manifest", MANIFEST_SCHEMA)
     for pattern in data["editable"]:
         if pattern.startswith("/") or ".." in Path(pattern).parts:
             raise ConfigError(f"{path}: editable pattern {pattern!r} must stay inside the agent folder")

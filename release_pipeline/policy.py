@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.config import check, load_yaml
+from release_pipeline.config import load_checked
 from release_pipeline.errors import ConfigError
 
 POLICY_VERSION = 1
@@ -69,10 +69,7 @@ class GatePolicy:
 
 def load_policy(path: Path) -> GatePolicy:
     """Read the policy file; a missing file is an error (the workspace must state its policy)."""
-    data = load_yaml(path, "gate policy")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    check(data, POLICY_SCHEMA, str(path))
+    data = load_checked(path, "gate policy", POLICY_SCHEMA)
     if data.get("max_repeats", GatePolicy.max_repeats) < data.get("repeats", GatePolicy.repeats):
         raise ConfigError(f"{path}: max_repeats must be at least repeats")
     data["protected_tasks"] = tuple(data.get("protected_tasks", ()))

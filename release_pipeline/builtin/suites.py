@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.config import check, load_yaml
+from release_pipeline.config import load_checked
 from release_pipeline.errors import ConfigError
 from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import Suite
@@ -30,10 +30,7 @@ SUITE_SCHEMA: dict[str, Any] = {
 def load_yaml_suite(reference: str, root: Path) -> Suite:
     """`name`, `rubric`, a default `verifier`, and a list of `tasks`."""
     path = Path(reference)
-    data = load_yaml(path, "suite")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with a `tasks` list")
-    check(data, SUITE_SCHEMA, str(path))
+    data = load_checked(path, "suite", SUITE_SCHEMA, "a mapping with a `tasks` list")
     verifier = data.get("verifier", DEFAULT_VERIFIER)
     tasks = tuple(make_task(t, f"{path}: tasks[{i}]", verifier) for i, t in enumerate(data["tasks"]))
     return Suite(name=data.get("name", path.stem), tasks=tasks, rubric=data.get("rubric", ""), source=str(path))
