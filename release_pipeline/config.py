@@ -68,6 +68,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     "suite": {"type": "string"},
                     "strategy": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
                     "critic": {"type": "string"},
+                    "trusted": {"type": "boolean"},
                 },
             },
         },
@@ -109,6 +110,7 @@ class AgentConfig:
     suite: str
     strategy: dict[str, Any] | None = None  # overrides the workspace's strategy for this agent
     critic: str | None = None  # overrides the workspace's critic for this agent
+    trusted: bool = False  # run its code in-process, unsandboxed: the workspace owner's call, never a candidate's
 
 
 @dataclass(frozen=True)

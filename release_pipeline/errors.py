@@ -27,3 +27,23 @@ class InfrastructureError(Exception):
     A trial that ends with this exception is recorded as `error`: it is never
     counted as a failure, a fix or a regression, and the gate retries it.
     """
+
+
+class AgentProtocolError(Exception):
+    """The agent answered, but not in the shape its adapter requires (a `fail` trial)."""
+
+
+class SandboxViolation(Exception):
+    """The agent's code ran into a sandbox limit: its failure, with the limit as the reason."""
+
+
+class AgentCrashed(Exception):
+    """The agent's process ended before it answered (`sys.exit`, `os._exit`, a signal): its failure."""
+
+
+class AgentRaised(Exception):
+    """An exception the agent raised in its own process, reported by type name, message and place."""
+
+    def __init__(self, message: str, where: str = ""):
+        super().__init__(message)
+        self.where = where

@@ -100,6 +100,30 @@ def export_folder(repo: git.Repo, sha: str, folder: str, dest: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def export_commit(repo: git.Repo, sha: str, dest: Path) -> None:
+    """Write every file of commit `sha` into `dest` (created fresh, atomically)."""
+    import shutil
+    import subprocess
+    import tarfile
+
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=dest.parent))
+    try:
+        with subprocess.Popen(
+            ["git", "archive", "--format=tar", sha], cwd=repo.working_tree_dir, stdout=subprocess.PIPE
+        ) as proc:
+            assert proc.stdout is not None
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                tar.extractall(tmp, filter="data")
+        if proc.returncode != 0:
+            raise NotFoundError(f"cannot read the files of commit {sha[:10]}")
+        tmp.rename(dest)
+    except OSError:
+        if not dest.is_dir():  # someone else exported it first, or it really failed
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def changed_paths(repo: git.Repo, base: str, head: str) -> list[str]:
     """Paths that differ between two commits (both sides of a rename)."""
     out = repo.git.diff("--name-only", "--no-renames", base, head)

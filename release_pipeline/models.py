@@ -69,12 +69,20 @@ class Verdict:
 
 @dataclass(slots=True)
 class AgentResult:
-    """What an agent adapter returns for one task."""
+    """What an agent adapter returns for one task.
+
+    `notes`, `output_size` and `unrecordable` are set by an adapter whose agent's answer was already made
+    fit for the record elsewhere (the sandboxed worker): what was changed, the full size of a truncated
+    output, and why the answer itself could not be kept.
+    """
 
     output: Any
     trace: list[dict[str, Any]] = field(default_factory=list)
     tokens: int = 0
     cost: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    output_size: int | None = None
+    unrecordable: str = ""
 
 
 @dataclass(slots=True)
@@ -96,6 +104,8 @@ class TrialRecord:
     cost: float = 0.0
     attempt: int = 0
     id: int | None = None
+    notes: list[str] = field(default_factory=list)  # what was changed to make the record fit
+    output_size: int | None = None  # the full size in bytes of an output that was truncated
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +121,7 @@ class Manifest:
     timeout_s: float | None = None
     model: str = ""
     files: dict[str, str] = field(default_factory=dict)  # prompt agents: system, prompt, demos, tools
-    sandbox: dict[str, Any] = field(default_factory=dict)  # subprocess agents: limits, network
+    sandbox: dict[str, Any] = field(default_factory=dict)  # limits, network and env of the agent's sandbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +134,7 @@ class Artifact:
     manifest: Manifest
     git_sha: str
     content_hash: str
+    trusted: bool = False  # set from the workspace's own config, never from the manifest: runs in-process
 
 
 @dataclass(frozen=True, slots=True)

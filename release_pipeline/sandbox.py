@@ -1,31 +1,29 @@
-"""Running untrusted code: generated programs, verifiers' test scripts, subprocess agents.
+"""Running untrusted code: agents, generated programs, benchmark tests.
 
-Every run gets a fresh temporary working folder, an environment scrubbed of
-secrets (`*_KEY`, `*_TOKEN`, `*_SECRET`, `*_PASSWORD`), and resource limits
-(CPU time, address space, file size, process count) plus a wall-clock timeout.
+Every sandboxed process gets an environment built from an allow-list (never the harness's secrets),
+resource limits (CPU time, address space, file size, process count) and a wall-clock timeout.
 
 What is enforced where:
 
-* Linux with bubblewrap (`bwrap`, which `.ci/run` installs): the root file
-  system is mounted read-only (`/tmp` included) and only the working folder,
-  also its HOME and TMPDIR, is writable; there is no network (a new, empty network namespace);
-  the code runs in its own PID namespace with every capability dropped, so
-  nothing it starts outlives it.
-* The process count is held by a `pids` cgroup of its own where the cgroup
-  file system is writable (root on Linux), else by RLIMIT_NPROC (which the
-  kernel does not apply to root).
-* Elsewhere (no bwrap): the same limits, environment and working folder, and
-  a process group killed at the end; writes outside the folder and network
-  access are then not prevented, and `Sandbox.isolated` is False.
+* Linux with bubblewrap (`bwrap`, which `.ci/run` installs): the process sees a file system of its own.
+  Only the system's programs and libraries (`/usr`, a few files of `/etc`, never `/etc/shadow`), the
+  Python installation, the release_pipeline package and the folder it is asked to run in are visible,
+  all read-only; no host home, no `.release/`, no suite, no host unix socket. Its one writable place is a
+  private `/tmp` (HOME and TMPDIR) of at most `disk_mb`. There is no network (an empty network
+  namespace) unless `network` is set; it runs in its own PID namespace with every capability dropped,
+  so nothing it starts outlives it.
+* The process count is held by a `pids` cgroup of its own where the cgroup file system is writable
+  (root on Linux), else by RLIMIT_NPROC (which the kernel does not apply to root).
+* Elsewhere (no bwrap): the same limits and environment, and a process group killed at the end; the
+  file system, the network and a disk quota are then not enforced, and `Sandbox.isolated` is False.
 
-A limit the code runs into is a `violation` (the trial fails, the reason in
-its feedback); a failure to start the sandbox is an `error` of the harness.
+A limit the code runs into is a `violation` (the trial fails, the reason in its feedback); a failure to
+start the sandbox is an `error` of the harness.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import resource
 import shutil
 import signal
@@ -34,13 +32,25 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-SECRET = re.compile(r".*_(KEY|TOKEN|SECRET|PASSWORD)$", re.I)
-OUTPUT_LIMIT = 64 * 1024
+OUTPUT_LIMIT = 4 * 1024 * 1024  # bytes of stdout kept from a one-shot run
+STDERR_LIMIT = 64 * 1024
 PIDS_CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+HOME = "/tmp/work"  # the sandboxed code's HOME, TMPDIR and working folder under bubblewrap
+
+# The environment a sandboxed process gets: these names from ours, nothing else (plus the manifest's `env`).
+ENV_ALLOWED = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "LD_LIBRARY_PATH")
+ENV_ALLOWED_PREFIXES = ("LC_",)
+ETC_VISIBLE = (
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "passwd", "group", "nsswitch.conf",
+    "alternatives", "mime.types", "hosts", "resolv.conf", "gai.conf", "services", "protocols", "ssl",
+    "ca-certificates", "ca-certificates.conf", "pki", "os-release", "debian_version",
+)  # fmt: skip
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,9 @@ class Limits:
     memory_mb: int = 1024
     file_size_mb: int = 16
     processes: int = 64
+    disk_mb: int = 256
     network: bool = False
+    env: tuple[str, ...] = ()  # more variables to pass through, by name (the workspace owner's choice)
 
 
 @dataclass
@@ -74,10 +86,11 @@ class SandboxError(RuntimeError):
     """The sandbox itself could not run (a harness failure, not the code's)."""
 
 
-def scrubbed_env(workdir: Path) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not SECRET.match(k)}
-    keep.update(HOME=str(workdir), TMPDIR=str(workdir), PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
-    return keep
+def allowed_env(home: str, extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment of sandboxed code: an allow-list of ours, never a secret unless named in `extra`."""
+    env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWED or k.startswith(ENV_ALLOWED_PREFIXES) or k in extra}
+    env.update(HOME=home, TMPDIR=home, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0", PYTHONUNBUFFERED="1")
+    return env
 
 
 @lru_cache(maxsize=1)
@@ -90,6 +103,18 @@ def _bwrap() -> str | None:
         [path, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"], capture_output=True, timeout=10
     )
     return path if probe.returncode == 0 else None
+
+
+@lru_cache(maxsize=1)
+def python_paths() -> tuple[str, ...]:
+    """What this interpreter needs to run, outside the system folders: its prefixes and our own package."""
+    import release_pipeline
+
+    paths = {sys.base_prefix, sys.prefix, sys.exec_prefix, str(Path(release_pipeline.__file__).parent)}
+    paths |= {p for p in sys.path if p and Path(p).is_dir() and "site-packages" in p}
+    real = {str(Path(p).resolve()) for p in paths} | paths
+    wanted = sorted(p for p in real if not p.startswith(("/usr/", "/proc", "/dev")) and p != "/")
+    return tuple(p for p in wanted if not any(p.startswith(q + "/") for q in wanted))  # a folder covers its insides
 
 
 class PidsCgroup:
@@ -115,7 +140,7 @@ class PidsCgroup:
         """Whether the code ran into the process ceiling at some point."""
         if self.path is None:
             return False
-        events = (self.path / "pids.events").read_text().split()
+        events = _read(self.path / "pids.events").split()
         return "max" in events and int(events[events.index("max") + 1]) > 0
 
     def join(self) -> None:
@@ -127,7 +152,7 @@ class PidsCgroup:
         if self.path is None:
             return
         for _ in range(50):
-            pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+            pids = [int(p) for p in _read(self.path / "cgroup.procs").split()]
             if not pids:
                 break
             for pid in pids:
@@ -157,7 +182,7 @@ def _rmdir(path: Path) -> None:
         pass
 
 
-def _limits_preexec(limits: Limits, cgroup: PidsCgroup):
+def _limits_preexec(limits: Limits, cgroup: PidsCgroup, cpu_hard: bool = True) -> Callable[[], None]:
     # RLIMIT_NPROC is per user, and the kernel exempts root from it: where we can make a cgroup, it holds
     # the ceiling instead.
     per_user = cgroup.path is None
@@ -166,7 +191,8 @@ def _limits_preexec(limits: Limits, cgroup: PidsCgroup):
         os.setsid()
         cgroup.join()
         mb = 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
+        cpu_max = limits.cpu_s + 1 if cpu_hard else resource.RLIM_INFINITY
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, cpu_max))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb, limits.file_size_mb * mb))
         if per_user:
@@ -174,6 +200,23 @@ def _limits_preexec(limits: Limits, cgroup: PidsCgroup):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     return apply
+
+
+@dataclass
+class Prepared:
+    """A command ready to start in the sandbox, and what must be cleaned up after it ends."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    preexec: Callable[[], None]
+    cgroup: PidsCgroup
+    scratch: Path  # the host folder behind its inputs (and, without bubblewrap, its HOME)
+    home: str  # its HOME as the code sees it
+
+    def cleanup(self) -> None:
+        self.cgroup.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 class Sandbox:
@@ -188,21 +231,70 @@ class Sandbox:
         """Whether file-system, network and process isolation are enforced (not only limits)."""
         return self.bwrap is not None
 
-    def _wrap(self, argv: list[str], workdir: Path, cwd: Path | None, limits: Limits) -> list[str]:
-        if not self.bwrap:
-            return argv
+    def prepare(
+        self,
+        argv: list[str],
+        *,
+        files: dict[str, str] | None = None,
+        limits: Limits | None = None,
+        cwd: Path | None = None,
+        long_lived: bool = False,
+    ) -> Prepared:
+        """Everything needed to start `argv` sandboxed: the wrapped command, its environment and limits.
+
+        `files` are written into its HOME (read-only under bubblewrap); `cwd` is a folder it starts in,
+        visible read-only. A `long_lived` process (a worker serving many calls) gets no hard CPU ceiling:
+        it sets its own soft one per call.
+        """
+        limits = limits or self.limits
+        scratch = Path(tempfile.mkdtemp(prefix="release-sandbox-"))
+        for name, text in (files or {}).items():
+            (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+            (scratch / name).write_text(text, encoding="utf-8")
+        home = HOME if self.bwrap else str(scratch)
+        start_in = str(cwd) if cwd else home
+        if self.bwrap:
+            argv = [*self._view(scratch, files or {}, cwd, limits), "--chdir", start_in, "--", *argv]
+        cgroup = PidsCgroup(limits.processes)
+        return Prepared(
+            argv,
+            allowed_env(home, limits.env),
+            str(cwd or scratch),
+            _limits_preexec(limits, cgroup, cpu_hard=not long_lived),
+            cgroup,
+            scratch,
+            home,
+        )
+
+    def _view(self, scratch: Path, files: dict[str, str], cwd: Path | None, limits: Limits) -> list[str]:
+        """bubblewrap's arguments: the file system the code may see, and the namespaces it runs in."""
+        assert self.bwrap is not None
         # fmt: off
-        wrap = [
-            # everything read-only, /tmp included (the interpreter or the agent may live there), but its folder
-            self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--bind", str(workdir), str(workdir), "--chdir", str(cwd or workdir),
-            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
-            "--cap-drop", "ALL",
+        view = [
+            self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox",
+            "--proc", "/proc", "--dev", "/dev",
         ]
         # fmt: on
         if not limits.network:
-            wrap.append("--unshare-net")
-        return [*wrap, "--", *argv]
+            view.append("--unshare-net")
+        for folder in SYSTEM_DIRS:
+            if os.path.islink(folder):
+                view += ["--symlink", os.readlink(folder), folder]
+            elif os.path.isdir(folder):
+                view += ["--ro-bind", folder, folder]
+        for name in ETC_VISIBLE:
+            view += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        # the one writable place, with a quota; then what it needs to read, mounted over it where nested
+        view += ["--perms", "1777", "--size", str(limits.disk_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        view += ["--dir", HOME]
+        for path in python_paths():
+            view += ["--ro-bind", path, path]
+        for name in files:
+            view += ["--ro-bind", str(scratch / name), f"{HOME}/{name}"]
+        if cwd is not None:
+            view += ["--ro-bind", str(cwd), str(cwd)]
+        return [*view, "--remount-ro", "/"]  # the root bubblewrap built is read-only too; /tmp stays writable
 
     def run(
         self,
@@ -213,95 +305,113 @@ class Sandbox:
         limits: Limits | None = None,
         cwd: Path | None = None,
     ) -> SandboxResult:
-        """Run `argv` in a fresh folder holding `files`; never raises for what the code does.
+        """Run `argv` to its end in a fresh sandbox holding `files`; never raises for what the code does.
 
-        With `cwd`, the command starts in that folder instead (read-only under bwrap); the fresh folder is
-        still its HOME and TMPDIR, the one place it can write.
+        With `cwd`, the command starts in that folder instead (read-only); its HOME is still the one
+        place it can write.
         """
         limits = limits or self.limits
-        workdir = Path(tempfile.mkdtemp(prefix="release-sandbox-"))
+        prepared = self.prepare(argv, files=files, limits=limits, cwd=cwd)
         try:
-            for name, text in (files or {}).items():
-                (workdir / name).parent.mkdir(parents=True, exist_ok=True)
-                (workdir / name).write_text(text, encoding="utf-8")
-            return self._run(self._wrap(argv, workdir, cwd, limits), cwd or workdir, workdir, stdin, limits)
+            return self._run(prepared, stdin, limits)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            prepared.cleanup()
 
     def run_python(self, code: str, *, stdin: str = "", limits: Limits | None = None) -> SandboxResult:
-        """Run a Python program (as `main.py` in the working folder) with this interpreter."""
+        """Run a Python program (as `main.py` in its HOME) with this interpreter."""
         return self.run([sys.executable, "-I", "main.py"], files={"main.py": code}, stdin=stdin, limits=limits)
 
-    def _run(self, argv: list[str], cwd: Path, workdir: Path, stdin: str, limits: Limits) -> SandboxResult:
+    def _run(self, prepared: Prepared, stdin: str, limits: Limits) -> SandboxResult:
         start = time.perf_counter()
-        cgroup = PidsCgroup(limits.processes)
-        try:
+        cgroup = prepared.cgroup
+        # Output goes to files, not pipes: RLIMIT_FSIZE then bounds how much the code can make us keep.
+        with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            inp.write(stdin.encode("utf-8", "replace"))
+            inp.seek(0)
             try:
                 proc = subprocess.Popen(
-                    argv,
-                    cwd=cwd,
-                    env=scrubbed_env(workdir),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    preexec_fn=_limits_preexec(limits, cgroup),
+                    prepared.argv,
+                    cwd=prepared.cwd,
+                    env=prepared.env,
+                    stdin=inp,
+                    stdout=out,
+                    stderr=err,
+                    preexec_fn=prepared.preexec,
                 )
             except (OSError, subprocess.SubprocessError) as exc:
                 raise SandboxError(f"cannot start the sandbox: {exc}") from None
             timed_out = forked_too_much = False
-            data: bytes | None = stdin.encode()
             deadline = start + limits.wall_s
             try:
                 while True:  # in slices, so a fork bomb is stopped when it meets the ceiling, not at the deadline
                     try:
-                        out, err = proc.communicate(data, timeout=0.25)
+                        proc.wait(timeout=0.25)
                         break
                     except subprocess.TimeoutExpired:
-                        data = None
                         forked_too_much = cgroup.hit()
                         timed_out = time.perf_counter() > deadline
                         if forked_too_much or timed_out:
-                            _kill_group(proc.pid)
+                            kill_group(proc.pid)
                             cgroup.kill_all()
-                            out, err = proc.communicate()
+                            proc.wait()
                             break
             finally:
-                _kill_group(proc.pid)  # anything it left behind in its session
+                kill_group(proc.pid)  # anything it left behind in its session
             forked_too_much = forked_too_much or cgroup.hit()
-        finally:
-            cgroup.close()  # and anything that left the session
+            stdout = _head(out, OUTPUT_LIMIT)
+            stderr = _tail(err, STDERR_LIMIT)
         wall = time.perf_counter() - start
-        stdout = out[:OUTPUT_LIMIT].decode("utf-8", "replace")
-        stderr = err[-OUTPUT_LIMIT:].decode("utf-8", "replace")
         code = proc.returncode
         if self.bwrap and code is not None and code > 128:  # bwrap reports its child's death by signal N as 128+N
             code = -(code - 128)
-        reason = f"process limit: more than {limits.processes} processes" if forked_too_much else ""
-        reason = reason or _violation(code, stderr, timed_out, limits)
         if self.bwrap and proc.returncode == 1 and stderr.startswith("bwrap:"):
             raise SandboxError(f"the sandbox failed to start: {stderr.strip()[:200]}")
+        reason = f"process limit: more than {limits.processes} processes" if forked_too_much else ""
+        reason = reason or violation(code, stderr, timed_out, limits)
         status = "violation" if reason else ("ok" if code == 0 else "failed")
         return SandboxResult(status, code, stdout, stderr, reason, wall)
 
 
-def _kill_group(pid: int) -> None:
+def _head(fh, limit: int) -> str:
+    fh.seek(0)
+    return fh.read(limit).decode("utf-8", "replace")
+
+
+def _tail(fh, limit: int) -> str:
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(max(0, size - limit))
+    return fh.read().decode("utf-8", "replace")
+
+
+def kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
 
 
-def _violation(code: int | None, stderr: str, timed_out: bool, limits: Limits) -> str:
+def violation(code: int | None, stderr: str, timed_out: bool, limits: Limits) -> str:
+    """Which limit, if any, ended a sandboxed process, from its exit status and what it wrote on stderr."""
     if timed_out:
         return f"wall-clock limit: no end within {limits.wall_s:g}s"
     if code in (-signal.SIGXCPU, -signal.SIGKILL):  # the kernel's soft then hard RLIMIT_CPU signals
         return f"CPU time limit: more than {limits.cpu_s}s"
-    if code == -signal.SIGXFSZ or "File too large" in stderr:
+    if code == -signal.SIGXFSZ:
         return f"file size limit: a file over {limits.file_size_mb} MB"
-    if "MemoryError" in stderr or "Cannot allocate memory" in stderr:
+    found = limit_message(stderr, limits)
+    if not found and code is not None and code < 0:
+        found = f"killed by signal {signal.Signals(-code).name}"
+    return found
+
+
+def limit_message(text: str, limits: Limits) -> str:
+    """The limit an error message shows the code ran into, or ""."""
+    if "File too large" in text:
+        return f"file size limit: a file over {limits.file_size_mb} MB"
+    if "No space left on device" in text:
+        return f"disk quota: more than {limits.disk_mb} MB written"
+    if "MemoryError" in text or "Cannot allocate memory" in text:
         return f"memory limit: more than {limits.memory_mb} MB"
-    if "Resource temporarily unavailable" in stderr and ("fork" in stderr or "BlockingIOError" in stderr):
+    if "Resource temporarily unavailable" in text and ("fork" in text or "BlockingIOError" in text):
         return f"process limit: more than {limits.processes} processes"
-    if code is not None and code < 0:
-        return f"killed by signal {signal.Signals(-code).name}"
     return ""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from release_pipeline.config import AgentConfig, WorkspaceConfig, load_config
 from release_pipeline.errors import NotFoundError, UserError
-from release_pipeline.locations import ACTOR_ENV, DB_ENV, STATE_DIR, find_root
+from release_pipeline.locations import ACTOR_ENV, CONFIG_FILE, DB_ENV, STATE_DIR, find_root
 from release_pipeline.manifest import load_manifest
 from release_pipeline.models import Artifact, Suite, VersionInfo
 from release_pipeline.policy import GatePolicy, load_policy
@@ -20,16 +21,24 @@ if TYPE_CHECKING:
 
     from release_pipeline.llm.gateway import LLMGateway
     from release_pipeline.plugins import Plugins
+    from release_pipeline.stages.run import Verifiers
     from release_pipeline.store import Store
 
 
 class Workspace:
-    """Lazy access to a workspace's config, store, git repository, plugins and suites."""
+    """Lazy access to a workspace's config, store, git repository, plugins and suites.
 
-    def __init__(self, root: Path):
+    `root` holds the git repository and the `.release/` state. `source` is where the config, suites,
+    gate policy, plugins and verifiers are read: the working tree, or for the gate a commit's files
+    (`at_commit`), which no candidate can change.
+    """
+
+    def __init__(self, root: Path, source: Path | None = None):
         self.root = root.resolve()
-        self.config: WorkspaceConfig = load_config(self.root)
+        self.source = (source or root).resolve()
+        self.config: WorkspaceConfig = load_config(self.source)
         self._suites: dict[str, Suite] = {}
+        self._judges: dict[str, Workspace] = {}
 
     @classmethod
     def find(cls, start: Path | None = None) -> Workspace:
@@ -68,7 +77,7 @@ class Workspace:
     def plugins(self) -> Plugins:
         from release_pipeline.plugins import load_plugins
 
-        return load_plugins(self.root, self.config.plugins)
+        return load_plugins(self.source, self.config.plugins)
 
     @property
     def actor(self) -> str:
@@ -97,11 +106,66 @@ class Workspace:
         from release_pipeline.suites import resolve_suite
 
         if agent.suite not in self._suites:
-            self._suites[agent.suite] = resolve_suite(agent.suite, self.root, self.plugins.registry)
+            self._suites[agent.suite] = resolve_suite(agent.suite, self.source, self.plugins.registry)
         return self._suites[agent.suite]
 
     def policy(self) -> GatePolicy:
-        return load_policy(self.root / self.config.policy)
+        return load_policy(self.source / self.config.policy)
+
+    def at_commit(self, sha: str) -> Workspace:
+        """This workspace as commit `sha` has it: what judges a candidate, read from files no candidate changes.
+
+        The commit's files are exported once into `.release/judges/<sha>/`; the store, the LLM gateway
+        and the git repository are this workspace's own.
+        """
+        from release_pipeline.gitops import export_commit
+
+        if sha in self._judges:
+            return self._judges[sha]
+        dest = self.state_dir / "judges" / sha
+        if not dest.is_dir():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            export_commit(self.repo, sha, dest)
+        try:
+            judge = Workspace(self.root, source=dest)
+        except UserError as exc:
+            raise UserError(f"the canonical commit {sha[:10]} cannot judge: {exc}") from None
+        judge.__dict__.update(store=self.store, llm=self.llm, repo=self.repo)
+        self._judges[sha] = judge
+        return judge
+
+    def judge_files(self, agent: AgentConfig) -> set[str]:
+        """Repository paths of everything this workspace loads to judge `agent`: config, gate policy, suite
+        file, plugins, and every module its verifiers imported from the workspace.
+
+        Call it on a workspace whose verifiers were built (its suite's verifiers are built here).
+        """
+        files = {CONFIG_FILE, self.config.policy, agent.suite}
+        self.verifiers.check(self.suite(agent).tasks)
+        prefix = str(self.source) + "/"
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None)
+            if isinstance(path, str) and path.startswith(prefix):
+                files.add(path[len(prefix) :])
+        plugins = self.source / "plugins"
+        if plugins.is_dir():
+            files |= {str(p.relative_to(self.source)) for p in plugins.rglob("*") if p.is_file()}
+        return {p for p in (self.repo_path(f) for f in files) if p is not None}
+
+    def repo_path(self, path: str) -> str | None:
+        """`path` (as a config spells it) as the repository spells it, or None when it is not inside it."""
+        full = (self.source / path).resolve()
+        try:
+            return full.relative_to(self.source).as_posix()
+        except ValueError:
+            return None
+
+    @cached_property
+    def verifiers(self) -> Verifiers:
+        """Every task's verifier, built once per setting, with modules looked up in `source`."""
+        from release_pipeline.stages.run import Verifiers
+
+        return Verifiers(self.plugins.registry, self.source)
 
     def head(self, agent: AgentConfig) -> VersionInfo:
         """The canonical version, or a one-line error telling how to create it."""
@@ -127,4 +191,7 @@ class Workspace:
         if not dest.is_dir():
             dest.parent.mkdir(parents=True, exist_ok=True)
             export_folder(self.repo, version.git_sha, agent.path, dest)
-        return Artifact(agent.name, version.number, dest, load_manifest(dest), version.git_sha, version.content_hash)
+        manifest = load_manifest(dest)
+        return Artifact(
+            agent.name, version.number, dest, manifest, version.git_sha, version.content_hash, trusted=agent.trusted
+        )

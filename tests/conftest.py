@@ -126,8 +126,12 @@ def build_workspace(
     verifier: dict | None = None,
     extra: dict[str, str] | None = None,
     init: bool = True,
+    trusted: bool = False,
 ) -> Path:
-    """A small workspace of our own making: agent `toy` from `agent_files`, a YAML suite of `tasks`."""
+    """A small workspace of our own making: agent `toy` from `agent_files`, a YAML suite of `tasks`.
+
+    With `trusted`, the workspace config runs the agent in-process (no sandbox).
+    """
     import yaml
 
     from release_pipeline.policy import GatePolicy
@@ -154,7 +158,9 @@ def build_workspace(
     (root / "release.yaml").write_text(
         yaml.safe_dump(
             {
-                "agents": {"toy": {"path": "agents/toy", "suite": "specs/toy.yaml"}},
+                "agents": {
+                    "toy": {"path": "agents/toy", "suite": "specs/toy.yaml", **({"trusted": True} if trusted else {})}
+                },
                 "run": {"repeats": 3, "concurrency": 4, "timeout_s": 10, "seed": 0, **(run or {})},
             }
         )

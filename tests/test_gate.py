@@ -110,8 +110,9 @@ def test_error_trials_are_retried_then_excluded_never_counted(tmp_path):
         agent_files=agent("def solve(x):\n    return x * 2 if x != 1 else 0\n"),
         tasks=TASKS,
         policy={"error_retries": 1},
+        trusted=True,  # in-process, so a module-level set remembers attempts across retries
     )
-    # t9's provider is down for good, t11's fails on the first attempt only (a counter file per process)
+    # t9's provider is down for good, t11's fails on the first attempt only (remembered in the process)
     flaky_infra = (
         "import os\n_seen = set()\n"
         "def solve(x, ctx):\n"

@@ -199,7 +199,7 @@ def test_misspelled_hook_fails_loudly(tmp_path):
 def test_custom_executor_and_strategy_and_adapter_registration(tmp_path):
     plugin = textwrap.dedent("""
         from release_pipeline.builtin.executors import LocalExecutor
-        from release_pipeline.builtin.adapters import CallableAgent
+        from release_pipeline.builtin.adapters import callable_agent
         from release_pipeline.hookspecs import hookimpl
         from release_pipeline.models import CandidateProposal
 
@@ -214,7 +214,7 @@ def test_custom_executor_and_strategy_and_adapter_registration(tmp_path):
 
         @hookimpl
         def release_register_agent_adapters(register):
-            register("python-too", CallableAgent)
+            register("python-too", callable_agent)
 
         @hookimpl
         def release_register_candidate_strategies(register):

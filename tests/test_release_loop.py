@@ -158,6 +158,7 @@ def test_change_outside_editable_files_is_rejected_before_running(cli, workspace
 
 
 def test_runs_are_reused_only_while_the_suite_split_is_unchanged(cli, workspace):
+    """The gate reads the suite from the canonical commit; `release run` from the working tree."""
     from conftest import commit_all
 
     first = cli.json("gate", "--candidate", str(PATCHES / "01-percent-and-plain-digits.patch"))
@@ -168,8 +169,12 @@ def test_runs_are_reused_only_while_the_suite_split_is_unchanged(cli, workspace)
         suite.read_text().replace("input: add 7 and 8\n  expected: 15", "input: add 7 and 9\n  expected: 16")
     )
     commit_all(workspace, "fix a task")
-    changed = cli.json("gate", "--candidate", "v2")
-    assert changed["base_run"] != first["base_run"] and changed["candidate_run"] != first["candidate_run"]
+    # the gate judges with the canonical commit's suite, which did not change: its runs still count
+    judged = cli.json("gate", "--candidate", "v2")
+    assert judged["base_run"] == first["base_run"] and judged["candidate_run"] == first["candidate_run"]
+    assert any("specs/calc.yaml" in note and "differ" in note for note in judged["notes"])
+    # a run of the working tree's suite, whose gate split changed, is a new run
+    assert cli.json("run", "--split", "gate")["run"] not in (first["base_run"], first["candidate_run"])
     dev = cli.json("run", "--split", "dev")
     assert cli.json("run", "--split", "dev")["run"] != dev["run"]  # a complete run is not resumed
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from conftest import require_isolation
 
-from release_pipeline.sandbox import Limits, Sandbox, scrubbed_env
+from release_pipeline.sandbox import Limits, Sandbox, allowed_env, python_paths
 
 LIMITS = Limits(cpu_s=2, wall_s=5, memory_mb=256, file_size_mb=8, processes=32)
 
@@ -24,26 +24,95 @@ def test_ordinary_code_runs(sandbox):
     assert result.ok and result.stdout.strip() == "45" and result.stderr.strip() == "err"
 
 
-def test_writing_outside_the_folder_fails_and_leaves_nothing(sandbox, tmp_path):
+def test_writes_never_reach_the_host(sandbox, tmp_path):
     require_isolation()
     target = tmp_path / f"escape-{uuid.uuid4().hex}"
     result = sandbox.run_python(f"open({str(target)!r}, 'w').write('x')")
     assert not result.ok and not target.exists()
+    for path in ("/usr/escape", "/etc/escape", __import__("sys").prefix + "/escape"):
+        assert not sandbox.run_python(f"open({path!r}, 'w').write('x')").ok
     inside = sandbox.run_python("open('here.txt', 'w').write('x'); print(open('here.txt').read())")
     assert inside.ok and inside.stdout.strip() == "x"
     scratch = sandbox.run_python("import tempfile; print(open(tempfile.mkstemp()[1], 'w').write('ok'))")
-    assert scratch.ok  # temporary files land in its folder
-    assert not sandbox.run_python("open('/tmp/release-escape', 'w').write('x')").ok
+    assert scratch.ok  # temporary files land in its own /tmp
+    marker = f"/tmp/release-escape-{uuid.uuid4().hex}"
+    assert sandbox.run_python(f"open({marker!r}, 'w').write('x')").ok  # a private /tmp: allowed ...
+    assert not __import__("os").path.exists(marker)  # ... and gone with the sandbox
 
 
-def test_planted_secrets_are_not_in_the_environment(sandbox, monkeypatch):
-    planted = {"OPENAI_API_KEY": "sk-zq81", "GITHUB_TOKEN": "ghp-zq82", "DB_SECRET": "zq83"}
-    for name, value in planted.items():
+PLANTED = {
+    "OPENAI_API_KEY": "sk-zq81",
+    "GITHUB_TOKEN": "ghp-zq82",
+    "DB_SECRET": "zq83",
+    "PGPASSWORD": "zq84",
+    "DATABASE_URL": "postgresql://u:zq85@db/x",
+    "RELEASE_DB_URL": "sqlite:////zq86.db",
+    "AWS_ACCESS_KEY_ID": "AKIAZQ87",
+    "GITHUB_PAT": "zq88",
+    "SOME_NEW_CREDENTIAL": "zq89",
+}
+
+
+def test_the_environment_is_an_allow_list(sandbox, monkeypatch):
+    for name, value in PLANTED.items():
         monkeypatch.setenv(name, value)
-    values = sorted(planted.values())
+    values = sorted(PLANTED.values())
     result = sandbox.run_python(f"import os; print(sorted(k for k in os.environ if os.environ[k] in {values!r}))")
     assert result.ok and result.stdout.strip() == "[]"
-    assert "OPENAI_API_KEY" not in scrubbed_env(__import__("pathlib").Path("."))
+    assert not set(PLANTED) & set(allowed_env("/tmp/work"))
+    assert allowed_env("/tmp/work", ("PGPASSWORD",))["PGPASSWORD"] == "zq84"  # only where the owner names it
+
+
+def test_host_files_are_out_of_sight(sandbox, tmp_path):
+    require_isolation()
+    state = tmp_path / "ws" / ".release"
+    state.mkdir(parents=True)
+    (state / "release.db").write_text("the version line")
+    ssh = __import__("pathlib").Path.home() / ".ssh"
+    ssh.mkdir()
+    (ssh / "id_ed25519").write_text("a planted key")
+    real_home = __import__("pwd").getpwuid(__import__("os").getuid()).pw_dir
+    python = [p for p in python_paths() if p.startswith(real_home + "/")]
+    home_files = [
+        str(p) for p in __import__("pathlib").Path(real_home).iterdir() if not any(q.startswith(str(p)) for q in python)
+    ]
+    paths = ["/etc/shadow", "/etc/gshadow", str(state / "release.db"), str(ssh), "/var/run", "/run", *home_files[:20]]
+    code = f"import os\nfor path in {paths!r}:\n    print(path, os.path.exists(path))\n"
+    result = sandbox.run_python(code)
+    assert result.ok, result.stderr
+    seen = dict(line.rsplit(" ", 1) for line in result.stdout.strip().splitlines())
+    assert set(seen.values()) == {"False"}, seen
+
+
+def test_host_unix_sockets_are_unreachable(sandbox, tmp_path):
+    require_isolation()
+    import socket
+
+    path = tmp_path / "host.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(1)
+    try:
+        code = (
+            "import socket\ns = socket.socket(socket.AF_UNIX)\n"
+            f"try:\n    s.connect({str(path)!r}); print('connected')\nexcept OSError as e:\n    print('refused', e)\n"
+        )
+        result = sandbox.run_python(code)
+        assert result.ok and result.stdout.startswith("refused"), result.stdout
+    finally:
+        server.close()
+
+
+def test_writing_without_end_hits_the_disk_quota(sandbox):
+    require_isolation()
+    code = (
+        "import os\nchunk = b'0' * (4 * 1024 * 1024)\n"
+        "for i in range(400):\n    open(f'f{i}', 'wb').write(chunk)\n"  # 1.6 GB in files under the size limit
+    )
+    start = time.perf_counter()
+    result = sandbox.run_python(code, limits=Limits(disk_mb=64, wall_s=20, cpu_s=20))
+    assert result.status == "violation" and "disk quota" in result.reason, result
+    assert time.perf_counter() - start < 20
 
 
 def test_no_network(sandbox):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import secrets
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -57,36 +59,56 @@ def load(argument: str, root: Path) -> Suite:
 FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.S)
 
 
-def program(prompt: str, completion: str, test: str, entry_point: str) -> str:
-    """The script that decides: the solution, the problem's tests, and the call that runs them."""
+def solution(prompt: str, completion: str, entry_point: str) -> str:
+    """The solution's program: the prompt completed by the answer, or the prompt's helpers and the answer's function."""
     fenced = FENCE.findall(completion)
     code = fenced[0] if fenced else completion
     if re.search(rf"^\s*def {re.escape(entry_point)}\s*\(", code, re.M):
         # a whole function: keep the prompt's imports and helpers, then the answer's definition wins
-        body = prompt + "    pass\n\n" + code
-    else:
-        body = prompt + code
-    return f"{body}\n\n{test}\n\ncheck({entry_point})\n"
+        return prompt + "    pass\n\n" + code
+    return prompt + code
+
+
+@lru_cache(maxsize=1)
+def harness_files() -> dict[str, str]:
+    """The judge's programs, copied into every sandbox (see `benchmarks/harness/`)."""
+    folder = Path(__file__).parent / "harness"
+    names = ("judge.py", "solution_runner.py", "codec.py")
+    return {name: (folder / name).read_text(encoding="utf-8") for name in names}
+
+
+def judge(task: Task, completion: str, sandbox: Sandbox) -> Verdict:
+    """Run the problem's tests against the answer in the sandbox; only the judge's proof counts as a pass."""
+    problem = {key: task.metadata[key] for key in ("test", "entry_point")}
+    problem["prompt"] = task.input
+    files = {
+        **harness_files(),
+        "problem.json": json.dumps(problem),
+        "solution.py": solution(task.input, completion, problem["entry_point"]),
+    }
+    nonce = secrets.token_hex(16)
+    try:
+        result = sandbox.run([sys.executable, "-E", "-s", "judge.py"], files=files, stdin=nonce + "\n")
+    except SandboxError as exc:  # ours, not the agent's: the trial becomes an error
+        raise RuntimeError(str(exc)) from None
+    if result.status == "violation":
+        return Verdict(False, 0.0, f"sandbox: {result.reason}", "sandbox_violation")
+    if result.ok and result.stdout.strip().splitlines()[-1:] == [f"PASSED {nonce}"]:
+        return Verdict(True, 1.0)
+    if result.ok:
+        return Verdict(False, 0.0, "the tests did not run to their end (exit 0 without the judge's proof)", "mismatch")
+    last = (result.stderr.strip().splitlines() or ["tests failed"])[-1]
+    return Verdict(False, 0.0, f"tests failed: {last[:300]}", "mismatch")
 
 
 def humaneval(options: dict[str, Any], root: Path):
-    """Passes when the problem's tests pass against the answer, run in the sandbox."""
+    """Passes when the problem's tests pass against the answer, judged in the sandbox."""
     sandbox = Sandbox(LIMITS)
 
     def verify(task: Task, output: Any) -> Verdict:
         if not isinstance(output, str) or not output.strip():
             return Verdict(False, 0.0, "empty output", "empty")
-        script = program(task.input, output, task.metadata["test"], task.metadata["entry_point"])
-        try:
-            result = sandbox.run_python(script)
-        except SandboxError as exc:  # ours, not the agent's: the trial becomes an error
-            raise RuntimeError(str(exc)) from None
-        if result.ok:
-            return Verdict(True, 1.0)
-        if result.status == "violation":
-            return Verdict(False, 0.0, f"sandbox: {result.reason}", "sandbox_violation")
-        last = (result.stderr.strip().splitlines() or ["tests failed"])[-1]
-        return Verdict(False, 0.0, f"tests failed: {last[:300]}", "mismatch")
+        return judge(task, output, sandbox)
 
     verify.blocking = True  # runs a process: keep it off the event loop
     return verify

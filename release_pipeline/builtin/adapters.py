@@ -1,68 +1,120 @@
-"""Built-in agent adapters: a Python callable, and a subprocess speaking JSON (any language)."""
+"""Built-in agent adapters: a Python callable, and a subprocess speaking JSON (any language).
+
+Both run the agent's code in the sandbox, out of the harness's process: a callable in a pool of
+sandboxed Python workers (`release_pipeline.workers`), a subprocess once per trial. Only an agent the
+workspace's own `release.yaml` marks `trusted: true` (never its manifest, which a candidate ships) runs
+in-process, with none of the sandbox's protections.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
-from concurrent.futures import ThreadPoolExecutor
+import math
+import threading
+from pathlib import Path
 from typing import Any
 
-from release_pipeline.errors import ConfigError, InfrastructureError
+from release_pipeline.agent_contract import EXIT_INFRASTRUCTURE, as_result
+from release_pipeline.errors import AgentProtocolError, ConfigError, InfrastructureError, SandboxViolation
 from release_pipeline.hookspecs import hookimpl
 from release_pipeline.loading import load_callable
 from release_pipeline.models import AgentResult, Artifact, Task, TrialContext
+from release_pipeline.sandbox import Limits
 
-# Exit status by which a subprocess agent says "the infrastructure failed, not me" (sysexits EX_TEMPFAIL).
-EXIT_INFRASTRUCTURE = 75
-
-
-class AgentProtocolError(Exception):
-    """The agent answered, but not in the shape its adapter requires."""
+DEFAULT_TIMEOUT_S = 60.0
 
 
-def as_result(value: Any) -> AgentResult:
-    """Accept an AgentResult, a mapping with `output` (and `trace`, `tokens`, `cost`), or a bare answer."""
-    if isinstance(value, AgentResult):
-        return value
-    if isinstance(value, dict) and "output" in value:
-        trace = value.get("trace") or []
-        if not isinstance(trace, list):
-            raise AgentProtocolError("`trace` must be a list of steps")
-        return AgentResult(value["output"], trace, int(value.get("tokens", 0)), float(value.get("cost", 0.0)))
-    return AgentResult(value)
+def agent_limits(artifact: Artifact) -> Limits:
+    """The sandbox's limits for an agent: its manifest's `sandbox:` over defaults fitted to its timeout.
+
+    An empty or partial `sandbox:` means those defaults, never "no sandbox".
+    """
+    options = dict(artifact.manifest.sandbox)
+    options["env"] = tuple(options.get("env", ()))
+    wall = float(artifact.manifest.timeout_s or DEFAULT_TIMEOUT_S) + 1  # the run loop's timeout comes first
+    return Limits(**{"wall_s": wall, "cpu_s": math.ceil(wall) + 1, **options})
 
 
-class CallableAgent:
-    """Runs `entry: module:function` from the artifact folder.
+def _check_entry(artifact: Artifact) -> str:
+    entry = artifact.manifest.entry
+    module, sep, attr = entry.partition(":")
+    if not (module and sep and attr):
+        raise ConfigError(f"agent {artifact.agent!r}: the callable adapter needs `entry: module:function`")
+    return entry
 
-    The function takes `(input)` or `(input, ctx)`; `async def` functions run on
-    the event loop, plain ones in a thread so a slow agent cannot stall the rest.
-    With `sandbox:` in the manifest, each call runs in the sandbox instead, in a
-    process of its own (`ctx.llm` is then not available to it).
+
+class SandboxedCallableAgent:
+    """Runs `entry: module:function` from the artifact folder in sandboxed worker processes.
+
+    The function takes `(input)` or `(input, ctx)`, plain or `async def`; `ctx.llm` is a proxy whose
+    calls the harness makes (cached, recorded, with keys that never enter the sandbox).
     """
 
     def __init__(self, artifact: Artifact):
-        if not artifact.manifest.entry:
-            raise ConfigError(f"agent {artifact.agent!r}: the callable adapter needs `entry: module:function`")
-        self.fn = load_callable(artifact.manifest.entry, artifact.path, what=f"agent {artifact.agent!r} entry")
-        self.is_async = inspect.iscoroutinefunction(self.fn)
-        self.wants_ctx = len(inspect.signature(self.fn).parameters) >= 2
-        self._pool: ThreadPoolExecutor | None = None
+        from release_pipeline.workers import WorkerPool
+
+        self.pool = WorkerPool(_check_entry(artifact), artifact.path, agent_limits(artifact))
 
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
-        import asyncio
+        from release_pipeline.workers import AgentLoadFailed
 
+        try:
+            return await self.pool.run(task, ctx)
+        except AgentLoadFailed as exc:
+            raise AgentProtocolError(f"the agent failed to import: {exc}") from None
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+    def close(self) -> None:
+        pass
+
+
+class TrustedCallableAgent:
+    """A callable agent run in the harness's own process: only for agents the workspace marks `trusted`.
+
+    `async def` functions run on the event loop, plain ones in a daemon thread each, so a slow agent
+    cannot stall the rest and one that never returns cannot keep the process from exiting.
+    """
+
+    def __init__(self, artifact: Artifact):
+        entry = _check_entry(artifact)
+        self.fn = load_callable(entry, artifact.path, what=f"agent {artifact.agent!r} entry")
+        self.is_async = inspect.iscoroutinefunction(self.fn)
+        self.wants_ctx = len(inspect.signature(self.fn).parameters) >= 2
+
+    async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
         args = (task.input, ctx) if self.wants_ctx else (task.input,)
         if self.is_async:
             return as_result(await self.fn(*args))
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="agent")
-        loop = asyncio.get_running_loop()
-        return as_result(await loop.run_in_executor(self._pool, lambda: self.fn(*args)))
+        return as_result(await _in_daemon_thread(self.fn, args))
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        pass
+
+
+async def _in_daemon_thread(fn: Any, args: tuple) -> Any:
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if not future.done():
+            future.set_exception(error) if error is not None else future.set_result(value)
+
+    def work() -> None:
+        try:
+            value, error = fn(*args), None
+        except BaseException as exc:  # SystemExit too: it must not end the harness
+            value, error = None, exc if isinstance(exc, Exception) else RuntimeError(f"agent raised {exc!r}")
+        try:
+            loop.call_soon_threadsafe(settle, value, error)
+        except RuntimeError:  # the loop is gone: the trial was abandoned
+            pass
+
+    threading.Thread(target=work, name="trusted-agent", daemon=True).start()
+    return await future
 
 
 class SubprocessAgent:
@@ -73,23 +125,20 @@ class SubprocessAgent:
     `cost`. Exit status 75 reports an infrastructure failure (an `error`
     trial); any other non-zero status, or a sandbox limit, is the agent's failure.
     The manifest's `sandbox:` sets the limits (`cpu_s`, `memory_mb`, `processes`,
-    `file_size_mb`) and `network: true` for agents that must reach a provider.
+    `file_size_mb`, `disk_mb`), `network: true` for agents that must reach a
+    provider, and `env: [NAMES]` for variables to pass through.
     """
 
     def __init__(self, artifact: Artifact):
-        from release_pipeline.sandbox import Limits, Sandbox
+        from release_pipeline.sandbox import Sandbox
 
         if not artifact.manifest.command:
             raise ConfigError(f"agent {artifact.agent!r}: the subprocess adapter needs `command: [...]`")
         self.command = list(artifact.manifest.command)
-        self.cwd = artifact.path
-        options = dict(artifact.manifest.sandbox)
-        wall = float(artifact.manifest.timeout_s or 60) + 1  # the run loop's timeout comes first
-        self.sandbox = Sandbox(Limits(**{"wall_s": wall, "cpu_s": int(wall) + 1, **options}))
+        self.cwd: Path = artifact.path
+        self.sandbox = Sandbox(agent_limits(artifact))
 
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
-        import asyncio
-
         from release_pipeline.sandbox import SandboxError
 
         payload = {
@@ -113,8 +162,9 @@ class SubprocessAgent:
             raise RuntimeError(f"agent exited with status {result.returncode}: {_tail(result.stderr)}")
         try:
             data = json.loads(result.stdout)
-        except json.JSONDecodeError as exc:
-            raise AgentProtocolError(f"agent printed invalid JSON ({exc.msg}): {_tail(result.stdout)}") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            raise AgentProtocolError(f"agent printed invalid JSON ({detail}): {_tail(result.stdout)}") from None
         if not isinstance(data, dict) or "output" not in data:
             raise AgentProtocolError("agent must print a JSON object with an `output` field")
         return as_result(data)
@@ -123,26 +173,9 @@ class SubprocessAgent:
         pass
 
 
-class SandboxedCallableAgent(SubprocessAgent):
-    """A callable agent whose every call runs in the sandbox, through `release_pipeline.sandboxed_call`."""
-
-    def __init__(self, artifact: Artifact):
-        import sys
-        from dataclasses import replace
-
-        if not artifact.manifest.entry:
-            raise ConfigError(f"agent {artifact.agent!r}: the callable adapter needs `entry: module:function`")
-        command = (sys.executable, "-m", "release_pipeline.sandboxed_call", artifact.manifest.entry)
-        super().__init__(replace(artifact, manifest=replace(artifact.manifest, command=command)))
-
-
-def callable_agent(artifact: Artifact) -> CallableAgent | SandboxedCallableAgent:
-    """The `callable` adapter: in-process, or in the sandbox when the manifest has `sandbox:`."""
-    return SandboxedCallableAgent(artifact) if artifact.manifest.sandbox else CallableAgent(artifact)
-
-
-class SandboxViolation(Exception):
-    """The agent's code ran into a sandbox limit: its failure, with the limit as the reason."""
+def callable_agent(artifact: Artifact) -> SandboxedCallableAgent | TrustedCallableAgent:
+    """The `callable` adapter: sandboxed workers, or in-process for an agent the workspace trusts."""
+    return TrustedCallableAgent(artifact) if artifact.trusted else SandboxedCallableAgent(artifact)
 
 
 def _tail(text: str, limit: int = 300) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from release_pipeline.errors import InfrastructureError
 from release_pipeline.llm.providers import litellm_module
+from release_pipeline.trial_clock import note_provider_cut_short
 
 # Failures worth waiting out; anything else (bad request, auth, unknown model) will not improve with time.
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
@@ -107,12 +108,16 @@ class LLMGateway:
         attempts: int = 5,
         base_delay: float = 0.5,
         max_delay: float = 30.0,
+        max_retry_after: float = 10.0,
+        call_timeout: float = 300.0,
         sleep: Sleep = asyncio.sleep,
     ):
         self.store = store
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
+        self.max_retry_after = max_retry_after  # a provider asking for a longer wait is down, as far as a trial goes
+        self.call_timeout = call_timeout
         self.sleep = sleep
         self.calls = 0  # real calls made by this gateway (cache hits excluded)
         self.spent = 0.0  # what they cost, in dollars
@@ -136,8 +141,15 @@ class LLMGateway:
             return LLMReply(
                 r["content"], r["tool_calls"], hit["prompt_tokens"], hit["completion_tokens"], 0.0, 0.0, cached=True
             )
-        response, latency = await self._call_with_retries(model, messages, params, tools)
-        content, tool_calls, prompt, completion = _parse(response)
+        try:
+            response, latency = await self._call_with_retries(model, messages, params, tools)
+        except asyncio.CancelledError:  # the trial's time ran out while the provider kept us waiting
+            note_provider_cut_short()
+            raise
+        try:
+            content, tool_calls, prompt, completion = _parse(response)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+            raise InfrastructureError(f"{model}: malformed response ({type(exc).__name__}: {_brief(exc)})") from None
         reply = LLMReply(content, tool_calls, prompt, completion, _cost(response), latency)
         self.calls += 1
         self.spent += reply.cost
@@ -166,12 +178,22 @@ class LLMGateway:
         for attempt in range(1, self.attempts + 1):
             start = time.perf_counter()
             try:
-                response = await litellm.acompletion(model=model, messages=messages, num_retries=0, **params, **extra)
+                async with asyncio.timeout(self.call_timeout):  # a provider that never answers is down
+                    response = await litellm.acompletion(
+                        model=model, messages=messages, num_retries=0, **params, **extra
+                    )
                 return response, (time.perf_counter() - start) * 1000
             except Exception as exc:
-                if not is_retryable(exc) or attempt == self.attempts:
+                if isinstance(exc, TimeoutError):
+                    exc = TimeoutError(f"no answer within {self.call_timeout:g}s")
+                if not (is_retryable(exc) or isinstance(exc, TimeoutError)) or attempt == self.attempts:
                     raise InfrastructureError(f"{model}: {type(exc).__name__}: {_brief(exc)}") from None
                 delay = retry_after(exc)
+                if delay is not None and delay > self.max_retry_after:
+                    raise InfrastructureError(
+                        f"{model}: {type(exc).__name__}: the provider asks to retry after {delay:g}s "
+                        f"(longer than {self.max_retry_after:g}s)"
+                    ) from None
                 if delay is None:  # exponential backoff with full jitter
                     delay = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
                 await self.sleep(min(delay, self.max_delay))

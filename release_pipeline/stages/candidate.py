@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from release_pipeline import gitops
-from release_pipeline.config import CONFIG_FILE
 from release_pipeline.errors import UserError
 from release_pipeline.manifest import is_editable
 from release_pipeline.models import VersionInfo
@@ -45,17 +44,22 @@ class CandidateResult:
         return self.version.status == "rejected"
 
 
-def classify_change(ws: Workspace, agent: AgentConfig, base: VersionInfo, paths: list[str]) -> Change:
-    """Sort changed paths by what the canonical version allows."""
-    manifest = ws.materialize(agent, base).manifest
-    prefix = agent.path.rstrip("/") + "/"
-    protected = {CONFIG_FILE, ws.config.policy, agent.suite}
+def classify_change(judge: Workspace, agent: AgentConfig, base: VersionInfo, paths: list[str]) -> Change:
+    """Sort changed paths by what the canonical version allows.
+
+    `judge` is the workspace as the canonical commit has it. Anything it loads to judge (config, gate
+    policy, suite, plugins, verifier modules) is forbidden, even inside the agent's folder; other paths
+    of the agent's folder are allowed when its manifest lists them as editable.
+    """
+    manifest = judge.materialize(agent, base).manifest
+    prefix = (judge.repo_path(agent.path) or agent.path).rstrip("/") + "/"
+    protected = judge.judge_files(agent)
     editable, forbidden, ignored = [], [], []
     for path in paths:
-        if path.startswith(prefix):
-            (editable if is_editable(manifest, path[len(prefix) :]) else forbidden).append(path)
-        elif path in protected or path.startswith("plugins/"):
+        if path in protected or path.startswith("plugins/"):
             forbidden.append(path)
+        elif path.startswith(prefix):
+            (editable if is_editable(manifest, path[len(prefix) :]) else forbidden).append(path)
         else:
             ignored.append(path)
     return Change(editable, forbidden, ignored)
@@ -110,7 +114,8 @@ def create_candidate(
         intent = intent or repo.commit(sha).summary
         recorded = record_as or f"ref:{source}"
     paths = gitops.changed_paths(repo, base.git_sha, sha)
-    change = classify_change(ws, agent, base, paths)
+    judge = ws.at_commit(base.git_sha)
+    change = classify_change(judge, judge.agent(agent.name), base, paths)
     content_hash = gitops.folder_tree_sha(repo, sha, agent.path)
     if not change.forbidden and content_hash == base.content_hash:
         raise UserError(f"{source} changes nothing in agent {agent.name!r} relative to v{base.number}")

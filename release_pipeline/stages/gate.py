@@ -25,6 +25,7 @@ from release_pipeline.stages.run import (
     RunSettings,
     effective,
     execute_jobs,
+    leased,
     missing_jobs,
     open_run,
     preflight,
@@ -79,13 +80,10 @@ class _Side:
         return [j for t in tasks for j in missing_jobs([t], range(repeats[t.id]), done, max_attempt=retries)]
 
     def ensure(self, jobs: list[Job]) -> int:
+        """Execute `jobs` (the caller holds the run's lease) and reload the trials, with their ids."""
         if not jobs:
             return 0
-        if self.run_id is None:  # created only once there is something to record
-            run, _ = open_run(
-                self.ws, self.agent, self.version, split=SPLIT, repeats=self.repeats, purpose="gate", statuses=()
-            )
-            self.run_id = run["id"]
+        assert self.run_id is not None
         with self.progress(f"gate v{self.version.number}", len(jobs)) as advance:
             settings = RunSettings.of(self.ws, advance)
             execute_jobs(
@@ -94,21 +92,27 @@ class _Side:
                 run_id=self.run_id,
                 plugins=self.ws.plugins,
                 store=self.ws.store,
-                root=self.ws.root,
+                verifiers=self.ws.verifiers,
                 settings=settings,
             )
-        self.trials = self.ws.store.trials(self.run_id, with_trace=False)  # with their ids, for the report
+        self.trials = self.ws.store.trials(self.run_id, with_trace=False)
         return len(jobs)
 
     def fill(self, tasks: list[Task], repeats: dict[str, int], retries: int) -> None:
         """Bring every task to its number of repeats, retrying `error` trials up to `retries` times."""
-        for _ in range(retries + 1):
-            if not self.ensure(self.missing(tasks, repeats, retries)):
-                return
-
-    def finish(self) -> None:
-        if self.run_id is not None:
-            self.ws.store.set_run(self.run_id, status="complete")
+        if not self.missing(tasks, repeats, retries):
+            return
+        if self.run_id is None:  # created only once there is something to record
+            run, _ = open_run(
+                self.ws, self.agent, self.version, split=SPLIT, repeats=self.repeats, purpose="gate", statuses=()
+            )
+            self.run_id = run["id"]
+        with leased(self.ws.store, self.run_id) as lease:
+            self.trials = self.ws.store.trials(self.run_id, with_trace=False)  # another gate may have added some
+            for _ in range(retries + 1):
+                if not self.ensure(self.missing(tasks, repeats, retries)):
+                    break
+            lease.complete()
 
 
 def _rows(
@@ -145,10 +149,12 @@ def gate_candidate(
     if candidate.status not in ("candidate", "rejected"):
         raise UserError(f"v{candidate.number} is {candidate.status}, not a candidate")
     base = ws.head(agent)
-    if candidate.parent != base.number:
-        note = f"v{candidate.number} was built on v{candidate.parent}; gating it against the canonical v{base.number}"
-    else:
-        note = ""
+    notes = [f"v{candidate.number} was built on v{candidate.parent}; gating it against the canonical v{base.number}"]
+    notes = notes if candidate.parent != base.number else []
+    working = ws
+    ws = ws.at_commit(base.git_sha)  # the judge: policy, suite, verifiers and plugins as the canonical commit has them
+    agent = ws.agent(agent.name)
+    notes += stale_judge_notes(working, ws, agent, base)
     policy = ws.policy()
     tasks = ws.suite(agent).split(SPLIT)
     if not tasks:
@@ -195,8 +201,6 @@ def gate_candidate(
             side.fill(chosen, repeats, policy.error_retries)
         extra += cost
         rows = _rows(*sides, tasks, repeats, policy, protected, targets, target_tags)
-    for side in sides:
-        side.finish()
 
     errors = sum(r.base.errors + r.candidate.errors for r in rows)
     evidence = GateEvidence(
@@ -216,7 +220,7 @@ def gate_candidate(
         extra_trials=extra,
         errors_excluded=errors,
         budget_exhausted=exhausted,
-        notes=[note] if note else [],
+        notes=notes,
     )
     reasons = [r for found in ws.plugins.hook.release_gate_checks(evidence=evidence, policy=policy) for r in found]
     decision = "rejected" if reasons else "accepted"
@@ -243,6 +247,22 @@ def gate_candidate(
             ],
         )
     return GateResult(decision, reasons, evidence, report_id, markdown, body)
+
+
+def stale_judge_notes(working: Workspace, judge: Workspace, agent: AgentConfig, base: VersionInfo) -> list[str]:
+    """Say so when the working tree's policy, suite, config or plugins differ from the ones that judge."""
+    differ = []
+    for path in sorted(judge.judge_files(agent)):
+        ours, theirs = working.source / path, judge.source / path
+        if not ours.is_file() or ours.read_bytes() != theirs.read_bytes():
+            differ.append(path)
+    if not differ:
+        return []
+    note = (
+        f"{', '.join(differ)} in the working tree differ from canonical v{base.number}'s commit "
+        f"({base.git_sha[:10]}), which is what judges this candidate"
+    )
+    return [note]
 
 
 def _cost(sides: list[_Side], rows: list[TaskRow], fixes: list[str], llm_calls: int) -> dict[str, Any]:

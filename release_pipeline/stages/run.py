@@ -9,22 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release_pipeline.builtin.adapters import AgentProtocolError, SandboxViolation
-from release_pipeline.errors import InfrastructureError, UserError
+from release_pipeline import leases
+from release_pipeline.errors import (
+    AgentCrashed,
+    AgentProtocolError,
+    AgentRaised,
+    ConfigError,
+    ConflictError,
+    InfrastructureError,
+    SandboxViolation,
+    UserError,
+)
 from release_pipeline.llm.providers import check_model
 from release_pipeline.models import Artifact, Task, TaskOutcome, TrialContext, TrialRecord, Verdict, VersionInfo
-from release_pipeline.plugins import Plugins
+from release_pipeline.plugins import Plugins, Registry
 from release_pipeline.progress import ProgressFactory, silent
+from release_pipeline.records import bounded_text, recordable
 from release_pipeline.stages.budget import Budget, Estimate, check, estimate
 from release_pipeline.store import Store
+from release_pipeline.trial_clock import TrialClock, current_trial
 
 if TYPE_CHECKING:
     from release_pipeline.config import AgentConfig
@@ -32,6 +46,7 @@ if TYPE_CHECKING:
 
 
 FLUSH_SECONDS = 0.2
+LEASE_WAIT_S = 1800.0  # how long a command waits for another process to finish the run it needs
 
 
 def trial_seed(base: int, task_id: str, repeat: int) -> int:
@@ -70,22 +85,28 @@ class Batcher:
 
     A SIGKILL loses at most the last `FLUSH_SECONDS` of finished trials, which
     a resumed run then executes again; nothing written is ever written twice.
+    While it runs, it keeps the run's lease alive.
     """
 
     store: Store
     pool: ThreadPoolExecutor
+    run_id: int
     pending: list[TrialRecord] = field(default_factory=list)
     written: int = 0
+    last_beat: float = field(default_factory=time.monotonic)
 
     def add(self, trial: TrialRecord) -> None:
         self.pending.append(trial)
 
     async def flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        if time.monotonic() - self.last_beat > leases.HEARTBEAT_SECONDS:
+            self.last_beat = time.monotonic()
+            await loop.run_in_executor(self.pool, self.store.heartbeat, self.run_id, leases.me())
         if not self.pending:
             return
         batch, self.pending = self.pending, []
-        await asyncio.get_running_loop().run_in_executor(self.pool, self.store.insert_trials, batch)
-        self.written += len(batch)
+        self.written += await loop.run_in_executor(self.pool, self.store.insert_trials, batch)
 
     async def flush_until(self, done: asyncio.Event) -> None:
         """Flush every FLUSH_SECONDS until `done`, then once more for the last trials."""
@@ -99,67 +120,141 @@ class Batcher:
         await self.flush()
 
 
-class TrialRunner:
-    """Runs one job: the agent under a timeout, then the task's verifier. Never raises for an agent's fault."""
+class Verifiers:
+    """The verifier of every task, each built once from the suite's settings."""
 
-    def __init__(self, artifact: Artifact, plugins: Plugins, root: Path, run_id: int, settings: RunSettings):
-        registry = plugins.registry
-        self.adapter = registry.get("adapter", artifact.manifest.adapter)(artifact)
+    def __init__(self, registry: Registry, root: Path):
+        self.registry, self.root = registry, root
+        self._built: dict[str, Callable[[Task, Any], Verdict]] = {}
+
+    def __call__(self, task: Task) -> Callable[[Task, Any], Verdict]:
+        key = repr(sorted(task.verifier.items()))
+        fn = self._built.get(key)
+        if fn is None:
+            options = {k: v for k, v in task.verifier.items() if k != "type"}
+            factory = self.registry.get("verifier", task.verifier["type"])
+            try:
+                fn = factory(options, self.root)
+            except UserError:
+                raise
+            except Exception as exc:
+                raise ConfigError(
+                    f"task {task.id!r}: verifier {task.verifier['type']!r} cannot be built from its settings: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
+            self._built[key] = fn
+        return fn
+
+    def check(self, tasks: Iterable[Task]) -> None:
+        """Build every task's verifier before any trial runs: a malformed one is a config error, not N errors.
+
+        A verifier may also offer `check_task(task)`, which raises ConfigError for a task it cannot judge.
+        """
+        for task in tasks:
+            check_task = getattr(self(task), "check_task", None)
+            if check_task is not None:
+                check_task(task)
+
+
+class TrialRunner:
+    """Runs one job: the agent under a timeout, then the task's verifier. Never raises for an agent's fault.
+
+    What the agent returned is made fit for the record (`records.recordable`) before it is verified, so the
+    verdict is about exactly what is stored. A fault of the harness itself is an `error` trial.
+    """
+
+    def __init__(self, artifact: Artifact, plugins: Plugins, verifiers: Verifiers, run_id: int, settings: RunSettings):
+        self.adapter = plugins.registry.get("adapter", artifact.manifest.adapter)(artifact)
         self.params = artifact.manifest.params
         self.timeout = artifact.manifest.timeout_s or settings.timeout_s
         self.run_id = run_id
         self.seed = settings.seed
         self.llm, self.models = settings.llm, settings.models
-        self.root = root
-        self.registry = registry
-        self._verifiers: dict[str, Callable[[Task, Any], Verdict]] = {}
-
-    def verifier(self, task: Task) -> Callable[[Task, Any], Verdict]:
-        key = repr(sorted(task.verifier.items()))
-        fn = self._verifiers.get(key)
-        if fn is None:
-            options = {k: v for k, v in task.verifier.items() if k != "type"}
-            fn = self._verifiers[key] = self.registry.get("verifier", task.verifier["type"])(options, self.root)
-        return fn
+        self.verifiers = verifiers
 
     async def __call__(self, job: Job) -> TrialRecord:
-        task = job.task
-        seed = trial_seed(self.seed, task.id, job.repeat)
-        trial = TrialRecord(self.run_id, task.id, job.repeat, seed, "fail", attempt=job.attempt)
+        seed = trial_seed(self.seed, job.task.id, job.repeat)
+        trial = TrialRecord(self.run_id, job.task.id, job.repeat, seed, "fail", attempt=job.attempt)
         start = time.perf_counter()
         try:
-            async with asyncio.timeout(self.timeout):
-                ctx = TrialContext(task.id, job.repeat, seed, self.params, self.llm, self.models)
+            return await self._run(job.task, trial, start)
+        except UserError:
+            raise  # the suite or its verifier is misconfigured: the run stops, with the trials so far kept
+        except Exception as exc:  # ours, not the agent's
+            trial.status, trial.output, trial.trace = "error", None, []
+            return _ended(trial, start, "harness_error", f"{type(exc).__name__}: {bounded_text(exc, 500)}", [])
+
+    async def _run(self, task: Task, trial: TrialRecord, start: float) -> TrialRecord:
+        clock = TrialClock(self.timeout)
+        token = current_trial.set(clock)
+        try:
+            async with asyncio.timeout(self.timeout) as clock.timeout:
+                ctx = TrialContext(task.id, trial.repeat, trial.seed, self.params, self.llm, self.models)
                 result = await self.adapter.run(task, ctx)
         except TimeoutError:
+            if clock.provider_cut_short:  # the time went waiting on an LLM provider: its fault, not the agent's
+                trial.status = "error"
+                return _ended(trial, start, "provider_timeout", f"the LLM provider did not answer within "
+                              f"the trial's {self.timeout:g}s", [])  # fmt: skip
             return _ended(trial, start, "timeout", f"no answer within {self.timeout:g}s", [])
         except InfrastructureError as exc:
             trial.status = "error"
-            return _ended(trial, start, "infrastructure", str(exc), [])
+            return _ended(trial, start, "infrastructure", bounded_text(exc, 2000), [])
         except AgentProtocolError as exc:
-            return _ended(trial, start, "malformed_output", str(exc), [])
+            return _ended(trial, start, "malformed_output", bounded_text(exc, 2000), [])
         except SandboxViolation as exc:
-            return _ended(trial, start, "sandbox_violation", f"sandbox: {exc}", [])
+            return _ended(trial, start, "sandbox_violation", bounded_text(f"sandbox: {exc}", 2000), [])
+        except AgentCrashed as exc:
+            return _ended(trial, start, "agent_crash", bounded_text(exc, 2000), [])
+        except AgentRaised as exc:  # raised in the agent's own process, reported by name
+            error = bounded_text(exc, 2000)
+            return _ended(
+                trial, start, "agent_exception", error, [{"type": "exception", "error": error, "where": exc.where}]
+            )
         except Exception as exc:
-            step = {"type": "exception", "error": f"{type(exc).__name__}: {exc}", "where": _where(exc)}
-            return _ended(trial, start, "agent_exception", step["error"], [step])
+            error = bounded_text(f"{type(exc).__name__}: {exc}", 2000)
+            return _ended(
+                trial, start, "agent_exception", error, [{"type": "exception", "error": error, "where": _where(exc)}]
+            )
+        finally:
+            current_trial.reset(token)
         trial.latency_ms = (time.perf_counter() - start) * 1000
-        trial.output, trial.trace, trial.tokens, trial.cost = result.output, result.trace, result.tokens, result.cost
+        rec = recordable(result.output, result.trace, result.tokens, result.cost)
+        trial.output, trial.trace, trial.tokens, trial.cost = rec.output, rec.trace, rec.tokens, rec.cost
+        trial.notes = [*result.notes, *rec.notes]
+        trial.output_size = result.output_size or rec.output_size
+        unrecordable = result.unrecordable or rec.unrecordable
+        if unrecordable:
+            trial.reason, trial.feedback = "unrecordable_output", unrecordable
+            return trial
+        verify = self.verifiers(task)
         try:
-            verify = self.verifier(task)
             if getattr(verify, "blocking", False):  # runs code or does I/O: off the event loop
-                verdict = await asyncio.to_thread(verify, task, result.output)
+                verdict = await asyncio.to_thread(verify, task, trial.output)
             else:
-                verdict = verify(task, result.output)
+                verdict = verify(task, trial.output)
+        except UserError:
+            raise
         except Exception as exc:  # the verifier is ours, not the agent's: infrastructure
-            trial.status, trial.reason, trial.feedback = "error", "verifier_error", f"{type(exc).__name__}: {exc}"
+            trial.status, trial.reason = "error", "verifier_error"
+            trial.feedback = bounded_text(f"{type(exc).__name__}: {exc}", 2000)
             return trial
         trial.status = "pass" if verdict.passed else "fail"
-        trial.score, trial.feedback, trial.reason = verdict.score, verdict.feedback, verdict.reason
+        trial.score = verdict.score if isinstance(verdict.score, (int, float)) else float(bool(verdict.passed))
+        trial.feedback, trial.reason = bounded_text(verdict.feedback), bounded_text(verdict.reason, 50)
         return trial
+
+    async def aclose(self) -> None:
+        closing = getattr(self.adapter, "aclose", None)
+        if closing is not None:
+            await closing()
 
     def close(self) -> None:
         self.adapter.close()
+
+
+def _raised(trial: TrialRecord, start: float, error: str, where: str) -> TrialRecord:
+    return _ended(trial, start, "agent_exception", error, [{"type": "exception", "error": error, "where": where}])
 
 
 def _ended(trial: TrialRecord, start: float, reason: str, feedback: str, trace: list) -> TrialRecord:
@@ -176,24 +271,42 @@ def _where(exc: BaseException) -> str:
     return f"{last.name} line {last.lineno}"
 
 
+@contextmanager
+def _stdout_kept_clean() -> Iterator[None]:
+    """Whatever runs during a run writes to stderr, never to stdout (where `--json` goes)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 async def _execute(jobs: list[Job], runner: TrialRunner, plugins: Plugins, store: Store, settings: RunSettings) -> int:
     executor = plugins.registry.get("executor", settings.executor)()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial-writer") as pool:
-        batcher = Batcher(store, pool)
-        done = asyncio.Event()
-        flusher = asyncio.create_task(batcher.flush_until(done))
-        progress = settings.progress
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial-writer") as pool:
+            batcher = Batcher(store, pool, runner.run_id)
+            done = asyncio.Event()
+            flusher = asyncio.create_task(batcher.flush_until(done))
+            progress = settings.progress
 
-        def on_result(trial: TrialRecord) -> None:
-            batcher.add(trial)
-            if progress is not None:
-                progress(1)
+            def on_result(trial: TrialRecord) -> None:
+                batcher.add(trial)
+                if progress is not None:
+                    progress(1)
 
-        try:
-            await executor.map(jobs, runner, settings.concurrency, on_result)
-        finally:
-            done.set()
-            await flusher
+            try:
+                await executor.map(jobs, runner, settings.concurrency, on_result)
+            finally:
+                done.set()
+                await flusher
+    finally:
+        await runner.aclose()
     return batcher.written
 
 
@@ -204,18 +317,67 @@ def execute_jobs(
     run_id: int,
     plugins: Plugins,
     store: Store,
-    root: Path,
+    verifiers: Verifiers,
     settings: RunSettings,
 ) -> int:
-    """Run `jobs` for `artifact` and record them under `run_id`; returns how many trials were recorded."""
+    """Run `jobs` for `artifact` and record them under `run_id`; returns how many trials were recorded.
+
+    The caller holds the run's lease (`leased`).
+    """
     jobs = list(jobs)
     if not jobs:
         return 0
-    runner = TrialRunner(artifact, plugins, root, run_id, settings)
+    verifiers.check(j.task for j in jobs)
+    runner = TrialRunner(artifact, plugins, verifiers, run_id, settings)
     try:
-        return asyncio.run(_execute(jobs, runner, plugins, store, settings))
+        with _stdout_kept_clean():
+            return asyncio.run(_execute(jobs, runner, plugins, store, settings))
     finally:
         runner.close()
+
+
+@dataclass
+class Lease:
+    """A run held by this process; `complete()` marks it so when the lease ends, otherwise it ends interrupted."""
+
+    store: Store
+    run_id: int
+    status: str = "interrupted"
+
+    def complete(self) -> None:
+        self.status = "complete"
+
+
+@contextmanager
+def leased(store: Store, run_id: int, *, wait_s: float = LEASE_WAIT_S) -> Iterator[Lease]:
+    """Hold the lease on a run while executing it: no other process executes it meanwhile.
+
+    If another live process holds it, wait for it (up to `wait_s`), then busy. However this process
+    ends, short of SIGKILL, the run is left `complete` or `interrupted`, never `running`; after a SIGKILL
+    the next process takes the lease over from the dead holder.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    owner = leases.me()
+    deadline = time.monotonic() + wait_s
+    told = False
+    while (holder := store.claim_run(run_id, owner)) is not None:
+        if time.monotonic() > deadline:
+            raise ConflictError(
+                f"run #{run_id} is being executed by {leases.describe(holder['owner'])}: busy, retry when it ends"
+            )
+        if not told:
+            sys.stderr.write(f"run #{run_id} is being executed by {leases.describe(holder['owner'])}: waiting\n")
+            told = True
+        time.sleep(1.0)
+    lease = Lease(store, run_id)
+    try:
+        yield lease
+    finally:
+        try:
+            store.release_run(run_id, owner, lease.status)
+        except SQLAlchemyError:  # the database went away: the lease's holder is dead to the next reader
+            pass
 
 
 def effective(trials: Iterable[TrialRecord]) -> dict[tuple[str, int], TrialRecord]:
@@ -260,6 +422,7 @@ def preflight(
 
     `reserved` is what other work of the same step will cost (the other side of a gate).
     """
+    ws.verifiers.check(j.task for j in jobs)
     adapter = ws.plugins.registry.get("adapter", artifact.manifest.adapter)(artifact)
     try:
         for model in getattr(adapter, "models", lambda _: [])(ws.config.models):
@@ -357,7 +520,8 @@ def run_version(
     tasks = ws.suite(agent).split(split)
     if not tasks:
         raise UserError(f"suite {agent.suite!r} has no tasks in split {split!r}")
-    statuses = () if fresh else ("complete", "running") if reuse else ("running",)
+    unfinished = ("running", "interrupted")
+    statuses = () if fresh else ("complete", *unfinished) if reuse else unfinished
     where = {"split": split, "repeats": repeats, "purpose": purpose}
     run, resumed = open_run(ws, agent, version, **where, statuses=statuses, create=False)
     done = effective(ws.store.trials(run["id"], with_trace=False)) if run else {}
@@ -366,13 +530,22 @@ def run_version(
     preflight(ws, artifact, jobs, budget, f"run of {agent.name} v{version.number} on {split}")
     if run is None:
         run, _ = open_run(ws, agent, version, **where, statuses=())
-    label = f"{agent.name} v{version.number} {split}"
-    with (progress or silent)(label, len(jobs)) as advance:
-        settings = RunSettings.of(ws, advance)
-        execute_jobs(
-            artifact, jobs, run_id=run["id"], plugins=ws.plugins, store=ws.store, root=ws.root, settings=settings
-        )
-    ws.store.set_run(run["id"], status="complete")
+    with leased(ws.store, run["id"]) as lease:
+        # another process may have executed some of them while we waited for the lease
+        jobs = missing_jobs(tasks, range(repeats), effective(ws.store.trials(run["id"], with_trace=False)))
+        label = f"{agent.name} v{version.number} {split}"
+        with (progress or silent)(label, len(jobs)) as advance:
+            settings = RunSettings.of(ws, advance)
+            execute_jobs(
+                artifact,
+                jobs,
+                run_id=run["id"],
+                plugins=ws.plugins,
+                store=ws.store,
+                verifiers=ws.verifiers,
+                settings=settings,
+            )
+        lease.complete()
     final = effective(ws.store.trials(run["id"], with_trace=False))
     counts = {s: sum(1 for t in final.values() if t.status == s) for s in ("pass", "fail", "error")}
     run = ws.store.run(run["id"])

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from release_pipeline.errors import ConflictError, NotFoundError
@@ -33,8 +34,23 @@ from release_pipeline.store.schema import (
 
 TRIAL_COLUMNS = (
     "run_id", "task_id", "repeat", "attempt", "seed", "status", "score", "output", "trace",
-    "feedback", "reason", "latency_ms", "tokens", "cost",
+    "feedback", "reason", "latency_ms", "tokens", "cost", "notes", "output_size",
 )  # fmt: skip
+
+
+def _trial(mapping: Any) -> TrialRecord:
+    fields = dict(mapping)
+    fields["notes"] = list(fields.get("notes") or ())
+    return TrialRecord(**fields)
+
+
+def unrecordable_stub(trial: TrialRecord, exc: BaseException) -> TrialRecord:
+    """What is written in place of a trial the database refused: an `error` that says why, nothing else."""
+    return TrialRecord(
+        trial.run_id, trial.task_id, trial.repeat, trial.seed, "error",
+        feedback=f"the harness could not record this trial: {type(exc).__name__}: {str(exc)[:500]}",
+        reason="unrecordable", latency_ms=trial.latency_ms, attempt=trial.attempt,
+    )  # fmt: skip
 
 
 def _version(row: VersionRow) -> VersionInfo:
@@ -222,6 +238,8 @@ class Store:
         self, version_id: int, *, split: str, repeats: int, seed: int, purpose: str, task_ids: list[str], suite: str
     ) -> int:
         with self.writing() as s:
+            from release_pipeline.leases import me
+
             row = RunRow(
                 version_id=version_id,
                 split=split,
@@ -230,6 +248,8 @@ class Store:
                 purpose=purpose,
                 task_ids=task_ids,
                 suite=suite,
+                owner=me(),  # its creator executes it
+                heartbeat_at=utcnow(),
             )
             s.add(row)
             s.flush()
@@ -291,6 +311,11 @@ class Store:
 
     @staticmethod
     def _run_dict(row: RunRow) -> dict[str, Any]:
+        from release_pipeline.leases import alive
+
+        status = row.status
+        if status == "running" and not (row.owner and alive(row.owner, row.heartbeat_at, utcnow())):
+            status = "interrupted"  # its process ended without saying so (a SIGKILL): resumable
         return {
             "id": row.id,
             "version_id": row.version_id,
@@ -298,11 +323,13 @@ class Store:
             "repeats": row.repeats,
             "seed": row.seed,
             "purpose": row.purpose,
-            "status": row.status,
+            "status": status,
             "task_ids": list(row.task_ids),
             "suite": row.suite,
             "created_at": row.created_at,
             "finished_at": row.finished_at,
+            "owner": row.owner,
+            "heartbeat_at": row.heartbeat_at,
         }
 
     def set_run(self, run_id: int, *, status: str | None = None, repeats: int | None = None) -> None:
@@ -315,13 +342,75 @@ class Store:
         with self.writing() as s:
             s.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
 
-    def insert_trials(self, trials: list[TrialRecord]) -> None:
-        """Write a batch of trials in one transaction (one executemany)."""
+    def claim_run(self, run_id: int, owner: str) -> dict[str, Any] | None:
+        """Take the lease on a run for `owner`; returns None on success, else the run as its live holder has it.
+
+        A lease whose holder is gone (see `leases.alive`) is taken over: a killed run resumes.
+        """
+        from release_pipeline.leases import alive
+
+        with self.writing() as s:
+            row = s.get(RunRow, run_id, with_for_update=True)
+            if row is None:
+                raise NotFoundError(f"no run #{run_id}")
+            now = utcnow()
+            if row.owner and row.owner != owner and alive(row.owner, row.heartbeat_at, now):
+                return self._run_dict(row)
+            row.owner, row.heartbeat_at, row.status, row.finished_at = owner, now, "running", None
+            return None
+
+    def heartbeat(self, run_id: int, owner: str) -> None:
+        with self.writing() as s:
+            s.execute(update(RunRow).where(RunRow.id == run_id, RunRow.owner == owner).values(heartbeat_at=utcnow()))
+
+    def release_run(self, run_id: int, owner: str, status: str) -> None:
+        """Give up the lease, leaving the run `complete` or `interrupted`."""
+        finished = utcnow() if status == "complete" else None
+        with self.writing() as s:
+            s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.owner == owner)
+                .values(owner=None, status=status, finished_at=finished)
+            )
+
+    def insert_trials(self, trials: list[TrialRecord]) -> int:
+        """Write a batch of trials in one transaction (one executemany); returns how many were written.
+
+        A trial already recorded (same run, task, repeat and attempt) is left as it is, so no trial is ever
+        written twice. If the batch fails, its trials are written one by one, and one the database still
+        refuses is recorded as an `error` saying why: a bad trial never costs another its record.
+        """
         if not trials:
-            return
+            return 0
+        try:
+            return self._insert(trials)
+        except (SQLAlchemyError, ValueError, TypeError, OverflowError):
+            pass
+        written = 0
+        for trial in trials:
+            try:
+                written += self._insert([trial])
+            except (SQLAlchemyError, ValueError, TypeError, OverflowError) as exc:
+                written += self._insert([unrecordable_stub(trial, exc)])
+        return written
+
+    def _insert(self, trials: list[TrialRecord]) -> int:
         rows = [{c: getattr(t, c) for c in TRIAL_COLUMNS} for t in trials]
         with self._write.begin() as conn:
-            conn.execute(insert(TrialRow), rows)
+            result = conn.execute(self._insert_ignoring_duplicates(TrialRow), rows)
+        return max(result.rowcount, 0) if result.rowcount is not None else len(rows)
+
+    def _insert_ignoring_duplicates(self, table: Any) -> Any:
+        dialect = self._write.dialect.name
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table).on_conflict_do_nothing()
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table).on_conflict_do_nothing()
+        return insert(table)
 
     def trials(self, run_id: int, *, with_trace: bool = True) -> list[TrialRecord]:
         """Every trial of a run, error attempts included, ordered by task, repeat and attempt."""
@@ -332,13 +421,13 @@ class Store:
                 .where(TrialRow.run_id == run_id)
                 .order_by(TrialRow.task_id, TrialRow.repeat, TrialRow.attempt)
             )
-            return [TrialRecord(**row._mapping) for row in result]
+            return [_trial(row._mapping) for row in result]
 
     def trials_by_id(self, ids: Iterable[int]) -> list[TrialRecord]:
         ids = list(ids)
         with self._read.connect() as conn:
             cols = [TrialRow.id, *(getattr(TrialRow, c) for c in TRIAL_COLUMNS)]
-            return [TrialRecord(**r._mapping) for r in conn.execute(select(*cols).where(TrialRow.id.in_(ids)))]
+            return [_trial(r._mapping) for r in conn.execute(select(*cols).where(TrialRow.id.in_(ids)))]
 
     # ----- symptoms, specs, gate reports -----------------------------------------
 

@@ -88,6 +88,8 @@ class RunRow(Base):
     suite: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    owner: Mapped[str | None] = mapped_column(String(200))  # who executes it now: host:pid (a lease)
+    heartbeat_at: Mapped[datetime | None]  # the owner's last sign of life
 
 
 class TrialRow(Base):
@@ -111,6 +113,8 @@ class TrialRow(Base):
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     tokens: Mapped[int] = mapped_column(default=0)
     cost: Mapped[float] = mapped_column(Float, default=0.0)
+    notes: Mapped[list[Any] | None] = mapped_column(JSON)  # what was changed to make the record fit
+    output_size: Mapped[int | None] = mapped_column(BigInteger)  # the full size of a truncated output
 
 
 class SymptomRow(Base):

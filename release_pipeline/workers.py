@@ -1,0 +1,290 @@
+"""Python agents in processes of their own, in the sandbox: the harness's side of `agent_worker`.
+
+A `WorkerPool` keeps up to one worker per trial in flight, each a sandboxed Python process that
+imported the agent once and answers calls one at a time. A worker that crashes, overruns its trial's
+time, breaks the protocol or is cancelled is killed (its whole process tree, through its cgroup and
+process group) and a fresh one takes its place; the judge's process never runs the agent's code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import json
+import signal
+from typing import Any
+
+from release_pipeline.errors import (
+    AgentCrashed,
+    AgentProtocolError,
+    AgentRaised,
+    InfrastructureError,
+    SandboxViolation,
+)
+from release_pipeline.models import AgentResult, Task, TrialContext
+from release_pipeline.records import OUTPUT_LIMIT, TRACE_LIMIT
+from release_pipeline.sandbox import Limits, Prepared, Sandbox, SandboxError, kill_group, limit_message, violation
+from release_pipeline.trial_clock import harness_time
+
+READ_LIMIT = 2 * (OUTPUT_LIMIT + TRACE_LIMIT) + 64 * 1024  # the longest message a worker may send
+START_TIMEOUT_S = 120.0  # a busy machine can take long to start Python; the agent's import counts too
+STDERR_TAIL = 4096
+
+
+class AgentLoadFailed(Exception):
+    """The agent's module could not be imported in its worker (its failure: every trial fails)."""
+
+
+class Worker:
+    """One sandboxed process serving one version's agent."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, prepared: Prepared, limits: Limits):
+        self.proc, self.prepared, self.limits = proc, prepared, limits
+        self.stderr: collections.deque[bytes] = collections.deque(maxlen=64)
+        self.drain = asyncio.ensure_future(self._drain_stderr())
+        self.ids = itertools.count(1)
+
+    @classmethod
+    async def start(cls, sandbox: Sandbox, prepared: Prepared, limits: Limits) -> Worker:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *prepared.argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=prepared.env,
+                cwd=prepared.cwd,
+                preexec_fn=prepared.preexec,
+                limit=READ_LIMIT,
+            )
+        except OSError as exc:
+            prepared.cleanup()
+            raise InfrastructureError(f"cannot start the agent's sandbox: {exc}") from None
+        worker = cls(proc, prepared, limits)
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                hello = await worker._receive(starting=True)
+                if hello.get("op") != "hello":
+                    raise AgentProtocolError("the agent's process did not start the protocol")
+                ready = await worker._receive()
+        except TimeoutError:
+            await worker.kill()
+            raise InfrastructureError(f"the agent's process did not start within {START_TIMEOUT_S:g}s") from None
+        except BaseException:
+            await worker.kill()
+            raise
+        if ready.get("op") == "load_error":
+            await worker.kill()
+            raise AgentLoadFailed(str(ready.get("error", "the agent failed to import")))
+        if ready.get("op") != "ready":
+            await worker.kill()
+            raise AgentProtocolError("the agent's process broke the protocol before its first call")
+        return worker
+
+    async def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        while chunk := await self.proc.stderr.read(4096):
+            self.stderr.append(chunk)
+
+    def stderr_tail(self) -> str:
+        return b"".join(self.stderr)[-STDERR_TAIL:].decode("utf-8", "replace").strip()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n")
+
+    async def _receive(self, starting: bool = False) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        try:
+            line = await self.proc.stdout.readline()
+        except (ValueError, asyncio.LimitOverrunError):
+            raise AgentProtocolError(f"the agent's answer exceeded {READ_LIMIT} bytes") from None
+        if not line:
+            raise await self._ended(starting)
+        try:
+            message = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            raise AgentProtocolError("the agent's process wrote malformed data into the protocol") from None
+        if not isinstance(message, dict):
+            raise AgentProtocolError("the agent's process wrote malformed data into the protocol")
+        return message
+
+    async def _ended(self, starting: bool) -> Exception:
+        """Why the process ended: a limit it hit, the agent ending it, or (before it ran) the harness."""
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), 5)
+        except TimeoutError:
+            code = None
+        await asyncio.wait([self.drain], timeout=1)
+        tail = self.stderr_tail()
+        if starting:
+            return InfrastructureError(f"the agent's sandbox failed to start (status {code}): {tail[-300:]}")
+        if code is not None and code > 128:  # bubblewrap reports its child's death by signal N as 128+N
+            code = -(code - 128)
+        if self.prepared.cgroup.hit():
+            return SandboxViolation(f"process limit: more than {self.limits.processes} processes")
+        reason = limit_message(tail, self.limits) or (violation(code, "", False, self.limits) if code else "")
+        if reason and not reason.startswith("killed by signal"):
+            return SandboxViolation(reason)
+        how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit status {code}"
+        detail = f": {tail[-300:]}" if tail else ""
+        return AgentCrashed(f"the agent's process ended ({how}) before answering{detail}")
+
+    async def call(self, task: Task, ctx: TrialContext, cpu_s: int) -> dict[str, Any]:
+        """Ask for one answer; LLM calls the agent makes meanwhile are made here, through `ctx.llm`."""
+        call_id = next(self.ids)
+        self._send(
+            {
+                "op": "call",
+                "id": call_id,
+                "task_id": task.id,
+                "input": task.input,
+                "repeat": ctx.repeat,
+                "seed": ctx.seed,
+                "params": ctx.params,
+                "models": ctx.models,
+                "cpu_s": cpu_s,
+            }
+        )
+        pending: set[asyncio.Task] = set()
+        try:
+            while True:
+                message = await self._receive()
+                op = message.get("op")
+                if op == "llm":
+                    job = asyncio.ensure_future(self._answer_llm(message, ctx))
+                    pending.add(job)
+                    job.add_done_callback(pending.discard)
+                elif op in ("result", "raised") and message.get("id") == call_id:
+                    return message
+                else:
+                    raise AgentProtocolError(f"the agent's process sent an unexpected message ({str(op)[:40]})")
+        finally:
+            for job in pending:
+                job.cancel()
+
+    async def _answer_llm(self, message: dict[str, Any], ctx: TrialContext) -> None:
+        request = message.get("request")
+        try:
+            if ctx.llm is None:
+                raise InfrastructureError("no LLM gateway is available to this run")
+            if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
+                raise InfrastructureError("an LLM call needs `model` and a list of `messages`")
+            reply = await ctx.llm.complete(
+                role="agent",  # whatever the agent asks, its calls are the agent's
+                model=str(request.get("model") or ctx.models.get("agent", "")),
+                messages=request["messages"],
+                params=request.get("params") if isinstance(request.get("params"), dict) else None,
+                tools=request.get("tools") if isinstance(request.get("tools"), list) else None,
+                repeat=ctx.repeat,
+            )
+            answer = {"op": "llm_reply", "id": message.get("id"), "reply": _reply_fields(reply)}
+        except Exception as exc:  # the provider's or the request's fault: the agent sees InfrastructureError
+            answer = {"op": "llm_error", "id": message.get("id"), "error": f"{type(exc).__name__}: {exc}"[:2000]}
+        self._send(answer)
+
+    async def kill(self) -> None:
+        kill_group(self.proc.pid)
+        self.prepared.cgroup.kill_all()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 5)
+        except TimeoutError:
+            pass
+        self.drain.cancel()
+        self.prepared.cleanup()
+
+    async def stop(self) -> None:
+        """End an idle worker: close its input, give it a moment, then kill what remains."""
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 2)
+        except TimeoutError:
+            pass
+        await self.kill()
+
+
+def _reply_fields(reply: Any) -> dict[str, Any]:
+    names = ("content", "tool_calls", "prompt_tokens", "completion_tokens", "cost", "latency_ms", "cached")
+    return {name: getattr(reply, name) for name in names}
+
+
+def _raised(message: dict[str, Any], limits: Limits) -> Exception:
+    """The exception a worker reported, as the run stage classifies it (a limit it ran into is a violation)."""
+    text = str(message.get("message", ""))[:2000]
+    kind, name = message.get("kind"), str(message.get("type", "Exception"))[:100]
+    limit = limit_message(f"{name}: {text}", limits)
+    if limit and kind == "exception":
+        return SandboxViolation(limit)
+    if kind == "infrastructure":
+        return InfrastructureError(text)
+    if kind == "protocol":
+        return AgentProtocolError(text)
+    if kind == "exit":
+        return AgentCrashed(f"the agent called sys.exit({text})")
+    return AgentRaised(f"{name}: {text}" if text else name, str(message.get("where", ""))[:200])
+
+
+class WorkerPool:
+    """Sandboxed workers for one version's Python agent, reused from trial to trial."""
+
+    def __init__(self, entry: str, cwd: Any, limits: Limits):
+        import sys
+
+        self.limits = limits
+        self.sandbox = Sandbox(limits)
+        self.argv = [sys.executable, "-I", "-m", "release_pipeline.agent_worker", entry]
+        self.cwd = cwd
+        self.idle: list[Worker] = []
+        self.busy: set[Worker] = set()
+        self.load_error: str | None = None
+
+    async def _worker(self) -> Worker:
+        if self.idle:
+            return self.idle.pop()
+        if self.load_error is not None:
+            raise AgentLoadFailed(self.load_error)
+        try:
+            prepared = self.sandbox.prepare(self.argv, cwd=self.cwd, limits=self.limits, long_lived=True)
+        except (OSError, SandboxError) as exc:
+            raise InfrastructureError(f"cannot prepare the agent's sandbox: {exc}") from None
+        try:
+            return await Worker.start(self.sandbox, prepared, self.limits)
+        except AgentLoadFailed as exc:
+            self.load_error = str(exc)
+            raise
+
+    async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
+        """One trial's answer from a worker (the run stage checks it again: it comes from the agent's process)."""
+        with harness_time():  # starting a sandbox is not the agent's work
+            worker = await self._worker()
+        self.busy.add(worker)
+        healthy = False
+        try:
+            message = await worker.call(task, ctx, self.limits.cpu_s)
+            healthy = True
+        finally:
+            self.busy.discard(worker)
+            if healthy:
+                self.idle.append(worker)
+            else:  # crashed, cancelled by the trial's timeout, or broke the protocol: never reused
+                await asyncio.shield(worker.kill())
+        if message["op"] == "raised":
+            raise _raised(message, self.limits)
+        notes = message.get("notes")
+        size = message.get("output_size")
+        unrecordable = message.get("unrecordable")
+        return AgentResult(
+            message.get("output"),
+            message.get("trace") if isinstance(message.get("trace"), list) else [],
+            message.get("tokens", 0),
+            message.get("cost", 0.0),
+            [str(n)[:500] for n in notes[:50]] if isinstance(notes, list) else [],
+            size if isinstance(size, int) and size > 0 else None,
+            unrecordable[:2000] if isinstance(unrecordable, str) else "",
+        )
+
+    async def aclose(self) -> None:
+        workers, self.idle = [*self.idle, *self.busy], []
+        await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
