@@ -301,7 +301,7 @@ class HeadMove:
     to_version: int
     actor: str
     reason: str
-    kind: Literal["init", "promote", "rollback"]
+    kind: Literal["init", "promote", "rollback", "repair"]
     at: datetime
 
 

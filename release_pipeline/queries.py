@@ -6,9 +6,9 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from release_pipeline.errors import UserError
+from release_pipeline.gitops import version_tag
 from release_pipeline.models import VersionInfo
 from release_pipeline.stages.gate_stats import classify
-from release_pipeline.stages.promote import tag_name
 from release_pipeline.stages.run import task_outcomes
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ def _version_dict(v: VersionInfo) -> dict[str, Any]:
     data = asdict(v)
     data["created_at"] = v.created_at.isoformat(timespec="seconds")
     data["reasons"] = list(v.reasons)
-    data["tag"] = tag_name(v.agent, v.number) if v.status in ("canonical", "retired") else None
+    data["tag"] = version_tag(v.agent, v.number) if v.status in ("canonical", "retired") else None
     return data
 
 

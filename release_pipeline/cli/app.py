@@ -12,6 +12,7 @@ from release_pipeline.cli.commands import (
     critic,
     diagnose,
     diff,
+    doctor,
     gate,
     init,
     log,
@@ -22,7 +23,7 @@ from release_pipeline.cli.commands import (
     show,
 )
 
-COMMANDS = (init, run, critic, diagnose, candidate, gate, promote, log, show, diff, rollback, plugins)
+COMMANDS = (init, run, critic, diagnose, candidate, gate, promote, log, show, diff, rollback, doctor, plugins)
 
 
 class ReleaseGroup(TyperGroup):

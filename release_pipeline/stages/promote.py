@@ -4,7 +4,9 @@ The database move is a compare-and-swap on the head's revision inside one
 write transaction; the git move is a compare-and-swap on
 `refs/heads/canonical/<agent>` plus the annotated tag `<agent>/v<N>`. Git
 moves inside the transaction: if it fails, the transaction rolls back; if the
-commit fails after it, git is put back.
+commit fails after it, git is put back. A process killed between the two
+leaves git ahead of the database: every move first checks that they agree,
+and `release doctor` (stages/doctor.py) repairs what a kill left.
 """
 
 from __future__ import annotations
@@ -14,20 +16,14 @@ from typing import TYPE_CHECKING
 
 from release_pipeline import gitops
 from release_pipeline.errors import ConflictError, UserError
+from release_pipeline.faults import crash_point
 from release_pipeline.manifest import load_manifest
 from release_pipeline.models import HeadMove, VersionInfo
+from release_pipeline.stages.doctor import ensure_consistent
 
 if TYPE_CHECKING:
     from release_pipeline.config import AgentConfig
     from release_pipeline.workspace import Workspace
-
-
-def canonical_ref(agent: str) -> str:
-    return f"refs/heads/canonical/{agent}"
-
-
-def tag_name(agent: str, number: int) -> str:
-    return f"{agent}/v{number}"
 
 
 def _git_move(ws, agent: str, old: VersionInfo | None, new: VersionInfo, message: str) -> Callable[[], Callable]:
@@ -35,8 +31,8 @@ def _git_move(ws, agent: str, old: VersionInfo | None, new: VersionInfo, message
 
     def perform() -> Callable[[], None]:
         repo = ws.repo
-        ref = canonical_ref(agent)
-        tag = tag_name(agent, new.number)
+        ref = gitops.canonical_ref(agent)
+        tag = gitops.version_tag(agent, new.number)
 
         def put_back() -> None:
             if old:
@@ -45,6 +41,7 @@ def _git_move(ws, agent: str, old: VersionInfo | None, new: VersionInfo, message
                 repo.git.update_ref("-d", ref)
 
         gitops.move_ref(repo, ref, new.git_sha, old.git_sha if old else None)
+        crash_point("git:ref-moved")
         created = not gitops.tag_exists(repo, tag)
         if created:
             try:
@@ -52,6 +49,7 @@ def _git_move(ws, agent: str, old: VersionInfo | None, new: VersionInfo, message
             except ConflictError:
                 put_back()
                 raise
+            crash_point("git:tagged")
 
         def undo() -> None:
             if created:
@@ -68,6 +66,7 @@ def record_baseline(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
     store = ws.store
     if store.head(agent.name) is not None:
         return None
+    ensure_consistent(ws, agent.name)
     repo = ws.repo
     gitops.ensure_clean(repo)
     sha = gitops.head_sha(repo)
@@ -89,6 +88,7 @@ def record_baseline(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
             source_ref=f"ref:{sha[:12]}",
         )
     )
+    crash_point("init:version-recorded")
     message = f"{agent.name} v{version.number}: baseline"
     store.move_head(
         agent.name,
@@ -108,6 +108,7 @@ def move_head(
     """Compare-and-swap the head from `expected` to `target`, in the store and in git."""
     if target.number == expected.number:
         raise UserError(f"v{target.number} is already canonical")
+    ensure_consistent(ws, agent.name)
     message = f"{agent.name} v{target.number}: {reason}" if reason else f"{agent.name} v{target.number}"
     move = ws.store.move_head(
         agent.name,
@@ -149,7 +150,7 @@ def rollback(ws: Workspace, agent: AgentConfig, target: VersionInfo | None, *, r
     """Make an earlier canonical version canonical again (default: the one the head came from)."""
     head = ws.head(agent)
     if target is None:
-        moves = [m for m in ws.store.head_moves(agent.name) if m.to_version == head.number]
+        moves = [m for m in ws.store.head_moves(agent.name) if m.to_version == head.number and m.kind != "repair"]
         if not moves or moves[-1].from_version is None:
             raise UserError(f"v{head.number} is the first canonical version of {agent.name!r}: nothing to roll back to")
         target = ws.store.version(agent.name, moves[-1].from_version)

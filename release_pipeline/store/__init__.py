@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from release_pipeline.errors import ConflictError, NotFoundError
+from release_pipeline.faults import crash_point
 from release_pipeline.models import HeadMove, Symptom, TrialRecord, VersionInfo
 from release_pipeline.store.db import make_engine, upgrade
 from release_pipeline.store.schema import (
@@ -214,12 +215,30 @@ class Store:
                 s.add(move)
                 s.flush()
                 result = HeadMove(agent, expected, to, actor, reason, kind, move.at)
+                crash_point("head:swapped")
                 undo = side_effect()
+                crash_point("head:before-commit")
         except Exception:
             if undo is not None:  # the side effect happened but the commit failed
                 undo()
             raise
+        crash_point("head:committed")
         return result
+
+    def record_repair(self, agent: str, number: int, *, actor: str, reason: str) -> None:
+        """Record a repair of git by `release doctor` as a move of the head onto itself."""
+        with self.writing() as s:
+            version_id = self._version_row(s, agent, number).id
+            s.add(
+                HeadMoveRow(
+                    agent=agent,
+                    from_version_id=version_id,
+                    to_version_id=version_id,
+                    actor=actor,
+                    reason=reason,
+                    kind="repair",
+                )
+            )
 
     def head_moves(self, agent: str) -> list[HeadMove]:
         with self.reading() as s:

@@ -1,0 +1,117 @@
+"""A SIGKILL at any step of promote, rollback or init leaves a state `release doctor` repairs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from conftest import Cli, build_workspace, change_agent, git, run_release
+
+from release_pipeline.faults import CRASH_ENV
+
+TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": s} for i, s in enumerate(["dev", "gate", "gate"])]
+MOVE_POINTS = ["head:swapped", "git:ref-moved", "git:tagged", "head:before-commit", "head:committed"]
+GIT_AHEAD = {"git:ref-moved", "git:tagged", "head:before-commit"}  # git moved, the database did not
+
+
+def agent(body: str) -> dict[str, str]:
+    return {"agent.py": f"def solve(x):\n    {body}\n"}
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory):
+    """v1 canonical, v2 gated and accepted (it fixes t1 and t2)."""
+    root = build_workspace(
+        tmp_path_factory.mktemp("template") / "ws",
+        agent_files=agent("return x * 2 if x == 0 else 0"),
+        tasks=TASKS,
+        trusted=True,
+    )
+    branch = change_agent(root, agent("return x * 2"), "fix")
+    Cli(root)("gate", "--candidate", branch)
+    return root
+
+
+def copy(template, tmp_path):
+    root = tmp_path / "ws"
+    shutil.copytree(template, root, symlinks=True)
+    shutil.rmtree(root / ".release" / "judges", ignore_errors=True)  # exported commits are a cache
+    return root
+
+
+def killed(root, *args):
+    result = run_release(root, *args, env={**os.environ, CRASH_ENV: killed.point})
+    assert result.returncode == -9, (args, result.returncode, result.stderr[-500:])
+
+
+def state(root):
+    log = Cli(root).json("log")
+    canonical = [v["number"] for v in log if v["status"] == "canonical"]
+    tags = sorted(git(root, "tag", "--list").split())
+    return canonical, git(root, "rev-parse", "-q", "--verify", "canonical/toy") if canonical else None, tags
+
+
+def sha_of(root, number):
+    return next(v["git_sha"] for v in Cli(root).json("log") if v["number"] == number)
+
+
+def doctor_repairs(root, *, git_ahead: bool):
+    cli = Cli(root)
+    found = cli.json("doctor", "--check", code=1 if git_ahead else 0)[0]["disagreements"]
+    assert bool(found) == git_ahead
+    assert bool(cli.json("doctor")[0]["repaired"]) == git_ahead
+    cli("doctor", "--check")
+    if git_ahead:  # the repair is on record as a head move
+        moves = cli.json("show")["head_moves"]
+        assert moves[-1]["kind"] == "repair" and "doctor" in moves[-1]["reason"]
+
+
+@pytest.mark.parametrize("point", MOVE_POINTS)
+def test_killed_promote(gated, tmp_path, point):
+    root = copy(gated, tmp_path)
+    killed.point = point
+    killed(root, "promote", "--candidate", "v2")
+    if point in GIT_AHEAD:  # every later move refuses, and says how to repair
+        assert "release doctor" in Cli(root)("promote", "--candidate", "v2", code=2).stderr
+    doctor_repairs(root, git_ahead=point in GIT_AHEAD)
+    canonical, ref, tags = state(root)
+    if point == "head:committed":
+        assert canonical == [2] and ref == sha_of(root, 2) and tags == ["toy/v1", "toy/v2"]
+        return
+    assert canonical == [1] and ref == sha_of(root, 1) and tags == ["toy/v1"]
+    Cli(root)("promote", "--candidate", "v2")
+    assert state(root) == ([2], sha_of(root, 2), ["toy/v1", "toy/v2"])
+
+
+@pytest.mark.parametrize("point", [p for p in MOVE_POINTS if p != "git:tagged"])  # v1's tag exists already
+def test_killed_rollback(gated, tmp_path, point):
+    root = copy(gated, tmp_path)
+    Cli(root)("promote", "--candidate", "v2")
+    killed.point = point
+    killed(root, "rollback", "--reason", "bad release")
+    doctor_repairs(root, git_ahead=point in GIT_AHEAD)
+    canonical, ref, tags = state(root)
+    assert tags == ["toy/v1", "toy/v2"]  # a rollback makes no tag: v1's exists
+    if point == "head:committed":
+        assert canonical == [1] and ref == sha_of(root, 1)
+        return
+    assert canonical == [2] and ref == sha_of(root, 2)
+    Cli(root)("rollback", "--reason", "bad release")
+    assert state(root) == ([1], sha_of(root, 1), ["toy/v1", "toy/v2"])
+
+
+@pytest.mark.parametrize("point", ["init:version-recorded", *MOVE_POINTS])
+def test_killed_init(tmp_path, point):
+    root = build_workspace(tmp_path / "ws", agent_files=agent("return x * 2"), tasks=TASKS, init=False)
+    killed.point = point
+    killed(root, "init")
+    ahead = point in GIT_AHEAD
+    cli = Cli(root)
+    cli("doctor", "--check", code=1 if ahead else 0)
+    if ahead:
+        assert "release doctor" in cli("init", code=2).stderr
+    cli("doctor")
+    cli("doctor", "--check")
+    cli("init")
+    assert state(root) == ([1], sha_of(root, 1), ["toy/v1"])
