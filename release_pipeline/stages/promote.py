@@ -66,7 +66,7 @@ def record_baseline(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
     store = ws.store
     if store.head(agent.name) is not None:
         return None
-    ensure_consistent(ws, agent.name)
+    ensure_consistent(ws, agent.name)  # before recording anything; checked again under the head's lock
     repo = ws.repo
     gitops.ensure_clean(repo)
     sha = gitops.head_sha(repo)
@@ -98,6 +98,7 @@ def record_baseline(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
         reason="baseline",
         kind="init",
         side_effect=_git_move(ws, agent.name, None, version, message),
+        precheck=lambda: ensure_consistent(ws, agent.name),
     )
     return store.version(agent.name, version.number)
 
@@ -108,7 +109,6 @@ def move_head(
     """Compare-and-swap the head from `expected` to `target`, in the store and in git."""
     if target.number == expected.number:
         raise UserError(f"v{target.number} is already canonical")
-    ensure_consistent(ws, agent.name)
     message = f"{agent.name} v{target.number}: {reason}" if reason else f"{agent.name} v{target.number}"
     move = ws.store.move_head(
         agent.name,
@@ -118,6 +118,7 @@ def move_head(
         reason=reason,
         kind=kind,
         side_effect=_git_move(ws, agent.name, expected, target, message),
+        precheck=lambda: ensure_consistent(ws, agent.name),
     )
     ws.plugins.hook.release_promoted(move=move, workspace=ws.root)
     return move

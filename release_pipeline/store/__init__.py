@@ -6,13 +6,15 @@ objects, so services and plugins never hold a session.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from release_pipeline.errors import ConflictError, NotFoundError
@@ -37,6 +39,9 @@ TRIAL_COLUMNS = (
     "run_id", "task_id", "repeat", "attempt", "seed", "status", "score", "output", "trace",
     "feedback", "reason", "latency_ms", "tokens", "cost", "notes", "output_size",
 )  # fmt: skip
+
+
+VERSION_NUMBER_ATTEMPTS = 20
 
 
 def _trial(mapping: Any) -> TrialRecord:
@@ -98,15 +103,25 @@ class Store:
     def create_version(self, agent: str, *, status: str, branch: str = "", **fields: Any) -> VersionInfo:
         """Record a new version with the next number of its agent's line.
 
-        The number is taken inside the write transaction, so concurrent writers
-        never share one. `branch` may contain `{number}`.
+        The number is taken inside the write transaction; where two writers still take the same one
+        (PostgreSQL's default isolation lets them), the unique constraint refuses the second, which
+        tries again with the next number. `branch` may contain `{number}`.
         """
-        with self.writing() as s:
-            number = (s.scalar(select(func.max(VersionRow.number)).where(VersionRow.agent == agent)) or 0) + 1
-            row = VersionRow(agent=agent, number=number, status=status, branch=branch.format(number=number), **fields)
-            s.add(row)
-            s.flush()
-            return _version(row)
+        for attempt in range(VERSION_NUMBER_ATTEMPTS):
+            try:
+                with self.writing() as s:
+                    number = (s.scalar(select(func.max(VersionRow.number)).where(VersionRow.agent == agent)) or 0) + 1
+                    row = VersionRow(
+                        agent=agent, number=number, status=status, branch=branch.format(number=number), **fields
+                    )
+                    s.add(row)
+                    s.flush()
+                    return _version(row)
+            except IntegrityError:
+                if attempt == VERSION_NUMBER_ATTEMPTS - 1:
+                    raise ConflictError(f"could not take a version number for {agent!r}: busy, retry") from None
+                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+        raise AssertionError("unreachable")
 
     def _version_row(self, s: Session, agent: str, number: int) -> VersionRow:
         row = s.scalar(select(VersionRow).where(VersionRow.agent == agent, VersionRow.number == number))
@@ -171,11 +186,14 @@ class Store:
         reason: str,
         kind: str,
         side_effect: Callable[[], Callable[[], None]],
+        precheck: Callable[[], None] | None = None,
     ) -> HeadMove:
         """Compare-and-swap the canonical head from `expected` to `to`, atomically with `side_effect`.
 
         `expected=None` records the first canonical version (the head must not exist yet).
 
+        `precheck` runs once the head is locked and swapped, before the side effect (it checks that git
+        agrees with the database: no other move can be half-done while we hold the lock).
         `side_effect` runs inside the write transaction after the swap succeeded
         (it moves git). If it raises, the transaction rolls back. It returns an
         undo callable, run if the commit itself then fails, so that git and the
@@ -213,7 +231,12 @@ class Store:
                     kind=kind,
                 )
                 s.add(move)
-                s.flush()
+                try:
+                    s.flush()
+                except IntegrityError:  # another process recorded the first head meanwhile
+                    raise ConflictError(f"the canonical head of {agent!r} moved: another process set it") from None
+                if precheck is not None:
+                    precheck()
                 result = HeadMove(agent, expected, to, actor, reason, kind, move.at)
                 crash_point("head:swapped")
                 undo = side_effect()
