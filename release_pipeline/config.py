@@ -10,18 +10,29 @@ from release_pipeline.errors import ConfigError
 from release_pipeline.locations import CONFIG_FILE
 
 
+def read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file, or a one-line ConfigError saying why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a folder, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
 def load_yaml(path: Path, what: str) -> Any:
     """Parse a YAML file, turning every failure into a one-line ConfigError."""
     import yaml  # here, not at module level: `release --help` never needs it
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{what} not found: {path}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    text = read_text(path, what)
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -33,7 +44,10 @@ def check(data: Any, schema: dict[str, Any], source: str) -> None:
     """Validate `data` against a JSON schema; the first error becomes a one-line ConfigError."""
     import jsonschema
 
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    try:
+        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply") from None
     if errors:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path) or "top level"

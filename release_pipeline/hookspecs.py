@@ -81,6 +81,10 @@ def release_register_verifiers(register: Register) -> None:
     `factory(options: dict, root: Path)` returns `verify(task: Task, output) -> Verdict`.
     A suite selects one with `verifier: {type: name, ...options}`. Built in:
     `exact`, `normalized`, `regex`, `numeric`, `json_schema`, `python`.
+    The factory raises ConfigError for settings it cannot use; `verify` may carry
+    `check_task(task)`, which raises ConfigError for a task it cannot judge. Both
+    run before any trial does, so a malformed verifier stops a run with exit 2.
+    `output` is always plain JSON data, exactly as the trial records it.
     """
 
 

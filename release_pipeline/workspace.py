@@ -18,6 +18,7 @@ from release_pipeline.policy import GatePolicy, load_policy
 
 if TYPE_CHECKING:
     import git
+    from sqlalchemy.engine import URL
 
     from release_pipeline.llm.gateway import LLMGateway
     from release_pipeline.plugins import Plugins
@@ -51,8 +52,15 @@ class Workspace:
         return path
 
     @property
-    def db_url(self) -> str:
-        return os.environ.get(DB_ENV) or self.config.database or f"sqlite:///{self.state_dir / 'release.db'}"
+    def db_url(self) -> str | URL:
+        """The store's URL: `RELEASE_DB_URL`, the config's `database:`, or the SQLite file in `.release/`.
+
+        The default is built as a URL object, so a path with `?` or `#` in it names that very file.
+        """
+        from sqlalchemy.engine import URL
+
+        chosen = os.environ.get(DB_ENV) or self.config.database
+        return chosen or URL.create("sqlite", database=str(self.state_dir / "release.db"))
 
     @cached_property
     def store(self) -> Store:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Cli, commit_all, git, make_workspace, run_release
+from conftest import RELEASE, Cli, commit_all, git, make_workspace, run_release
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
@@ -147,3 +147,103 @@ def test_git_identity_missing_still_works(tmp_path):
     root = make_workspace(tmp_path / "ws")
     Cli(root)("init")
     assert git(root, "for-each-ref", "--format=%(taggername)", "refs/tags/calc/v1") == "release-pipeline"
+
+
+# ----- the cases a fuzzer found (issue 7, item 6) --------------------------------------------------------
+
+
+def test_binary_and_utf16_files(workspace, before):
+    config = workspace / "release.yaml"
+    text = config.read_text()
+    config.write_bytes(text.encode("utf-16"))
+    assert_one_line_error(run_release(workspace, "log"), "release.yaml", "not UTF-8")
+    config.write_text(text)
+    suite = workspace / "specs" / "calc.yaml"
+    suite.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
+    assert_one_line_error(run_release(workspace, "run"), "calc.yaml", "not UTF-8")
+    assert version_line(workspace) == before
+
+
+def test_deeply_nested_yaml_and_json(workspace, before):
+    suite = workspace / "specs" / "calc.yaml"
+    suite.write_text("tasks: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert_one_line_error(run_release(workspace, "run"), "calc.yaml", "nested too deeply")
+    jsonl = workspace / "specs" / "deep.jsonl"
+    jsonl.write_text('{"id": "a", "split": "dev", "input": ' + "[" * 5000 + "]" * 5000 + "}\n")
+    config = workspace / "release.yaml"
+    config.write_text(config.read_text().replace("specs/calc.yaml", "specs/deep.jsonl"))
+    assert_one_line_error(run_release(workspace, "run"), "deep.jsonl", "nested too deeply")
+
+
+def test_corrupt_or_truncated_database(workspace, before):
+    db = workspace / ".release" / "release.db"
+    for extra in ("-wal", "-shm"):
+        (workspace / ".release" / f"release.db{extra}").unlink(missing_ok=True)
+    db.write_bytes(b"not a database at all, just bytes" * 100)
+    assert_one_line_error(run_release(workspace, "log"), "release.db", "move it aside")
+    assert db.read_bytes().startswith(b"not a database")  # nothing was overwritten
+
+
+def test_truncated_database(workspace, before):
+    db = workspace / ".release" / "release.db"
+    run_release(workspace, "log")  # checkpoints the WAL into the file
+    data = db.read_bytes()
+    for extra in ("-wal", "-shm"):
+        (workspace / ".release" / f"release.db{extra}").unlink(missing_ok=True)
+    db.write_bytes(data[: len(data) // 3])
+    result = run_release(workspace, "log")
+    assert result.returncode in (0, 2) and "Traceback" not in result.stderr, result.stderr
+    if result.returncode == 2:
+        assert_one_line_error(result)
+
+
+def test_database_of_a_newer_release(workspace, before):
+    import sqlite3
+
+    conn = sqlite3.connect(workspace / ".release" / "release.db")
+    conn.execute("UPDATE alembic_version SET version_num = '0042'")
+    conn.commit()
+    conn.close()
+    assert_one_line_error(run_release(workspace, "log"), "0042", "upgrade release-pipeline")
+
+
+def test_read_only_state_folder(workspace, before, tmp_path):
+    """As a user without write access to .release/ (root ignores permissions, so run as nobody)."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv is not installed")
+    for path in (tmp_path, *tmp_path.parents):
+        if path != path.parent:
+            os.chmod(path, os.stat(path).st_mode | 0o755)
+    for folder, _, files in os.walk(workspace):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+    os.chmod(workspace / ".release", 0o555)
+    home = tmp_path / "nobody-home"
+    home.mkdir(mode=0o777)
+    env = {**os.environ, "HOME": str(home), "GIT_CONFIG_GLOBAL": "/dev/null"}
+    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", RELEASE]
+    for command in (["log"], ["run"]):
+        result = subprocess.run([*argv, *command], cwd=workspace, capture_output=True, text=True, env=env)
+        assert "Traceback" not in result.stderr, result.stderr
+        if result.returncode != 0:
+            assert_one_line_error(result)
+    os.chmod(workspace / ".release", 0o755)
+    assert version_line(workspace) == before
+
+
+def test_usage_errors_are_one_line(workspace):
+    for args in (["--bogus"], ["run", "--repeats", "x"], ["log", "extra"], ["gate"], ["run", "-k", "0"]):
+        assert_one_line_error(run_release(workspace, *args), "--help")
+
+
+def test_a_workspace_path_with_a_question_mark(tmp_path):
+    root = make_workspace(tmp_path / "odd?name#x" / "ws")
+    Cli(root)("init")
+    assert (root / ".release" / "release.db").is_file()
+    assert not list((tmp_path / "odd?name#x").glob("*.db")) and not list(tmp_path.glob("odd*.db"))
+    assert [v["number"] for v in Cli(root).json("log")] == [1]

@@ -105,7 +105,7 @@ def calls_of(output: Any) -> list[tuple[str, dict[str, Any]]] | None:
     if isinstance(output, str):
         try:
             output = json.loads(output)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return []  # plain text: the agent called nothing
     if isinstance(output, dict):
         output = [output]

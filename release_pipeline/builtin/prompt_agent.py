@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.config import load_yaml
+from release_pipeline.config import load_yaml, read_text
 from release_pipeline.errors import ConfigError
 from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import AgentResult, Artifact, Task, TrialContext
@@ -62,8 +62,8 @@ class PromptAgent:
         for key, path in files.items():
             if not path.is_file():
                 raise ConfigError(f"agent {artifact.agent!r}: {key} file {path.name!r} not found")
-        self.template = files["prompt"].read_text(encoding="utf-8")
-        self.system = files["system"].read_text(encoding="utf-8").strip() if "system" in files else ""
+        self.template = read_text(files["prompt"], "prompt file")
+        self.system = read_text(files["system"], "system prompt file").strip() if "system" in files else ""
         self.demos = load_demos(files["demos"]) if "demos" in files else []
         self.tools = (load_yaml(files["tools"], "tools") or None) if "tools" in files else None
         self.model = m.model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from release_pipeline.config import read_text
 from release_pipeline.errors import ConfigError
 from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import CandidateContext, CandidateProposal
@@ -22,7 +23,7 @@ def patch_queue(ctx: CandidateContext) -> CandidateProposal | None:
         path = ctx.workspace / rel
         if not path.is_file():
             raise ConfigError(f"strategy patch-queue: patch file not found: {rel}")
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, "patch")
         return CandidateProposal(intent=patch_intent(text) or f"apply {Path(rel).name}", patch=text, source=source)
     return None
 

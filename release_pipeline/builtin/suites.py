@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.config import load_checked
+from release_pipeline.config import load_checked, read_text
 from release_pipeline.errors import ConfigError
 from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import Suite
@@ -40,15 +40,16 @@ def load_jsonl_suite(reference: str, root: Path) -> Suite:
     """One task per line; each line may name its own `verifier` (default: exact)."""
     path = Path(reference)
     tasks = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from None
-            tasks.append(make_task(data, f"{path}:{lineno}", DEFAULT_VERIFIER))
+    for lineno, line in enumerate(read_text(path, "suite").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}:{lineno}: nested too deeply") from None
+        tasks.append(make_task(data, f"{path}:{lineno}", DEFAULT_VERIFIER))
     return Suite(name=path.stem, tasks=tuple(tasks), source=str(path))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import re
@@ -78,6 +79,14 @@ def regex(options: dict[str, Any], root: Path) -> Verify:
             return Verdict(True, 1.0)
         return Verdict(False, 0.0, f"{_brief(text)} does not match /{pattern.pattern}/", "mismatch")
 
+    def check_task(task: Task) -> None:
+        if compiled is None:
+            try:
+                re.compile(str(task.expected), flags)
+            except re.error as exc:
+                raise ConfigError(f"task {task.id}: expected value is not a regular expression: {exc}") from None
+
+    verify.check_task = check_task  # type: ignore[attr-defined]
     return verify
 
 
@@ -97,8 +106,11 @@ def parse_number(value: Any) -> float | None:
 
 def numeric(options: dict[str, Any], root: Path) -> Verify:
     """Passes when the output is a number within `abs_tol` / `rel_tol` of the expected one."""
-    abs_tol = float(options.get("abs_tol", 1e-9))
-    rel_tol = float(options.get("rel_tol", 1e-9))
+    try:
+        abs_tol = float(options.get("abs_tol", 1e-9))
+        rel_tol = float(options.get("rel_tol", 1e-9))
+    except (TypeError, ValueError):
+        raise ConfigError("numeric verifier: abs_tol and rel_tol must be numbers") from None
 
     def verify(task: Task, output: Any) -> Verdict:
         if _empty(output):
@@ -113,6 +125,11 @@ def numeric(options: dict[str, Any], root: Path) -> Verify:
             return Verdict(True, 1.0)
         return Verdict(False, 0.0, f"expected {want:g}, got {got:g}", "mismatch")
 
+    def check_task(task: Task) -> None:
+        if parse_number(task.expected) is None:
+            raise ConfigError(f"task {task.id}: expected value {task.expected!r} is not a number")
+
+    verify.check_task = check_task  # type: ignore[attr-defined]
     return verify
 
 
@@ -134,6 +151,8 @@ def json_schema(options: dict[str, Any], root: Path) -> Verify:
                 value = json.loads(output)
             except json.JSONDecodeError as exc:
                 return Verdict(False, 0.0, f"output is not valid JSON: {exc.msg}", "unparseable")
+            except RecursionError:
+                return Verdict(False, 0.0, "output is JSON nested too deeply", "unparseable")
         schema = fixed if fixed is not None else task.expected
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
         if error is None:
@@ -141,6 +160,14 @@ def json_schema(options: dict[str, Any], root: Path) -> Verify:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         return Verdict(False, 0.0, f"schema violation at {where}: {error.message}", "schema_violation")
 
+    def check_task(task: Task) -> None:
+        schema = fixed if fixed is not None else task.expected
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.exceptions.SchemaError as exc:
+            raise ConfigError(f"task {task.id}: not a valid JSON schema: {exc.message}") from None
+
+    verify.check_task = check_task  # type: ignore[attr-defined]
     return verify
 
 
@@ -154,6 +181,12 @@ def python(options: dict[str, Any], root: Path) -> Verify:
     if not target:
         raise ConfigError("python verifier needs `function: module:function`")
     fn = load_callable(target, root, what="verifier function")
+    try:
+        inspect.signature(fn).bind(None, None)
+    except TypeError:
+        raise ConfigError(f"verifier function {target!r} must take (task, output)") from None
+    except ValueError:  # no signature to inspect (a builtin): trust it
+        pass
 
     def verify(task: Task, output: Any) -> Verdict:
         result = fn(task, output)

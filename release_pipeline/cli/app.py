@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 
 import typer
 from typer.core import TyperGroup
@@ -68,15 +70,66 @@ def _add_plugin_commands(app: typer.Typer) -> None:
     plugins.hook.release_register_commands(app=app)
 
 
-def main() -> None:
-    from release_pipeline.errors import UserError
+def main(argv: list[str] | None = None) -> None:
+    """The `release` command: every failure a user can meet ends in one line on stderr and a non-zero exit.
 
+    Exit codes: 0 done, 1 rejected (or `--check` found a problem), 2 bad input or a state to change,
+    130 interrupted. `RELEASE_PIPELINE_TRACEBACK=1` shows the traceback behind a one-line error.
+    """
+    import signal
+
+    if threading.current_thread() is threading.main_thread():  # SIGTERM unwinds like Ctrl-C: runs end interrupted
+        signal.signal(signal.SIGTERM, _terminated)
     try:
-        app = build_app()
-        app()
-    except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        code = build_app()(args=argv, standalone_mode=False)
     except KeyboardInterrupt:
         typer.echo("interrupted: finished trials are recorded; run the same command again to resume", err=True)
         sys.exit(130)
+    except Exception as exc:
+        failure = _one_line(exc)
+        if failure is None or os.environ.get(TRACEBACK_ENV):
+            raise
+        message, code = failure
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+TRACEBACK_ENV = "RELEASE_PIPELINE_TRACEBACK"
+
+
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _one_line(exc: BaseException) -> tuple[str, int] | None:
+    """A failure as one line and an exit code; None for what is a bug of ours (it keeps its traceback)."""
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    from release_pipeline.errors import UserError
+
+    if isinstance(exc, UserError):
+        return str(exc), 2
+    # Typer's own copy of click, or click itself: known by name, the same in both
+    kinds = {cls.__name__ for cls in type(exc).__mro__}
+    ctx = getattr(exc, "ctx", None)
+    if "NoArgsIsHelpError" in kinds:  # the help is on stdout already
+        return f"a command is needed: see `{ctx.command_path if ctx else 'release'} --help`", 2
+    if "UsageError" in kinds:
+        where = f" (see `{ctx.command_path} --help`)" if ctx else ""
+        return " ".join(exc.format_message().split()) + where, 2  # type: ignore[attr-defined]
+    if "ClickException" in kinds:
+        return " ".join(exc.format_message().split()), exc.exit_code  # type: ignore[attr-defined]
+    if "Abort" in kinds:
+        return "aborted", 1
+    if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
+        return "the database is busy (another process holds its lock): retry", 2
+    if isinstance(exc, SQLAlchemyError):
+        orig = getattr(exc, "orig", None) or exc
+        return f"the database failed: {' '.join(str(orig).split())[:300]}", 2
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}", 2
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply", 2
+    return None

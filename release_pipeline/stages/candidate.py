@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from release_pipeline import gitops
+from release_pipeline.config import read_text
 from release_pipeline.errors import UserError
 from release_pipeline.manifest import is_editable
 from release_pipeline.models import VersionInfo
@@ -105,7 +106,7 @@ def create_candidate(
             if patch is None:
                 patch = Path(tmp) / "candidate.patch"
                 patch.write_text(patch_text, encoding="utf-8")
-            text = patch.read_text(encoding="utf-8")
+            text = read_text(patch, "patch")
             intent = intent or patch_intent(text) or f"apply {source}"
             sha = gitops.commit_patch(repo, base.git_sha, patch, intent)
         recorded = record_as or f"patch:{source}"

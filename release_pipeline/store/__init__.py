@@ -14,10 +14,11 @@ from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from release_pipeline.errors import ConflictError, NotFoundError
+from release_pipeline.errors import ConflictError, NotFoundError, UserError
 from release_pipeline.faults import crash_point
 from release_pipeline.models import HeadMove, Symptom, TrialRecord, VersionInfo
 from release_pipeline.store.db import make_engine, upgrade
@@ -42,6 +43,20 @@ TRIAL_COLUMNS = (
 
 
 VERSION_NUMBER_ATTEMPTS = 20
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
+def _hint(exc: BaseException) -> str:
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text or "unable to open" in text or "permission" in text:
+        return " (is the folder writable?)"
+    if "locked" in text:
+        return " (another process holds it: retry)"
+    return ""
 
 
 def _trial(mapping: Any) -> TrialRecord:
@@ -71,11 +86,22 @@ def _version(row: VersionRow) -> VersionInfo:
 class Store:
     """A migrated database behind two engines: deferred reads, IMMEDIATE writes."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str | URL):
         self.url = url
         self._read = make_engine(url)
-        self._write = make_engine(url, immediate=True) if url.startswith("sqlite") else self._read
-        upgrade(self._write)
+        sqlite = self._read.dialect.name == "sqlite"
+        self._write = make_engine(url, immediate=True) if sqlite else self._read
+        try:
+            upgrade(self._write)
+        except OperationalError as exc:
+            where = self._read.url.database if sqlite else self._read.url.render_as_string(hide_password=True)
+            raise UserError(f"cannot open the database {where}: {_first_line(exc)}{_hint(exc)}") from None
+        except DatabaseError as exc:
+            where = self._read.url.database if sqlite else self._read.url.render_as_string(hide_password=True)
+            raise UserError(
+                f"the database {where} is damaged or not a release-pipeline database ({_first_line(exc)}): "
+                "move it aside to start a new one, or restore a backup"
+            ) from None
 
     def close(self) -> None:
         self._read.dispose()

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
 
-from release_pipeline.errors import ConfigError
+from release_pipeline.errors import ConfigError, UserError
 from release_pipeline.store.migrations import HEAD
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, *, immediate: bool = False) -> Engine:
+def make_engine(url: str | URL, *, immediate: bool = False) -> Engine:
     """An engine for `url`. On SQLite, `immediate=True` makes every transaction take the write lock up front.
 
     SQLite's default deferred transactions upgrade to a write lock on first
@@ -20,7 +21,7 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
     on the head, trial batches) begin IMMEDIATE instead and wait their turn.
     """
     try:
-        if url.startswith("sqlite"):
+        if make_url(url).get_backend_name() == "sqlite":
             engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
             _configure_sqlite(engine, immediate)
             return engine
@@ -55,10 +56,21 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def known_revisions() -> set[str]:
+    """The schema revisions this release knows: its migration files are named `<revision>_<what>.py`."""
+    return {p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py")}
+
+
 def upgrade(write_engine: Engine) -> None:
     """Bring the database to the newest schema; a no-op (without importing Alembic) when it is there."""
-    if current_revision(write_engine) == HEAD:
+    revision = current_revision(write_engine)
+    if revision == HEAD:
         return
+    if revision is not None and revision not in known_revisions():
+        raise UserError(
+            f"the database's schema is revision {revision}, newer than this release-pipeline knows ({HEAD}): "
+            "upgrade release-pipeline to use it"
+        )
     from alembic import command
     from alembic.config import Config
 
