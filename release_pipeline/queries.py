@@ -142,6 +142,8 @@ def run_trials(ws, run_id: int) -> dict[str, Any]:
             "latency_ms": round(t.latency_ms, 3),
             "tokens": t.tokens,
             "cost": t.cost,
+            "notes": t.notes,
+            "output_size": t.output_size,
         }
         for t in ws.store.trials(run_id)
     ]

@@ -24,7 +24,7 @@ from release_pipeline.errors import (
 )
 from release_pipeline.models import AgentResult, Task, TrialContext
 from release_pipeline.records import OUTPUT_LIMIT, TRACE_LIMIT
-from release_pipeline.sandbox import Limits, Prepared, Sandbox, SandboxError, kill_group, limit_message, violation
+from release_pipeline.sandbox import Limits, Prepared, Sandbox, SandboxError, kill_group, limit_message
 from release_pipeline.trial_clock import harness_time
 
 READ_LIMIT = 2 * (OUTPUT_LIMIT + TRACE_LIMIT) + 64 * 1024  # the longest message a worker may send
@@ -124,8 +124,12 @@ class Worker:
             code = -(code - 128)
         if self.prepared.cgroup.hit():
             return SandboxViolation(f"process limit: more than {self.limits.processes} processes")
-        reason = limit_message(tail, self.limits) or (violation(code, "", False, self.limits) if code else "")
-        if reason and not reason.startswith("killed by signal"):
+        if code == -signal.SIGXCPU:  # a worker's CPU ceiling is per call and soft: SIGKILL is not it
+            return SandboxViolation(f"CPU time limit: more than {self.limits.cpu_s}s")
+        if code == -signal.SIGXFSZ:
+            return SandboxViolation(f"file size limit: a file over {self.limits.file_size_mb} MB")
+        reason = limit_message(tail, self.limits)
+        if reason:
             return SandboxViolation(reason)
         how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit status {code}"
         detail = f": {tail[-300:]}" if tail else ""

@@ -2,14 +2,18 @@
 
 Replies are taken in order; when the queue is empty, `default` answers (a
 string, or a function of the messages). A reply may be a string, a
-`{"tool_calls": [...]}` mapping, an exception to raise, or a function of the
-messages returning any of those.
+`{"tool_calls": [...]}` mapping, an exception to raise, `HANG` (never answers),
+`MALFORMED` (a response with no choices), or a function of the messages
+returning any of those.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from typing import Any
+
+HANG = object()
+MALFORMED = object()
 
 
 class FakeModel:
@@ -43,8 +47,10 @@ def make_handler(fake: FakeModel) -> Any:
     from litellm import CustomLLM
 
     class Handler(CustomLLM):
-        def completion(self, model, messages, *args, optional_params=None, **kwargs):
-            reply = fake.answer(model, messages, dict(optional_params or {}))
+        def completion(self, model, messages, *args, optional_params=None, reply=None, **kwargs):
+            reply = fake.answer(model, messages, dict(optional_params or {})) if reply is None else reply
+            if reply is MALFORMED:
+                return litellm.ModelResponse(model=model, choices=[])
             message: dict[str, Any] = {"role": "assistant", "content": reply if isinstance(reply, str) else ""}
             if isinstance(reply, dict):
                 message["tool_calls"] = [
@@ -63,6 +69,11 @@ def make_handler(fake: FakeModel) -> Any:
             )
 
         async def acompletion(self, model, messages, *args, optional_params=None, **kwargs):
-            return self.completion(model, messages, optional_params=optional_params)
+            import asyncio
+
+            reply = fake.answer(model, messages, dict(optional_params or {}))
+            if reply is HANG:
+                await asyncio.sleep(3600)
+            return self.completion(model, messages, optional_params=optional_params, reply=reply)
 
     return Handler()

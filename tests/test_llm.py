@@ -334,3 +334,24 @@ def test_the_local_model_improves_the_bundled_prompt_agent(tmp_path):
     before = len(calls)
     cli.json("run", "--version", "v1", "--fresh")  # v1's dev run again: every answer comes from the store
     assert len(Workspace(root).store.llm_calls()) == before
+
+
+def test_a_hung_provider_a_long_retry_after_and_a_malformed_answer_are_errors(tmp_path, fake_llm):
+    """The provider's faults are `error` trials, never the agent's failures (issue 7, item 5)."""
+    from fake_llm import HANG, MALFORMED
+
+    root = prompt_workspace(tmp_path / "ws", TASKS[:1], run={"repeats": 1, "timeout_s": 2})
+
+    class Throttled(litellm.RateLimitError):
+        def __init__(self):
+            super().__init__("slow down", llm_provider="fake", model="agent")
+            self.litellm_response_headers = {"retry-after": "30"}
+
+    for reply, reason in ((HANG, "provider_timeout"), (Throttled(), "infrastructure"), (MALFORMED, "infrastructure")):
+        fake_llm.queue(reply)
+        start = __import__("time").monotonic()
+        out = Cli(root).json("run", "--split", "gate", "--fresh")
+        assert out["counts"] == {"pass": 0, "fail": 0, "error": 1}, (reply, out)
+        assert __import__("time").monotonic() - start < 20  # nobody waited out the 30 s
+        (trial,) = Cli(root).json("show", "--run", str(out["run"]))["trials"]
+        assert trial["reason"] == reason, trial
