@@ -3,7 +3,8 @@
 Workloads (both tools, traces/logs persisted):
   instant  5,000 tasks, an agent that answers at once               -> per-trial overhead
   sleep    2,000 tasks, an agent that sleeps 50 ms, concurrency 50  -> efficiency vs tasks*latency/concurrency
-plus the start-up time of `release --help` (and `inspect --help`).
+plus the start-up time of `release --help` (and `inspect --help`). release-pipeline runs each workload twice:
+with the agent in sandboxed worker processes (the default) and in-process (`trusted: true`).
 
 Usage: python bench/bench_run.py [--instant N] [--sleep N] [--skip-inspect]
 Writes nothing outside bench/.work/; prints a Markdown table for bench/RESULTS.md.
@@ -40,7 +41,7 @@ async def solve(x, ctx):
 """
 
 
-def make_workspace(root: Path, n: int, sleep: float) -> Path:
+def make_workspace(root: Path, n: int, sleep: float, trusted: bool) -> Path:
     """A committed workspace with one async agent and an n-task dev split."""
     if root.exists():
         shutil.rmtree(root)
@@ -65,7 +66,7 @@ def make_workspace(root: Path, n: int, sleep: float) -> Path:
     (root / "release.yaml").write_text(
         yaml.safe_dump(
             {
-                "agents": {"bench": {"path": "agents/bench", "suite": "specs/bench.jsonl"}},
+                "agents": {"bench": {"path": "agents/bench", "suite": "specs/bench.jsonl", "trusted": trusted}},
                 "run": {"repeats": 1, "concurrency": CONCURRENCY, "timeout_s": 30},
             }
         )
@@ -74,12 +75,12 @@ def make_workspace(root: Path, n: int, sleep: float) -> Path:
     return root
 
 
-def bench_release(n: int, sleep: float) -> dict:
+def bench_release(n: int, sleep: float, trusted: bool) -> dict:
     from release_pipeline.stages.promote import record_baseline
     from release_pipeline.stages.run import run_version
     from release_pipeline.workspace import Workspace
 
-    root = make_workspace(WORK / f"release-{n}-{sleep}", n, sleep)
+    root = make_workspace(WORK / f"release-{n}-{sleep}-{trusted}", n, sleep, trusted)
     ws = Workspace(root)
     agent = ws.agent()
     record_baseline(ws, agent)
@@ -164,10 +165,11 @@ def main() -> None:
 
     ideal_sleep = args.sleep * LATENCY / CONCURRENCY
     rows = ["| tool | workload | trials | wall s | overhead ms/trial | efficiency |", "|---|---|---:|---:|---:|---:|"]
-    rows.append(row("release-pipeline", "instant", bench_release(args.instant, 0), 0))
-    rows.append(
-        row("release-pipeline", f"sleep 50 ms, c={CONCURRENCY}", bench_release(args.sleep, LATENCY), ideal_sleep)
-    )
+    for trusted, how in ((False, "sandboxed workers"), (True, "trusted, in-process")):
+        tool = f"release-pipeline ({how})"
+        rows.append(row(tool, "instant", bench_release(args.instant, 0, trusted), 0))
+        sleeping = bench_release(args.sleep, LATENCY, trusted)
+        rows.append(row(tool, f"sleep 50 ms, c={CONCURRENCY}", sleeping, ideal_sleep))
     if not args.skip_inspect:
         rows.append(row("inspect_ai", "instant", bench_inspect(args.instant, 0), 0))
         rows.append(row("inspect_ai", f"sleep 50 ms, c={CONCURRENCY}", bench_inspect(args.sleep, LATENCY), ideal_sleep))

@@ -9,6 +9,7 @@ write to its output, and it learns its nonce from its input only then. It prints
 import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -47,6 +48,9 @@ def main():
         solution.stdin.flush()
         line = solution.stdout.readline()
         if not line:
+            code = solution.wait()
+            if -code in (signal.SIGXCPU, signal.SIGXFSZ):  # a limit: end the same way, so the sandbox names it
+                os.kill(os.getpid(), -code)
             raise RuntimeError("the solution's process ended before answering")
         reply = json.loads(line)
         if "raised" in reply:
