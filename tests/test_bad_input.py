@@ -247,3 +247,30 @@ def test_a_workspace_path_with_a_question_mark(tmp_path):
     assert (root / ".release" / "release.db").is_file()
     assert not list((tmp_path / "odd?name#x").glob("*.db")) and not list(tmp_path.glob("odd*.db"))
     assert [v["number"] for v in Cli(root).json("log")] == [1]
+
+
+@pytest.mark.parametrize(
+    "verifier, expected",
+    [
+        ({"type": "regex", "pattern": "(unclosed"}, None),
+        ({"type": "numeric"}, "not a number"),
+        ({"type": "numeric", "abs_tol": "lots"}, None),
+        ({"type": "python", "function": "nowhere:check"}, None),
+        ({"type": "python", "function": "checks:takes_one"}, None),
+        ({"type": "json_schema", "schema": {"type": "no-such-type"}}, None),
+    ],
+)
+def test_a_malformed_verifier_stops_the_run_before_any_trial(tmp_path, verifier, expected):
+    from conftest import build_workspace
+
+    tasks = [{"id": f"t{i}", "input": i, "expected": expected or i * 2, "split": "dev"} for i in range(3)]
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files={"agent.py": "def solve(x):\n    return x * 2\n"},
+        tasks=tasks,
+        verifier=verifier,
+        extra={"checks.py": "def takes_one(task):\n    return True\n"},
+    )
+    result = run_release(root, "run")
+    assert_one_line_error(result)
+    assert Cli(root).json("show", "v1")["runs"] == []  # nothing ran, nothing was recorded

@@ -236,6 +236,15 @@ def _output(root):
 # ----- 5. trials that never end, agents that exit, agents that print -----------------------------------
 
 
+@pytest.mark.parametrize("trusted", [False, True])
+def test_exits_fail_their_trial_and_never_end_the_run_even_in_process(tmp_path, trusted):
+    code = "import sys\nasync def solve(x):\n    if x == 1: sys.exit(0)\n    return x * 2\n"
+    root = build_workspace(tmp_path / "ws", agent_files=agent(code), tasks=TASKS, run={"repeats": 1}, trusted=trusted)
+    result = run_release(root, "run", "--split", "gate", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["counts"] == {"pass": 5, "fail": 1, "error": 0}
+    assert by_task(trials(root))[("t1", 0)][4:6] == ("fail", "agent_crash")
+
+
 def test_exits_and_crashes_fail_their_trial_and_never_end_the_run(tmp_path):
     code = (
         "import os, sys\n"

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from release_pipeline.agent_contract import EXIT_INFRASTRUCTURE, as_result
-from release_pipeline.errors import AgentProtocolError, ConfigError, InfrastructureError, SandboxViolation
+from release_pipeline.errors import (
+    AgentCrashed,
+    AgentProtocolError,
+    ConfigError,
+    InfrastructureError,
+    SandboxViolation,
+)
 from release_pipeline.hookspecs import hookimpl
 from release_pipeline.loading import load_callable
 from release_pipeline.models import AgentResult, Artifact, Task, TrialContext
@@ -87,9 +93,12 @@ class TrustedCallableAgent:
 
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
         args = (task.input, ctx) if self.wants_ctx else (task.input,)
-        if self.is_async:
+        if not self.is_async:
+            return as_result(await _in_daemon_thread(self.fn, args))
+        try:
             return as_result(await self.fn(*args))
-        return as_result(await _in_daemon_thread(self.fn, args))
+        except SystemExit as exc:  # caught here, before it reaches the event loop and ends the run
+            raise AgentCrashed(f"the agent called sys.exit({exc.code})") from None
 
     def close(self) -> None:
         pass
@@ -106,7 +115,9 @@ async def _in_daemon_thread(fn: Any, args: tuple) -> Any:
     def work() -> None:
         try:
             value, error = fn(*args), None
-        except BaseException as exc:  # SystemExit too: it must not end the harness
+        except SystemExit as exc:  # it must not end the harness
+            value, error = None, AgentCrashed(f"the agent called sys.exit({exc.code})")
+        except BaseException as exc:
             value, error = None, exc if isinstance(exc, Exception) else RuntimeError(f"agent raised {exc!r}")
         try:
             loop.call_soon_threadsafe(settle, value, error)
