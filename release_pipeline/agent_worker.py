@@ -88,7 +88,7 @@ class LLMProxy:
         return asyncio.run_coroutine_threadsafe(self.complete(**request), self.loop).result()
 
     def resolve(self, message: dict[str, Any]) -> None:
-        future = self.pending.get(message.get("id"))
+        future = self.pending.get(message.get("id", 0))
         if future is not None and not future.done():
             future.set_result(message)
 

@@ -276,12 +276,11 @@ class WorkerPool:
                 await asyncio.shield(worker.kill())
         if message["op"] == "raised":
             raise _raised(message, self.limits)
-        notes = message.get("notes")
-        size = message.get("output_size")
-        unrecordable = message.get("unrecordable")
+        trace, notes = message.get("trace"), message.get("notes")
+        size, unrecordable = message.get("output_size"), message.get("unrecordable")
         return AgentResult(
             message.get("output"),
-            message.get("trace") if isinstance(message.get("trace"), list) else [],
+            trace if isinstance(trace, list) else [],
             message.get("tokens", 0),
             message.get("cost", 0.0),
             [str(n)[:500] for n in notes[:50]] if isinstance(notes, list) else [],

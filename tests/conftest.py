@@ -203,6 +203,17 @@ def postgres():
     server.stop()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, monkeypatch):
+    """Each test twice: on the workspace's own SQLite file, and on a fresh PostgreSQL database (RELEASE_DB_URL)."""
+    import time
+
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres").new_database(f"t{os.getpid()}{time.monotonic_ns()}")
+        monkeypatch.setenv("RELEASE_DB_URL", url)
+    return request.param
+
+
 def race_for_head(url: str, contenders: int = 8) -> tuple[list[int], list[int]]:
     """`contenders` threads, each with its own Store, compare-and-swap one head from v1 at the same moment.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -32,15 +31,6 @@ def no_traceback(results):
         assert code in (0, 1, 2), (code, err)
         errors = [line for line in err.splitlines() if line.startswith("error:")]
         assert code != 2 or (len(errors) == 1 and err.strip().splitlines()[-1] == errors[0]), err
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, monkeypatch):
-    """The store the processes share: the workspace's SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres").new_database(f"writers{os.getpid()}{time.monotonic_ns()}")
-        monkeypatch.setenv("RELEASE_DB_URL", url)
-    return request.param
 
 
 def branches(root, count):

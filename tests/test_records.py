@@ -34,14 +34,6 @@ ODD = (
 TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "dev"} for i in range(12)]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, monkeypatch):
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres").new_database(f"records{id(request)}")
-        monkeypatch.setenv("RELEASE_DB_URL", url)
-    return request.param
-
-
 @pytest.mark.parametrize("trusted", [False, True])
 def test_odd_outputs_are_recorded_and_cost_no_other_trial(database, tmp_path, trusted):
     root = build_workspace(

@@ -113,6 +113,7 @@ async def _in_daemon_thread(fn: Any, args: tuple) -> Any:
             future.set_exception(error) if error is not None else future.set_result(value)
 
     def work() -> None:
+        error: BaseException | None
         try:
             value, error = fn(*args), None
         except SystemExit as exc:  # it must not end the harness

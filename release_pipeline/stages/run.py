@@ -529,7 +529,8 @@ def run_version(
     artifact = ws.materialize(agent, version)
     preflight(ws, artifact, jobs, budget, f"run of {agent.name} v{version.number} on {split}")
     if run is None:
-        run, _ = open_run(ws, agent, version, **where, statuses=())
+        run, _ = open_run(ws, agent, version, split=split, repeats=repeats, purpose=purpose, statuses=())
+        assert run is not None
     with leased(ws.store, run["id"]) as lease:
         # another process may have executed some of them while we waited for the lease
         jobs = missing_jobs(tasks, range(repeats), effective(ws.store.trials(run["id"], with_trace=False)))
