@@ -46,7 +46,7 @@ class Worker:
         self.ids = itertools.count(1)
 
     @classmethod
-    async def start(cls, sandbox: Sandbox, prepared: Prepared, limits: Limits) -> Worker:
+    async def start(cls, prepared: Prepared, limits: Limits) -> Worker:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *prepared.argv,
@@ -254,7 +254,7 @@ class WorkerPool:
         except (OSError, SandboxError) as exc:
             raise InfrastructureError(f"cannot prepare the agent's sandbox: {exc}") from None
         try:
-            return await Worker.start(self.sandbox, prepared, self.limits)
+            return await Worker.start(prepared, self.limits)
         except AgentLoadFailed as exc:
             self.load_error = str(exc)
             raise

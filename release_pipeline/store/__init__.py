@@ -400,16 +400,6 @@ class Store:
             "heartbeat_at": row.heartbeat_at,
         }
 
-    def set_run(self, run_id: int, *, status: str | None = None, repeats: int | None = None) -> None:
-        values: dict[str, Any] = {}
-        if status is not None:
-            values["status"] = status
-            values["finished_at"] = utcnow() if status == "complete" else None
-        if repeats is not None:
-            values["repeats"] = repeats
-        with self.writing() as s:
-            s.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
-
     def claim_run(self, run_id: int, owner: str) -> dict[str, Any] | None:
         """Take the lease on a run for `owner`; returns None on success, else the run as its live holder has it.
 
