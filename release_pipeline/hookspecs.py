@@ -59,8 +59,11 @@ def release_register_agent_adapters(register: Register) -> None:
     An agent manifest names its adapter in `adapter:`. Built in: `callable`
     (a Python `module:function`), `subprocess` (JSON on stdin and stdout) and
     `prompt` (prompt files and demonstrations, through litellm). An adapter
-    may also offer `models(models) -> list[str]` (checked before a run starts)
-    and `planned_call(task, ctx)` (priced by `--budget`).
+    may also offer `models(models) -> list[str]` (checked before a run starts),
+    `planned_call(task, ctx)` (priced by `--budget`) and `async aclose()`
+    (awaited on the run's event loop when it ends, before `close()`). An adapter
+    that runs untrusted code must run it out of the harness's process, as the
+    built-in ones do (`release_pipeline.sandbox`, `release_pipeline.workers`).
     """
 
 
