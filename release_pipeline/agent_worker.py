@@ -66,7 +66,7 @@ class LLMProxy:
         self.ids = itertools.count(1)
 
     async def complete(self, **request: Any) -> Any:
-        from release_pipeline.errors import InfrastructureError
+        from release_pipeline.errors import InfrastructureError, RequestRejected
         from release_pipeline.llm.gateway import LLMReply
         from release_pipeline.records import to_json
 
@@ -80,7 +80,8 @@ class LLMProxy:
         finally:
             self.pending.pop(call_id, None)
         if message["op"] == "llm_error":
-            raise InfrastructureError(message.get("error", "the LLM call failed"))
+            error = RequestRejected if message.get("rejected") else InfrastructureError
+            raise error(message.get("error", "the LLM call failed"))
         return LLMReply(**message["reply"])
 
     def complete_sync(self, **request: Any) -> Any:
@@ -119,7 +120,7 @@ async def _invoke(fn: Any, args: tuple) -> Any:
 async def handle(fn: Any, wants_ctx: bool, message: dict[str, Any], proxy: LLMProxy, channel: Channel) -> None:
     """One call: the agent's answer, or what it raised, sent back; never lets anything escape."""
     from release_pipeline.agent_contract import as_result
-    from release_pipeline.errors import AgentProtocolError, InfrastructureError
+    from release_pipeline.errors import AgentProtocolError, InfrastructureError, RequestRejected
     from release_pipeline.models import TrialContext
     from release_pipeline.records import bounded_text, recordable
 
@@ -127,15 +128,18 @@ async def handle(fn: Any, wants_ctx: bool, message: dict[str, Any], proxy: LLMPr
     try:
         _limit_cpu(message.get("cpu_s"))
         ctx = TrialContext(
-            message["task_id"], message["repeat"], message["seed"], message["params"], proxy, message["models"]
-        )
+            message["task_id"], message["repeat"], message["seed"], message["params"], proxy, message["models"],
+            attempt=message.get("attempt", 0),
+        )  # fmt: skip
         value = await _invoke(fn, (message["input"], ctx) if wants_ctx else (message["input"],))
         result = as_result(value)
         rec = recordable(result.output, result.trace, result.tokens, result.cost)
         reply = {"op": "result", "id": call_id, **{k: getattr(rec, k) for k in RESULT_FIELDS}}
     except BaseException as exc:  # SystemExit too: an agent cannot end the worker by raising
         kind = "exception"
-        if isinstance(exc, InfrastructureError):
+        if isinstance(exc, RequestRejected):
+            kind = "rejected"
+        elif isinstance(exc, InfrastructureError):
             kind = "infrastructure"
         elif isinstance(exc, AgentProtocolError):
             kind = "protocol"

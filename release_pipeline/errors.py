@@ -47,3 +47,11 @@ class AgentRaised(Exception):
     def __init__(self, message: str, where: str = ""):
         super().__init__(message)
         self.where = where
+
+
+class RequestRejected(InfrastructureError):
+    """A provider refused the request itself (a 400: malformed, too long, not allowed): the agent's fault.
+
+    Code that treats any provider failure alike can catch InfrastructureError; the run stage makes such a
+    trial a `fail` (reason `request_rejected`), never an `error` that a retry or an exclusion would hide.
+    """

@@ -151,6 +151,7 @@ class TrialContext:
     params: dict[str, Any]
     llm: Any = None
     models: dict[str, str] = field(default_factory=dict)
+    attempt: int = 0  # 0, then 1, 2, ... when an `error` trial is tried again (with a seed of its own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +273,36 @@ class Spec:
     target_tags: list[str]
     intended_change: str
     id: int | None = None
+
+
+REJECTING = ("regression", "protected_regression", "too_few_fixes", "forbidden_change", "intent", "plugin")
+UNDECIDING = ("undecided", "budget_exhausted", "errors")
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a gate did not accept a candidate: a stable code for scripts, a sentence for people, the tasks behind it.
+
+    Codes that reject: `regression`, `protected_regression`, `too_few_fixes`, `forbidden_change`, `intent`,
+    `plugin` (a plugin's objection). Codes that leave it undecided: `undecided` (a task could not be shown
+    safe), `budget_exhausted`, `errors` (a task had no usable trial).
+    """
+
+    code: str
+    message: str
+    tasks: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "tasks": list(self.tasks)}
+
+
+def decision_of(reasons: list[Reason]) -> str:
+    """`rejected` when a reason rejects, `undecided` when one leaves it open, else `accepted`."""
+    if any(r.code in REJECTING for r in reasons):
+        return "rejected"
+    if any(r.code in UNDECIDING for r in reasons):
+        return "undecided"
+    return "accepted"
 
 
 @dataclass(frozen=True, slots=True)

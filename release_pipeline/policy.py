@@ -12,6 +12,7 @@ from release_pipeline.config import load_checked
 from release_pipeline.errors import ConfigError
 
 POLICY_VERSION = 1
+EXTRA_PER_TASK = 12  # the default extra-trial budget, per task of the gate split
 
 POLICY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -28,32 +29,44 @@ POLICY_SCHEMA: dict[str, Any] = {
         "require_intent_alignment": {"type": "boolean"},
         "error_retries": {"type": "integer", "minimum": 0},
         "max_repeats": {"type": "integer", "minimum": 1},
-        "extra_trial_budget": {"type": "integer", "minimum": 0},
+        "extra_trial_budget": {"type": ["integer", "null"], "minimum": 0},
+        "min_effect": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "max_false_promote": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
+        "max_false_reject": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
     },
 }
 
 
 @dataclass(frozen=True)
 class GatePolicy:
-    """How the gate decides. Defaults follow DESIGN.md section 3.
+    """How the gate decides. Defaults follow DESIGN.md section 3; `stages/gate_stats.py` explains the tests.
 
-    alpha: the one-sided error rate at which a per-task change of pass rate is
-    confirmed (Fisher's exact test). With `repeats: 3` only a clean 3/3 -> 0/3
-    flip reaches 0.05; anything less clear earns adaptive extra repeats, up to
-    `max_repeats` a side and `extra_trial_budget` trials for the whole gate.
+    The promise is per candidate: one with a task whose pass rate dropped by `min_effect` or more is promoted
+    with probability at most `max_false_promote`, however many tasks the split has; one without a regression
+    is rejected for one at most `max_false_reject / 2` of the time (the rest of that share is what the budget
+    may leave undecided). `alpha` is the per-task level at which a fix is confirmed. The gate starts every task
+    with `repeats` trials a side and adds trials adaptively, up to `max_repeats` a side and
+    `extra_trial_budget` extra trials in all (default: `EXTRA_PER_TASK` per task of the split).
     """
 
     version: int = POLICY_VERSION
     repeats: int = 3
     alpha: float = 0.05
+    min_effect: float = 0.5
+    max_false_promote: float = 0.01
+    max_false_reject: float = 0.10
     regression_budget: int = 0
     min_fixes: int = 1
     require_more_fixes_than_regressions: bool = True
     protected_tasks: tuple[str, ...] = ()
     require_intent_alignment: bool = False
     error_retries: int = 2
-    max_repeats: int = 9
-    extra_trial_budget: int = 400
+    max_repeats: int = 24
+    extra_trial_budget: int | None = None
+
+    def extra_budget(self, tasks: int) -> int:
+        """The extra trials a gate over `tasks` tasks may spend beyond the first `repeats` a side."""
+        return self.extra_trial_budget if self.extra_trial_budget is not None else EXTRA_PER_TASK * tasks
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from release_pipeline.errors import UserError
 from release_pipeline.gitops import version_tag
 from release_pipeline.models import VersionInfo
-from release_pipeline.stages.gate_stats import classify
+from release_pipeline.stages.gate_stats import Levels, judge_task, largest_drop, usable
 from release_pipeline.stages.run import task_outcomes
 
 if TYPE_CHECKING:
@@ -93,18 +93,18 @@ def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo
     tasks = [t for t in ws.suite(agent).split(split) if t.id in set(common)]
     trials = [ws.store.trials(r["id"], with_trace=False) for r in runs]
     repeats = min(runs[0]["repeats"], runs[1]["repeats"])
-    left, right = (task_outcomes(t, tasks, repeats) for t in trials)
-    alpha = ws.policy().alpha
+    left, right = (task_outcomes(t, tasks) for t in trials)
+    policy = ws.policy()
+    levels = Levels.of(policy, len(tasks))
     rows, counts = [], {}
     for task in tasks:
-        outcome, p_fix, p_reg = classify(left[task.id], right[task.id], alpha)
-        counts[outcome] = counts.get(outcome, 0) + 1
+        judged = judge_task(left[task.id], right[task.id], policy, levels)
+        counts[judged.outcome] = counts.get(judged.outcome, 0) + 1
         rows.append(
             {
                 "task_id": task.id,
-                "outcome": outcome,
-                "p_fix": round(p_fix, 6),
-                "p_regression": round(p_reg, 6),
+                "outcome": judged.outcome,
+                "max_drop": round(largest_drop(*usable(left[task.id], right[task.id])[:2], levels.safety), 3),
                 "base": left[task.id].to_dict(),
                 "candidate": right[task.id].to_dict(),
             }

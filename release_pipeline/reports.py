@@ -9,8 +9,7 @@ from typing import Any
 from release_pipeline.models import Spec
 
 OUTCOME_MARK = {
-    "fix": "FIX", "regression": "REGRESSION", "flaky": "flaky", "uncertain": "uncertain",
-    "unchanged_pass": "pass", "unchanged_fail": "fail", "no_data": "no data",
+    "fix": "FIX", "regression": "REGRESSION", "flaky": "flaky", "uncertain": "UNCERTAIN", "unchanged": "unchanged",
 }  # fmt: skip
 
 
@@ -55,19 +54,25 @@ def _rate(side: dict[str, Any]) -> str:
     return f"{side['passes']}/{side['trials']}{errors}"
 
 
-def flip_rows(tasks: list[dict[str, Any]], *, only_changes: bool = False) -> list[str]:
-    lines = ["| task | base | candidate | outcome | p (fix / regression) | trials |", "|---|---:|---:|---|---|---|"]
+def flip_rows(tasks: list[dict[str, Any]], *, only_changes: bool = False, explain: bool = False) -> list[str]:
+    """The per-task table: both versions' counts, the class, the largest drop not ruled out, the trial ids.
+
+    With `explain`, every task and why the gate spent (or stopped spending) trials on it.
+    """
+    header = "| task | base | candidate | class | largest possible drop | trials |"
+    lines = [header + (" why |" if explain else ""), "|---|---:|---:|---|---:|---|" + ("---|" if explain else "")]
     for row in tasks:
-        if only_changes and row["outcome"] in ("unchanged_pass", "unchanged_fail"):
+        if only_changes and not explain and row["outcome"] in ("unchanged", "flaky"):
             continue
         mark = OUTCOME_MARK.get(row["outcome"], row["outcome"])
         if row.get("protected"):
             mark += " (protected)"
+        if row.get("candidate_errors_counted"):
+            mark += " (candidate errors counted as fails)"
         ids = ",".join(str(i) for i in row["base"]["trial_ids"] + row["candidate"]["trial_ids"])
-        lines.append(
-            f"| `{row['task_id']}` | {_rate(row['base'])} | {_rate(row['candidate'])} | {mark} | "
-            f"{row['p_fix']:.3g} / {row['p_regression']:.3g} | {ids} |"
-        )
+        line = f"| `{row['task_id']}` | {_rate(row['base'])} | {_rate(row['candidate'])} | {mark} | "
+        line += f"{row['max_drop']:.2f} | {ids} |"
+        lines.append(line + (f" {row.get('why', '')} |" if explain else ""))
     return lines
 
 
@@ -79,38 +84,45 @@ def _cost_line(cost: dict[str, Any]) -> str:
     )
 
 
-def gate_markdown(body: dict[str, Any]) -> str:
-    verdict = "ACCEPTED" if body["decision"] == "accepted" else "REJECTED"
+def gate_markdown(body: dict[str, Any], *, explain: bool = False) -> str:
+    """The gate report for people and CI summaries; with `explain`, every task and why trials were spent on it."""
     paired = body["paired_test"]
-    unchanged = sum(1 for r in body["tasks"] if r["outcome"] in ("unchanged_pass", "unchanged_fail"))
+    bounds, trials, spent = body["bounds"], body["trials"], body["spent"]
     lines = [
-        f"# Gate: {body['agent']} v{body['candidate']} against canonical v{body['base']}: {verdict}",
+        f"# Gate: {body['agent']} v{body['candidate']} ({body['candidate_sha'][:10]}) against canonical "
+        f"v{body['base']} ({body['base_sha'][:10]}): {body['decision'].upper()}",
         "",
     ]
-    if body["reasons"]:
-        lines += ["## Reasons", "", *(f"- {r}" for r in body["reasons"]), ""]
+    if body["reason_codes"]:
+        lines += ["## Reasons", "", *(f"- `{r['code']}`: {r['message']}" for r in body["reason_codes"]), ""]
     alignment = body["intent_alignment"]
+    held = "held" if bounds["promotion_bound_held"] else "not held"
+    drop = bounds["largest_possible_drop"]
     lines += [
         "## Summary",
         "",
         f"- confirmed fixes ({len(body['fixes'])}): {_ids(body['fixes'])}",
         f"- confirmed regressions ({len(body['regressions'])}): {_ids(body['regressions'])}",
-        f"- flaky or unconfirmed ({len(body['flaky'])}): {_ids(body['flaky'])}",
-        f"- unchanged: {unchanged} tasks",
+        f"- uncertain, not shown safe ({len(body['uncertain'])}): {_ids(body['uncertain'])}",
+        f"- flaky but safe ({len(body['flaky'])}): {_ids(body['flaky'])}",
+        f"- unchanged: {len(body['unchanged'])} tasks",
+        f"- promotion bound {held}: the largest drop of any task not ruled out is {drop:.2f} "
+        f"(min_effect {bounds['min_effect']:g}, at a {bounds['max_false_promote']:g} chance of error; regressions "
+        f"confirmed at a {bounds['max_false_reject'] / 2:g} chance over all tasks)",
         f"- intent alignment: {'n/a' if alignment is None else f'{alignment:.0%} of fixes in the spec targets'}",
         f"- paired test over tasks: {paired['fail_to_pass']} fail->pass, {paired['pass_to_fail']} pass->fail, "
         f"net {paired['net']:+d}, exact McNemar p = {paired['p_value']:.3g}",
-        f"- trials: base run #{body['base_run']}, candidate run #{body['candidate_run']}; "
-        f"{body['extra_trials']} adaptive extra trials{' (budget exhausted)' if body['budget_exhausted'] else ''}; "
-        f"{body['errors_excluded']} error trials excluded",
-        f"- policy {body['policy_hash']}: alpha {body['policy']['alpha']} one-sided Fisher exact per task, "
-        f"{body['policy']['repeats']} repeats (up to {body['policy']['max_repeats']})",
+        f"- trials used: base {trials['base']} (run #{body['base_run']}), candidate {trials['candidate']} "
+        f"(run #{body['candidate_run']}); run by this gate: base {spent['base']}, candidate {spent['candidate']}, "
+        f"{spent['extra']} of them adaptive, in {spent['rounds']} round(s)"
+        f"{' (extra-trial budget exhausted)' if body['budget_exhausted'] else ''}",
+        f"- policy {body['policy_hash']}",
         *(f"- note: {n}" for n in body["notes"]),
         *([_cost_line(body["cost"])] if body.get("cost") else []),
         "",
-        "## Flips",
+        "## Tasks" if explain else "## Flips",
         "",
-        *flip_rows(body["tasks"], only_changes=True),
+        *flip_rows(body["tasks"], only_changes=True, explain=explain),
         "",
     ]
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from release_pipeline.errors import (
     AgentProtocolError,
     AgentRaised,
     InfrastructureError,
+    RequestRejected,
     SandboxViolation,
 )
 from release_pipeline.models import AgentResult, Task, TrialContext
@@ -145,6 +146,7 @@ class Worker:
                 "task_id": task.id,
                 "input": task.input,
                 "repeat": ctx.repeat,
+                "attempt": ctx.attempt,
                 "seed": ctx.seed,
                 "params": ctx.params,
                 "models": ctx.models,
@@ -185,7 +187,12 @@ class Worker:
             )
             answer = {"op": "llm_reply", "id": message.get("id"), "reply": _reply_fields(reply)}
         except Exception as exc:  # the provider's or the request's fault: the agent sees InfrastructureError
-            answer = {"op": "llm_error", "id": message.get("id"), "error": f"{type(exc).__name__}: {exc}"[:2000]}
+            answer = {
+                "op": "llm_error",
+                "id": message.get("id"),
+                "error": f"{type(exc).__name__}: {exc}"[:2000],
+                "rejected": isinstance(exc, RequestRejected),
+            }
         self._send(answer)
 
     async def kill(self) -> None:
@@ -221,6 +228,8 @@ def _raised(message: dict[str, Any], limits: Limits) -> Exception:
     limit = limit_message(f"{name}: {text}", limits)
     if limit and kind == "exception":
         return SandboxViolation(limit)
+    if kind == "rejected":
+        return RequestRejected(text)
     if kind == "infrastructure":
         return InfrastructureError(text)
     if kind == "protocol":

@@ -132,7 +132,7 @@ async def _in_daemon_thread(fn: Any, args: tuple) -> Any:
 class SubprocessAgent:
     """Runs `command: [...]` from the artifact folder, once per trial, inside the sandbox.
 
-    stdin gets `{"task_id", "input", "repeat", "seed", "params"}` as JSON; stdout
+    stdin gets `{"task_id", "input", "repeat", "attempt", "seed", "params"}` as JSON; stdout
     must be one JSON object with `output` and optionally `trace`, `tokens`,
     `cost`. Exit status 75 reports an infrastructure failure (an `error`
     trial); any other non-zero status, or a sandbox limit, is the agent's failure.
@@ -157,6 +157,7 @@ class SubprocessAgent:
             "task_id": task.id,
             "input": task.input,
             "repeat": ctx.repeat,
+            "attempt": ctx.attempt,
             "seed": ctx.seed,
             "params": ctx.params,
         }

@@ -17,13 +17,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from release_pipeline.errors import InfrastructureError
+from release_pipeline.errors import InfrastructureError, RequestRejected
 from release_pipeline.llm.providers import litellm_module
 from release_pipeline.trial_clock import note_provider_cut_short
 
 # Failures worth waiting out; anything else (bad request, auth, unknown model) will not improve with time.
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 RETRYABLE = ("APIConnectionError", "Timeout", "RateLimitError", "InternalServerError", "ServiceUnavailableError")
+# Refusals of the request itself: the caller's fault (an agent's malformed or oversized call), not the provider's.
+REJECTED_STATUS = {400, 413, 422}
+REJECTED = ("BadRequestError", "ContextWindowExceededError", "ContentPolicyViolationError", "UnprocessableEntityError")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,14 @@ def retry_after(exc: BaseException) -> float | None:
             except (TypeError, ValueError):
                 continue
     return None
+
+
+def is_rejection(exc: BaseException) -> bool:
+    """Whether the provider refused the request itself (the caller's fault), not failed to serve it."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status in REJECTED_STATUS:
+        return True
+    return any(cls.__name__ in REJECTED for cls in type(exc).__mro__)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -186,6 +197,8 @@ class LLMGateway:
             except Exception as exc:
                 if isinstance(exc, TimeoutError):
                     exc = TimeoutError(f"no answer within {self.call_timeout:g}s")
+                if is_rejection(exc):
+                    raise RequestRejected(f"{model} refused the request: {type(exc).__name__}: {_brief(exc)}") from None
                 if not (is_retryable(exc) or isinstance(exc, TimeoutError)) or attempt == self.attempts:
                     raise InfrastructureError(f"{model}: {type(exc).__name__}: {_brief(exc)}") from None
                 delay = retry_after(exc)

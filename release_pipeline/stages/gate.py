@@ -1,10 +1,11 @@
 """Stage gate: run canonical and candidate on the gate split, compare them task by task, decide.
 
-Both versions run the same tasks with the same seeds. `error` trials are
-retried up to the policy's `error_retries` and otherwise excluded. Tasks whose
-change is not yet confirmed get extra repeats on both sides, a few at a time,
-while more repeats could still confirm it and the extra-trial budget lasts.
-Every number in the report points back to the trial ids it came from.
+The gate's trials are planned by `stages/gate_plan.py` and judged by the tests of `stages/gate_stats.py`:
+every task starts with `repeats` trials a side (the canonical version's stored trials count, and grow with
+every gate), and gets more only where they can settle it. `error` trials are retried as new attempts (a new
+seed, the attempt number in `ctx.attempt`) up to the policy's `error_retries`; errors only the candidate
+makes count against it. The decision is `accepted`, `rejected` or `undecided`, each with reason codes, and
+every number in the report points back to the trial ids it came from.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from release_pipeline.errors import UserError
-from release_pipeline.models import Task, VersionInfo
+from release_pipeline.models import Reason, Task, TaskOutcome, VersionInfo, decision_of
 from release_pipeline.policy import GatePolicy
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.reports import gate_markdown, write_report
 from release_pipeline.stages.budget import Budget
 from release_pipeline.stages.candidate import classify_change
-from release_pipeline.stages.gate_stats import GateEvidence, TaskRow, classify, could_confirm
+from release_pipeline.stages.gate_plan import Planned, plan_and_judge
+from release_pipeline.stages.gate_stats import GateEvidence, TaskRow
 from release_pipeline.stages.run import (
     Job,
     RunSettings,
@@ -37,14 +39,14 @@ if TYPE_CHECKING:
     from release_pipeline.workspace import Workspace
 
 
-ADAPTIVE_STEP = 3
 SPLIT = "gate"
+EXIT_CODES = {"accepted": 0, "rejected": 1, "undecided": 3}
 
 
 @dataclass
 class GateResult:
     decision: str
-    reasons: list[str]
+    reasons: list[Reason]
     evidence: GateEvidence
     report_id: int
     markdown: str
@@ -53,6 +55,10 @@ class GateResult:
     @property
     def accepted(self) -> bool:
         return self.decision == "accepted"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.decision]
 
 
 class _Side:
@@ -98,42 +104,51 @@ class _Side:
         self.trials = self.ws.store.trials(self.run_id, with_trace=False)
         return len(jobs)
 
-    def fill(self, tasks: list[Task], repeats: dict[str, int], retries: int) -> None:
-        """Bring every task to its number of repeats, retrying `error` trials up to `retries` times."""
+    def fill(self, tasks: list[Task], repeats: dict[str, int], retries: int) -> int:
+        """Bring every task to its number of repeats, retrying `error` trials up to `retries` times.
+
+        Returns how many trials were executed.
+        """
         if not self.missing(tasks, repeats, retries):
-            return
+            return 0
         if self.run_id is None:  # created only once there is something to record
             run, _ = open_run(
                 self.ws, self.agent, self.version, split=SPLIT, repeats=self.repeats, purpose="gate", statuses=()
             )
+            assert run is not None
             self.run_id = run["id"]
+        executed = 0
         with leased(self.ws.store, self.run_id) as lease:
             self.trials = self.ws.store.trials(self.run_id, with_trace=False)  # another gate may have added some
             for _ in range(retries + 1):
-                if not self.ensure(self.missing(tasks, repeats, retries)):
+                done = self.ensure(self.missing(tasks, repeats, retries))
+                executed += done
+                if not done:
                     break
             lease.complete()
+        return executed
+
+    def record_repeats(self) -> None:
+        """Let the run say how far it went: the most repeats any task of it has now."""
+        if self.run_id is not None and self.trials:
+            self.ws.store.record_repeats(self.run_id, max(t.repeat for t in self.trials) + 1)
 
 
-def _rows(
-    base: _Side,
-    cand: _Side,
-    tasks: list[Task],
-    repeats: dict[str, int],
-    policy: GatePolicy,
-    protected: set[str],
-    targets: set[str],
-    target_tags: set[str],
-) -> list[TaskRow]:
-    rows = []
-    base_outcomes = task_outcomes(base.trials, tasks, repeats)
-    cand_outcomes = task_outcomes(cand.trials, tasks, repeats)
-    for task in tasks:
-        b, c = base_outcomes[task.id], cand_outcomes[task.id]
-        outcome, p_fix, p_reg = classify(b, c, policy.alpha)
-        aligned = task.id in targets or bool(target_tags & set(task.tags))
-        rows.append(TaskRow(task.id, b, c, round(p_fix, 6), round(p_reg, 6), outcome, task.id in protected, aligned))
-    return rows
+class StoreSource:
+    """The gate's trials as the store has them, executed through the workspace's executor when more are asked for."""
+
+    def __init__(self, sides: dict[str, _Side], tasks: list[Task], retries: int):
+        self.sides, self.tasks, self.retries = sides, tasks, retries
+        self.spent = {name: 0 for name in sides}
+
+    def outcomes(self) -> dict[str, dict[str, TaskOutcome]]:
+        return {name: task_outcomes(side.trials, self.tasks) for name, side in self.sides.items()}
+
+    def extend(self, wanted: dict[str, dict[str, int]]) -> None:
+        for name, per_task in wanted.items():
+            if per_task:
+                chosen = [t for t in self.tasks if t.id in per_task]
+                self.spent[name] += self.sides[name].fill(chosen, per_task, self.retries)
 
 
 def gate_candidate(
@@ -171,70 +186,68 @@ def gate_candidate(
             f"({', '.join(change.forbidden)}): it is rejected without running"
         )
 
-    sides = [_Side(ws, agent, v, policy.repeats, progress) for v in (base, candidate)]
-    repeats = {t.id: policy.repeats for t in tasks}
+    sides = {
+        "base": _Side(ws, agent, base, policy.repeats, progress),
+        "candidate": _Side(ws, agent, candidate, policy.repeats, progress),
+    }
+    first = {t.id: policy.repeats for t in tasks}
     reserved, calls_before = 0.0, ws.llm.calls
-    for side in sides:
+    for side in sides.values():
         what = f"gate of {agent.name} v{candidate.number} (with v{side.version.number}'s trials)"
-        reserved += preflight(ws, side.artifact, side.missing(tasks, repeats, 0), budget, what, reserved).cost
-    for side in sides:
-        side.fill(tasks, repeats, policy.error_retries)
-    rows = _rows(*sides, tasks, repeats, policy, protected, targets, target_tags)
+        reserved += preflight(ws, side.artifact, side.missing(tasks, first, 0), budget, what, reserved).cost
+    source = StoreSource(sides, tasks, policy.error_retries)
+    aligned = {t.id for t in tasks if t.id in targets or target_tags & set(t.tags)}
+    planned = plan_and_judge(tasks, source, policy, protected=protected, aligned=aligned)
+    for side in sides.values():
+        side.record_repeats()
 
-    extra, exhausted = 0, False
-    while True:
-        uncertain = [
-            r
-            for r in rows
-            if r.outcome == "uncertain" and could_confirm(r.base, r.candidate, policy.alpha, policy.max_repeats)
-        ]
-        if not uncertain:
-            break
-        step = {r.task_id: min(repeats[r.task_id] + ADAPTIVE_STEP, policy.max_repeats) for r in uncertain}
-        cost = 2 * sum(n - repeats[t] for t, n in step.items())
-        if extra + cost > policy.extra_trial_budget:
-            exhausted = True
-            break
-        repeats.update(step)
-        chosen = [t for t in tasks if t.id in step]
-        for side in sides:
-            side.fill(chosen, repeats, policy.error_retries)
-        extra += cost
-        rows = _rows(*sides, tasks, repeats, policy, protected, targets, target_tags)
-
-    errors = sum(r.base.errors + r.candidate.errors for r in rows)
     evidence = GateEvidence(
         agent=agent.name,
         base=base.number,
         candidate=candidate.number,
         split=SPLIT,
         alpha=policy.alpha,
-        rows=rows,
+        rows=planned.rows,
         protected_tasks=sorted(protected),
         target_tasks=sorted(targets),
         target_tags=sorted(target_tags),
         changed_files=changed,
         forbidden_files=change.forbidden,
-        base_run=sides[0].run_id,
-        candidate_run=sides[1].run_id,
-        extra_trials=extra,
-        errors_excluded=errors,
-        budget_exhausted=exhausted,
+        base_run=sides["base"].run_id,
+        candidate_run=sides["candidate"].run_id,
+        base_sha=base.git_sha,
+        candidate_sha=candidate.git_sha,
+        trials={
+            name: sum(
+                r.base.trials + r.base.errors if name == "base" else r.candidate.trials + r.candidate.errors
+                for r in planned.rows
+            )
+            for name in sides
+        },  # fmt: skip
+        extra_trials=planned.extra_trials,
+        budget_exhausted=planned.budget_exhausted,
+        open_fixes=planned.open_fixes,
         notes=notes,
     )
-    reasons = [r for found in ws.plugins.hook.release_gate_checks(evidence=evidence, policy=policy) for r in found]
-    decision = "rejected" if reasons else "accepted"
-    body = report_body(evidence, decision, reasons, policy)
-    body["cost"] = _cost(sides, rows, evidence.fixes, ws.llm.calls - calls_before)
+    found = ws.plugins.hook.release_gate_checks(evidence=evidence, policy=policy)
+    reasons = [r if isinstance(r, Reason) else Reason("plugin", str(r)) for answer in found for r in answer]
+    decision = decision_of(reasons)
+    body = report_body(evidence, decision, reasons, policy, planned, source.spent)
+    body["cost"] = _cost(list(sides.values()), planned.rows, evidence.fixes, ws.llm.calls - calls_before)
     markdown = gate_markdown(body)
     report_id = ws.store.save_gate_report(
         agent.name, candidate.number, base.number, decision, body, markdown, policy.digest
     )
     write_report(ws.state_dir, f"{agent.name}-v{candidate.number}-gate-{report_id}", body, markdown)
-    if reasons:
-        ws.store.set_status(agent.name, candidate.number, "rejected", reasons)
+    prose = [r.message for r in reasons]
+    if decision == "rejected":
+        ws.store.set_status(agent.name, candidate.number, "rejected", prose)
         ws.plugins.hook.release_candidate_rejected(
-            version=ws.store.version(agent.name, candidate.number), reasons=reasons
+            version=ws.store.version(agent.name, candidate.number), reasons=prose
+        )
+    elif decision == "undecided":
+        ws.store.set_status(
+            agent.name, candidate.number, "candidate", [f"undecided by gate report #{report_id}", *prose]
         )
     else:
         ws.store.set_status(
@@ -279,43 +292,46 @@ def _cost(sides: list[_Side], rows: list[TaskRow], fixes: list[str], llm_calls: 
     }
 
 
-def report_body(evidence: GateEvidence, decision: str, reasons: list[str], policy: GatePolicy) -> dict[str, Any]:
-    """The JSON gate report: decision, reasons, flips, statistics, and the trial ids behind each row."""
-    rows = []
-    for r in evidence.rows:
-        rows.append(
-            {
-                "task_id": r.task_id,
-                "outcome": r.outcome,
-                "protected": r.protected,
-                "aligned": r.aligned,
-                "p_fix": r.p_fix,
-                "p_regression": r.p_regression,
-                "base": r.base.to_dict(),
-                "candidate": r.candidate.to_dict(),
-            }
-        )
+def report_body(
+    evidence: GateEvidence,
+    decision: str,
+    reasons: list[Reason],
+    policy: GatePolicy,
+    planned: Planned,
+    spent: dict[str, int],
+) -> dict[str, Any]:
+    """The JSON gate report: decision, reason codes, per-task classes, bounds, and the trial ids behind each row."""
     fixes = evidence.fixes
+    classes = ("fix", "regression", "unchanged", "flaky", "uncertain")
+    largest = evidence.max_drop
     return {
         "agent": evidence.agent,
         "base": evidence.base,
         "candidate": evidence.candidate,
+        "base_sha": evidence.base_sha,
+        "candidate_sha": evidence.candidate_sha,
         "split": evidence.split,
         "decision": decision,
-        "reasons": reasons,
-        "fixes": fixes,
-        "regressions": evidence.regressions,
-        "flaky": evidence.flaky,
-        "no_data": evidence.ids("no_data"),
+        "exit_code": EXIT_CODES[decision],
+        "reasons": [r.message for r in reasons],
+        "reason_codes": [r.to_dict() for r in reasons],
+        **{("fixes" if c == "fix" else "regressions" if c == "regression" else c): evidence.ids(c) for c in classes},
         "aligned_fixes": [r.task_id for r in evidence.rows if r.outcome == "fix" and r.aligned],
         "intent_alignment": (
             round(sum(1 for r in evidence.rows if r.outcome == "fix" and r.aligned) / len(fixes), 4) if fixes else None
         ),
+        "bounds": {
+            "min_effect": policy.min_effect,
+            "max_false_promote": policy.max_false_promote,
+            "max_false_reject": policy.max_false_reject,
+            "largest_possible_drop": largest,
+            "promotion_bound_held": largest < policy.min_effect,
+        },
+        "trials": evidence.trials,
+        "spent": {**spent, "extra": evidence.extra_trials, "rounds": planned.rounds},
         "paired_test": evidence.paired_test(),
         "base_run": evidence.base_run,
         "candidate_run": evidence.candidate_run,
-        "extra_trials": evidence.extra_trials,
-        "errors_excluded": evidence.errors_excluded,
         "budget_exhausted": evidence.budget_exhausted,
         "changed_files": evidence.changed_files,
         "forbidden_files": evidence.forbidden_files,
@@ -324,5 +340,5 @@ def report_body(evidence: GateEvidence, decision: str, reasons: list[str], polic
         "notes": evidence.notes,
         "policy": policy.to_dict(),
         "policy_hash": policy.digest,
-        "tasks": rows,
+        "tasks": [r.to_dict() for r in evidence.rows],
     }

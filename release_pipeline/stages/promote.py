@@ -139,7 +139,9 @@ def promote(ws: Workspace, agent: AgentConfig, candidate: VersionInfo, *, reason
             f"v{candidate.number}` again"
         )
     if report["decision"] != "accepted":
-        raise UserError(f"v{candidate.number} was rejected by the gate: {'; '.join(report['body']['reasons'])}")
+        raise UserError(
+            f"v{candidate.number} was {report['decision']} by the gate: {'; '.join(report['body']['reasons'])}"
+        )
     summary = report["body"]
     why = reason or (
         f"gate report #{report['id']}: {len(summary['fixes'])} fixes, {len(summary['regressions'])} regressions"

@@ -28,6 +28,7 @@ from release_pipeline.errors import (
     ConfigError,
     ConflictError,
     InfrastructureError,
+    RequestRejected,
     SandboxViolation,
     UserError,
 )
@@ -49,10 +50,13 @@ FLUSH_SECONDS = 0.2
 LEASE_WAIT_S = 1800.0  # how long a command waits for another process to finish the run it needs
 
 
-def trial_seed(base: int, task_id: str, repeat: int) -> int:
-    """The seed of one (task, repeat): identical for every version, so versions are compared like for like."""
-    digest = hashlib.blake2b(f"{base}:{task_id}:{repeat}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big")
+def trial_seed(base: int, task_id: str, repeat: int, attempt: int = 0) -> int:
+    """The seed of one (task, repeat, attempt): identical for every version, so versions are compared like for like.
+
+    A retry of an `error` trial is a new attempt with a seed of its own, so it is a new sample, not a replay.
+    """
+    key = f"{base}:{task_id}:{repeat}" + (f":{attempt}" if attempt else "")
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big")
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,7 @@ class TrialRunner:
         self.verifiers = verifiers
 
     async def __call__(self, job: Job) -> TrialRecord:
-        seed = trial_seed(self.seed, job.task.id, job.repeat)
+        seed = trial_seed(self.seed, job.task.id, job.repeat, job.attempt)
         trial = TrialRecord(self.run_id, job.task.id, job.repeat, seed, "fail", attempt=job.attempt)
         start = time.perf_counter()
         try:
@@ -189,7 +193,9 @@ class TrialRunner:
         token = current_trial.set(clock)
         try:
             async with asyncio.timeout(self.timeout) as clock.timeout:
-                ctx = TrialContext(task.id, trial.repeat, trial.seed, self.params, self.llm, self.models)
+                ctx = TrialContext(
+                    task.id, trial.repeat, trial.seed, self.params, self.llm, self.models, attempt=trial.attempt
+                )
                 result = await self.adapter.run(task, ctx)
         except TimeoutError:
             if clock.provider_cut_short:  # the time went waiting on an LLM provider: its fault, not the agent's
@@ -197,6 +203,8 @@ class TrialRunner:
                 return _ended(trial, start, "provider_timeout", f"the LLM provider did not answer within "
                               f"the trial's {self.timeout:g}s", [])  # fmt: skip
             return _ended(trial, start, "timeout", f"no answer within {self.timeout:g}s", [])
+        except RequestRejected as exc:  # the provider refused the agent's own request
+            return _ended(trial, start, "request_rejected", bounded_text(exc, 2000), [])
         except InfrastructureError as exc:
             trial.status = "error"
             return _ended(trial, start, "infrastructure", bounded_text(exc, 2000), [])
@@ -433,7 +441,7 @@ def preflight(
         est = estimate(
             adapter,
             jobs,
-            seed_of=lambda j: trial_seed(seed, j.task.id, j.repeat),
+            seed_of=lambda j: trial_seed(seed, j.task.id, j.repeat, j.attempt),
             store=ws.store,
             models=ws.config.models,
         )

@@ -400,6 +400,11 @@ class Store:
             "heartbeat_at": row.heartbeat_at,
         }
 
+    def record_repeats(self, run_id: int, repeats: int) -> None:
+        """A run's repeats grow when the gate asks for more: record the most any of its tasks reached."""
+        with self.writing() as s:
+            s.execute(update(RunRow).where(RunRow.id == run_id, RunRow.repeats < repeats).values(repeats=repeats))
+
     def claim_run(self, run_id: int, owner: str) -> dict[str, Any] | None:
         """Take the lease on a run for `owner`; returns None on success, else the run as its live holder has it.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from release_pipeline.cli.common import (
@@ -22,12 +24,16 @@ from release_pipeline.cli.common import (
 
 def gate(
     candidate: CandidateOpt,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show every task: what was seen, what it shows, why trials were spent.")
+    ] = False,
     agent: AgentOpt = None,
     workspace: WorkspaceOpt = None,
     json_output: JsonOpt = False,
     budget: BudgetOpt = None,
 ) -> None:
-    """Run the flip-centered gate. Exit 0 when accepted, 1 when rejected, 2 on bad input."""
+    """Run the flip-centered gate. Exit 0 accepted, 1 rejected, 3 undecided (budget or evidence), 2 bad input."""
+    from release_pipeline.reports import gate_markdown
     from release_pipeline.stages.gate import gate_candidate
 
     ws = open_workspace(workspace)
@@ -40,8 +46,8 @@ def gate(
     if json_output:
         print_json({"report": result.report_id, **result.body})
     else:
-        typer.echo(result.markdown)
-    raise typer.Exit(0 if result.accepted else 1)
+        typer.echo(gate_markdown(result.body, explain=True) if explain else result.markdown)
+    raise typer.Exit(result.exit_code)
 
 
 def register(app: typer.Typer) -> None:

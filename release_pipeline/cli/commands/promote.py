@@ -57,7 +57,9 @@ def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool, budget) -> N
         result = gate_candidate(ws, cfg, version, progress=progress_for(json_output), budget=budget)
         say(result.markdown)
         if not result.accepted:
-            raise typer.Exit(1)
+            if json_output:
+                print_json({"report": result.report_id, **result.body})
+            raise typer.Exit(result.exit_code)
     move = promote_version(ws, cfg, ws.store.version(cfg.name, version.number), reason=reason)
     if json_output:
         print_json({"agent": move.agent, "from": move.from_version, "to": move.to_version, "reason": move.reason})
@@ -80,18 +82,19 @@ def _iterate(ws, cfg, iterations: int, json_output: bool, budget) -> None:
             "decision": step.gate.decision if step.gate else ("rejected" if step.candidate else None),
             "fixes": step.gate.evidence.fixes if step.gate else [],
             "regressions": step.gate.evidence.regressions if step.gate else [],
-            "reasons": step.gate.reasons if step.gate else step.notes,
+            "reasons": [r.message for r in step.gate.reasons] if step.gate else step.notes,
+            "reason_codes": [r.code for r in step.gate.reasons] if step.gate else [],
             "promoted": step.move is not None,
         }
         summary.append(entry)
         if step.gate:
-            verdict = "accepted and promoted" if step.move else "rejected"
+            verdict = "accepted and promoted" if step.move else step.gate.decision
             say(
                 f"gate: v{entry['candidate']} {verdict}: {len(entry['fixes'])} fixes, "
                 f"{len(entry['regressions'])} regressions"
             )
             for r in step.gate.reasons:
-                say(f"  - {r}")
+                say(f"  - {r.message}")
         for note in step.notes:
             say(f"  {note}")
         if step.candidate is None:
