@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         DiagnosisRequest,
         HeadMove,
         Pattern,
+        Reason,
         Symptom,
         VersionInfo,
     )
@@ -161,11 +162,13 @@ def release_candidate_created(version: VersionInfo, changed_files: list[str]) ->
 
 
 @hookspec
-def release_gate_checks(evidence: GateEvidence, policy: GatePolicy) -> list[str]:
-    """Stage gate: return reasons to reject the candidate (an empty list means no objection).
+def release_gate_checks(evidence: GateEvidence, policy: GatePolicy) -> list[Reason | str]:
+    """Stage gate: return reasons not to accept the candidate (an empty list means no objection).
 
-    Every implementation is asked; the candidate is accepted only when no
-    implementation objects. The built-in checks apply the gate policy.
+    Every implementation is asked; the candidate is accepted only when no reason is given. A reason is a
+    `Reason(code, message, tasks)`, whose code decides between rejected and undecided (see
+    `release_pipeline.models.Reason`), or a plain string, which rejects with the code `plugin`. The built-in
+    checks apply the gate policy. `evidence.rows` holds every task's class, counts and largest possible drop.
     """
 
 

@@ -93,16 +93,19 @@ def default_policy_text() -> str:
     """The policy file `release init` writes: every default spelled out, with why."""
     return f"""\
 # Gate policy: how release candidates are judged. Versioned with the workspace;
-# a candidate may never change it.
+# a candidate may never change it, and the gate reads it from the canonical commit.
 version: {POLICY_VERSION}
-repeats: 3                # trials per task and version on the gate split
-alpha: 0.05               # one-sided error rate at which a per-task flip is confirmed
-regression_budget: 0      # confirmed regressions tolerated outside protected tasks
+min_effect: 0.5           # the smallest drop in a task's pass rate that must be caught (0.9 -> 0.4)
+max_false_promote: 0.01   # the highest chance of promoting a candidate with such a drop
+max_false_reject: 0.10    # half of it: the highest chance of a false "regression" on a clean candidate
+alpha: 0.05               # per task, the chance that a confirmed fix is not one
+repeats: 3                # trials per task and version to start with
+max_repeats: 24           # at most this many per task and version
+extra_trial_budget: null  # at most this many trials beyond the first repeats (null: {EXTRA_PER_TASK} a task)
+regression_budget: 0      # tasks that may regress, or stay unsettled, outside the protected ones
 min_fixes: 1              # confirmed fixes required
 require_more_fixes_than_regressions: true
 protected_tasks: []       # any confirmed regression here rejects the candidate
 require_intent_alignment: false   # require every fix to fall in the spec's targets
-error_retries: 2          # re-runs of an `error` trial before it is excluded
-max_repeats: 9            # adaptive repeats per side for tasks still uncertain
-extra_trial_budget: 400   # at most this many adaptive trials per gate
+error_retries: 2          # new attempts (a new seed each) of an `error` trial
 """

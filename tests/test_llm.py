@@ -355,3 +355,13 @@ def test_a_hung_provider_a_long_retry_after_and_a_malformed_answer_are_errors(tm
         assert __import__("time").monotonic() - start < 20  # nobody waited out the 30 s
         (trial,) = Cli(root).json("show", "--run", str(out["run"]))["trials"]
         assert trial["reason"] == reason, trial
+
+
+def test_a_request_the_provider_refuses_is_the_agents_failure(tmp_path, fake_llm):
+    """A 400 (malformed, too long, not allowed) is caused by the agent's own request: a `fail`, not an `error`."""
+    root = prompt_workspace(tmp_path / "ws", TASKS[:1], run={"repeats": 1})
+    fake_llm.queue(litellm.BadRequestError("context too long", llm_provider="fake", model="agent"))
+    out = Cli(root).json("run", "--split", "gate")
+    assert out["counts"] == {"pass": 0, "fail": 1, "error": 0}
+    (trial,) = Cli(root).json("show", "--run", str(out["run"]))["trials"]
+    assert trial["reason"] == "request_rejected" and len(agent_requests(fake_llm)) == 1  # not retried

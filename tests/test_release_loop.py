@@ -58,7 +58,8 @@ def test_clean_candidate_is_accepted_and_promoted(cli, workspace):
     ]
     # every number is backed by trial ids
     row = next(r for r in gate["tasks"] if r["task_id"] == "percent-2")
-    assert len(row["base"]["trial_ids"]) == 3 and len(row["candidate"]["trial_ids"]) == 3
+    for side in ("base", "candidate"):
+        assert len(row[side]["trial_ids"]) == row[side]["trials"] + row[side]["errors"] >= 3
     moved = cli.json("promote", "--candidate", "v2")
     assert (moved["from"], moved["to"]) == (1, 2)
     log = {v["number"]: v for v in cli.json("log")}

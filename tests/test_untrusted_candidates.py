@@ -31,20 +31,21 @@ def gate(root, branch, code=None):
 
 
 def test_a_candidate_that_patches_the_gate_statistics_is_still_rejected(tmp_path):
-    import release_pipeline.stages.gate as gate_module
+    import release_pipeline.stages.gate_plan as plan_module
     import release_pipeline.stages.gate_stats as stats_module
 
     root = build_workspace(tmp_path / "ws", agent_files=agent(HONEST), tasks=TASKS)
     hostile = (
-        "import release_pipeline.stages.gate_stats as g, release_pipeline.stages.gate as gate\n"
-        "g.classify = gate.classify = lambda base, cand, alpha: ('fix', 0.0, 1.0)\n"
+        "import release_pipeline.stages.gate_stats as g, release_pipeline.stages.gate_plan as p\n"
+        "from release_pipeline.stages.gate_stats import TaskJudgement\n"
+        "g.judge_task = p.judge_task = lambda base, cand, policy, levels: TaskJudgement('fix', True)\n"
         "def solve(x):\n    return -1\n"
     )
-    before = (gate_module.classify, stats_module.classify)
+    before = (plan_module.judge_task, stats_module.judge_task)
     report = gate(root, change_agent(root, agent(hostile), "patch the judge"), code=1)
     assert report["decision"] == "rejected" and report["fixes"] == []
     assert sorted(report["regressions"]) == [f"t{i}" for i in range(6)]
-    assert (gate_module.classify, stats_module.classify) == before  # the judge's own modules are untouched
+    assert (plan_module.judge_task, stats_module.judge_task) == before  # the judge's own modules are untouched
 
 
 def test_a_candidate_cannot_rewrite_the_policy_for_the_next_one(tmp_path):
