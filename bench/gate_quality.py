@@ -128,6 +128,8 @@ FAMILIES = [
     Family("20% flaky, 2000 tasks, clean", 2000, 0.2, "none", fixes=20),
     Family("20% flaky, 60 tasks, clean, no history", 60, 0.2, "none", history=0),
     Family("20% flaky, 60 tasks, clean, long history", 60, 0.2, "none", history=30),
+    Family("5% flaky, 60 tasks, clean", 60, 0.05, "none"),
+    Family("5% flaky, 60 tasks, soft regression", 60, 0.05, "soft"),
 ]
 
 
@@ -136,8 +138,9 @@ def main() -> None:
     parser.add_argument("--gates", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--only", default="", help="run the families whose name contains this")
+    parser.add_argument("--min-effect", type=float, default=GatePolicy.min_effect)
     args = parser.parse_args()
-    policy = GatePolicy()
+    policy = GatePolicy(min_effect=args.min_effect)
     print(
         f"policy: min_effect {policy.min_effect}, max_false_promote {policy.max_false_promote}, "
         f"max_false_reject {policy.max_false_reject}, repeats {policy.repeats}, max_repeats {policy.max_repeats}, "

@@ -12,7 +12,7 @@ from release_pipeline.config import load_checked
 from release_pipeline.errors import ConfigError
 
 POLICY_VERSION = 1
-EXTRA_PER_TASK = 12  # the default extra-trial budget, per task of the gate split
+EXTRA_PER_TASK = 30  # the default extra-trial budget, per task of the gate split
 
 POLICY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -61,7 +61,7 @@ class GatePolicy:
     protected_tasks: tuple[str, ...] = ()
     require_intent_alignment: bool = False
     error_retries: int = 2
-    max_repeats: int = 24
+    max_repeats: int = 48
     extra_trial_budget: int | None = None
 
     def extra_budget(self, tasks: int) -> int:
@@ -100,7 +100,7 @@ max_false_promote: 0.01   # the highest chance of promoting a candidate with suc
 max_false_reject: 0.10    # half of it: the highest chance of a false "regression" on a clean candidate
 alpha: 0.05               # per task, the chance that a confirmed fix is not one
 repeats: 3                # trials per task and version to start with
-max_repeats: 24           # at most this many per task and version
+max_repeats: 48           # at most this many per task and version
 extra_trial_budget: null  # at most this many trials beyond the first repeats (null: {EXTRA_PER_TASK} a task)
 regression_budget: 0      # tasks that may regress, or stay unsettled, outside the protected ones
 min_fixes: 1              # confirmed fixes required

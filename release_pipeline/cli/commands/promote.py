@@ -94,7 +94,7 @@ def _iterate(ws, cfg, iterations: int, json_output: bool, budget) -> None:
                 f"{len(entry['regressions'])} regressions"
             )
             for r in step.gate.reasons:
-                say(f"  - {r.message}")
+                say(f"  - {r.code}: {r.message}")
         for note in step.notes:
             say(f"  {note}")
         if step.candidate is None:
