@@ -21,7 +21,7 @@ def rates(rng: random.Random, tasks: int) -> list[float]:
 def test_a_task_that_did_not_change_is_rarely_confirmed_as_a_flip():
     """Same rates on both sides: confirmed regressions at most max_false_reject / 2 a gate, fixes alpha a task."""
     rng = random.Random(11)
-    gates, tasks = 300, 8
+    gates, tasks = 200, 8
     with_regression = fixes = 0
     for _ in range(gates):
         base = rates(rng, tasks)
@@ -38,7 +38,7 @@ def test_a_task_that_did_not_change_is_rarely_confirmed_as_a_flip():
 def test_a_candidate_with_a_drop_of_min_effect_is_rarely_promoted(drop):
     """One task drops by min_effect (or all the way): promoted at most max_false_promote of the time."""
     rng = random.Random(5)
-    gates, tasks, promoted, caught = 300, 8, 0, 0
+    gates, tasks, promoted, caught = 200, 8, 0, 0
     for _ in range(gates):
         base = rates(rng, tasks)
         cand = [1.0 if p == 0.0 else p for p in base]  # fixes too, so that only the drop can stop it
