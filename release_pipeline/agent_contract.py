@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from release_pipeline.errors import AgentProtocolError
-from release_pipeline.models import AgentResult
+from release_pipeline.models import AgentResult, Task, TrialContext
 
 # Exit status by which a subprocess agent says "the infrastructure failed, not me" (sysexits EX_TEMPFAIL).
 EXIT_INFRASTRUCTURE = 75
@@ -24,3 +24,15 @@ def as_result(value: Any) -> AgentResult:
             raise AgentProtocolError("`trace` must be a list of steps")
         return AgentResult(value["output"], trace, value.get("tokens", 0), value.get("cost", 0.0))
     return AgentResult(value)
+
+
+def trial_payload(task: Task, ctx: TrialContext) -> dict[str, Any]:
+    """What an agent running in a process of its own receives for one trial (as JSON)."""
+    return {
+        "task_id": task.id,
+        "input": task.input,
+        "repeat": ctx.repeat,
+        "attempt": ctx.attempt,
+        "seed": ctx.seed,
+        "params": ctx.params,
+    }

@@ -15,6 +15,7 @@ import json
 import signal
 from typing import Any
 
+from release_pipeline.agent_contract import trial_payload
 from release_pipeline.errors import (
     AgentCrashed,
     AgentProtocolError,
@@ -139,20 +140,7 @@ class Worker:
     async def call(self, task: Task, ctx: TrialContext, cpu_s: int) -> dict[str, Any]:
         """Ask for one answer; LLM calls the agent makes meanwhile are made here, through `ctx.llm`."""
         call_id = next(self.ids)
-        self._send(
-            {
-                "op": "call",
-                "id": call_id,
-                "task_id": task.id,
-                "input": task.input,
-                "repeat": ctx.repeat,
-                "attempt": ctx.attempt,
-                "seed": ctx.seed,
-                "params": ctx.params,
-                "models": ctx.models,
-                "cpu_s": cpu_s,
-            }
-        )
+        self._send({"op": "call", "id": call_id, **trial_payload(task, ctx), "models": ctx.models, "cpu_s": cpu_s})
         pending: set[asyncio.Task] = set()
         try:
             while True:

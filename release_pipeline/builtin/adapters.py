@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.agent_contract import EXIT_INFRASTRUCTURE, as_result
+from release_pipeline.agent_contract import EXIT_INFRASTRUCTURE, as_result, trial_payload
 from release_pipeline.errors import (
     AgentCrashed,
     AgentProtocolError,
@@ -153,16 +153,9 @@ class SubprocessAgent:
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
         from release_pipeline.sandbox import SandboxError
 
-        payload = {
-            "task_id": task.id,
-            "input": task.input,
-            "repeat": ctx.repeat,
-            "attempt": ctx.attempt,
-            "seed": ctx.seed,
-            "params": ctx.params,
-        }
+        stdin = json.dumps(trial_payload(task, ctx))
         try:
-            result = await asyncio.to_thread(self.sandbox.run, self.command, stdin=json.dumps(payload), cwd=self.cwd)
+            result = await asyncio.to_thread(self.sandbox.run, self.command, stdin=stdin, cwd=self.cwd)
         except SandboxError as exc:
             raise InfrastructureError(str(exc)) from None
         if result.status == "violation":
