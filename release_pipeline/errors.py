@@ -9,6 +9,10 @@ class UserError(Exception):
     """Bad input or a state the user must change (exit code 2, one line, no traceback)."""
 
 
+class AlreadyJudged(UserError):
+    """A candidate with the same content as one already recorded against the same base."""
+
+
 class ConfigError(UserError):
     """A malformed or inconsistent config, manifest, suite or policy file."""
 

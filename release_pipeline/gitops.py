@@ -140,6 +140,14 @@ def changed_paths(repo: git.Repo, base: str, head: str) -> list[str]:
     return [line for line in out.splitlines() if line]
 
 
+def file_at(repo: git.Repo, sha: str, path: str) -> str | None:
+    """A file's text at a commit; None when the commit has no such file (or it is not text)."""
+    try:
+        return repo.git.show(f"{sha}:{path}", strip_newline_in_stdout=False)
+    except (git.GitCommandError, UnicodeDecodeError):
+        return None
+
+
 def diff_text(repo: git.Repo, base: str, head: str) -> str:
     return repo.git.diff(base, head)
 

@@ -37,6 +37,7 @@ class Suite:
     tasks: tuple[Task, ...]
     rubric: str = ""
     source: str = ""
+    secondary: tuple[dict[str, Any], ...] = ()  # verifiers reported beside the primary one, never deciding
 
     def split(self, name: str) -> list[Task]:
         """The tasks of one split, in suite order."""
@@ -135,6 +136,48 @@ class Artifact:
     git_sha: str
     content_hash: str
     trusted: bool = False  # set from the workspace's own config, never from the manifest: runs in-process
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """How an agent's model picks its answers: whether the repeats of a trial are independent samples.
+
+    `temperature` None means not known (an agent of code of its own). Greedy decoding answers the same on every
+    repeat, so its repeats are copies of one observation.
+    """
+
+    temperature: float | None = None
+    top_p: float | None = None
+    seeded: bool = False  # every trial samples with a seed of its own (reproducible, and different per repeat)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> Sampling:
+        """What the manifest asks for; prompt agents decode greedily unless they set a temperature."""
+        params = manifest.params
+        default = 0.0 if manifest.adapter == "prompt" else None
+        temperature = params.get("temperature", default)
+        temperature = float(temperature) if isinstance(temperature, int | float) else default
+        top_p = params.get("top_p")
+        return cls(
+            temperature,
+            float(top_p) if isinstance(top_p, int | float) else None,
+            manifest.adapter == "prompt" and bool(temperature),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "top_p": self.top_p, "seeded": self.seeded, "greedy": self.greedy}
+
+    def describe(self) -> str:
+        if self.temperature is None:
+            return "sampling not known"
+        if self.greedy:
+            return "greedy decoding (temperature 0): repeats are copies"
+        seeded = ", a seed per trial" if self.seeded else ""
+        return f"sampled at temperature {self.temperature:g}{seeded}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +392,28 @@ class CandidateContext:
     llm: Any = None  # the workspace's LLM gateway
     model: str = ""  # the synthesizer role's model
     dev_examples: tuple[dict[str, Any], ...] = ()  # dev-split tasks with their latest canonical outcome
+    judged: tuple[Judged, ...] = ()  # candidates already judged against this base: propose something else
+    context_tokens: int = 0  # the agent model's context window, when known: a prompt must fit in it
+
+    def already_judged(self, files: dict[str, str]) -> Judged | None:
+        """The earlier candidate that proposed exactly these file contents against this base, if one did."""
+        for judged in self.judged:
+            if judged.files == files:
+                return judged
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A candidate already judged against the same base: what it changed and why it was not promoted."""
+
+    number: int
+    status: str
+    intent: str
+    source: str
+    content_hash: str
+    reasons: tuple[str, ...] = ()
+    files: dict[str, str] = field(default_factory=dict)  # its changed files (relative to the agent folder)
 
 
 @dataclass(frozen=True, slots=True)

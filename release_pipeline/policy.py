@@ -26,6 +26,7 @@ POLICY_SCHEMA: dict[str, Any] = {
         "min_fixes": {"type": "integer", "minimum": 0},
         "require_more_fixes_than_regressions": {"type": "boolean"},
         "protected_tasks": {"type": "array", "items": {"type": "string"}},
+        "protect_passing": {"type": "boolean"},
         "require_intent_alignment": {"type": "boolean"},
         "error_retries": {"type": "integer", "minimum": 0},
         "max_repeats": {"type": "integer", "minimum": 1},
@@ -59,6 +60,7 @@ class GatePolicy:
     min_fixes: int = 1
     require_more_fixes_than_regressions: bool = True
     protected_tasks: tuple[str, ...] = ()
+    protect_passing: bool = False  # protect the gate tasks the canonical version passes on every trial
     require_intent_alignment: bool = False
     error_retries: int = 2
     max_repeats: int = 48
@@ -106,6 +108,7 @@ regression_budget: 0      # tasks that may regress, or stay unsettled, outside t
 min_fixes: 1              # confirmed fixes required
 require_more_fixes_than_regressions: true
 protected_tasks: []       # any confirmed regression here rejects the candidate
+protect_passing: true     # also protect the gate tasks the canonical version passed on every trial
 require_intent_alignment: false   # require every fix to fall in the spec's targets
 error_retries: 2          # new attempts (a new seed each) of an `error` trial
 """

@@ -117,6 +117,9 @@ def gate_markdown(body: dict[str, Any], *, explain: bool = False) -> str:
         f"{spent['extra']} of them adaptive, in {spent['rounds']} round(s)"
         f"{' (extra-trial budget exhausted)' if body['budget_exhausted'] else ''}",
         f"- policy {body['policy_hash']}",
+        *([_sampling_line(body["sampling"])] if body.get("sampling") else []),
+        *([_protected_line(body["protected_because"])] if body.get("protected_because") else []),
+        *([f"- {secondary_line(body['secondary'])}"] if body.get("secondary") else []),
         *(f"- note: {n}" for n in body["notes"]),
         *([_cost_line(body["cost"])] if body.get("cost") else []),
         "",
@@ -126,6 +129,27 @@ def gate_markdown(body: dict[str, Any], *, explain: bool = False) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _sampling_line(sampling: dict[str, dict[str, Any]]) -> str:
+    from release_pipeline.models import Sampling
+
+    def said(s: dict[str, Any]) -> str:
+        return Sampling(s.get("temperature"), s.get("top_p"), bool(s.get("seeded"))).describe()
+
+    return f"- sampling: base {said(sampling['base'])}; candidate {said(sampling['candidate'])}"
+
+
+def secondary_line(scores: dict[str, Any]) -> str:
+    from release_pipeline.secondary import secondary_line as line
+
+    return line(scores)
+
+
+def _protected_line(why: dict[str, list[str]]) -> str:
+    said = {"policy": "named by the policy", "spec": "named by the spec", "canonical_always_passed": "always passed"}
+    parts = [f"{len(ids)} {said[k]} ({_ids(ids)})" for k, ids in why.items() if ids]
+    return "- protected gate tasks: " + ("; ".join(parts) if parts else "none")
 
 
 def write_report(state_dir: Path, stem: str, body: dict[str, Any], markdown: str) -> Path:

@@ -288,7 +288,13 @@ QA_AGENT = {
 
 
 def prompt_workspace(
-    root: Path, tasks: list[dict], *, model: str = "fake/agent", files: dict | None = None, **kwargs
+    root: Path,
+    tasks: list[dict],
+    *,
+    model: str = "fake/agent",
+    files: dict | None = None,
+    params: dict | None = None,
+    **kwargs,
 ) -> Path:
     """A workspace with one prompt agent `toy` on `model`, and the critic and synthesizer on fake models."""
     import yaml
@@ -304,7 +310,7 @@ def prompt_workspace(
             "system": "system.txt",
             "prompt": "prompt.txt",
             "demos": "demos.yaml",
-            "params": {"temperature": 0, "max_tokens": 8},
+            "params": params or {"temperature": 0, "max_tokens": 8},
             "editable": ["system.txt", "prompt.txt", "demos.yaml"],
         },
         verifier={"type": "normalized"},

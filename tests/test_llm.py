@@ -51,7 +51,7 @@ def test_prompt_agent_runs_through_the_gateway_and_a_rerun_makes_no_call(tmp_pat
     first = cli.json("run")
     assert first["counts"] == {"pass": 0, "fail": 9, "error": 0}
     calls = len(agent_requests(fake_llm))
-    assert calls == 9  # 3 tasks x 3 repeats: the repeat index is part of the cache key
+    assert calls == 3  # 3 tasks x 3 repeats, decoded greedily: repeats are copies, one call a task
     request = next(r for r in agent_requests(fake_llm) if "Italy" in r["messages"][-1]["content"])
     assert request["messages"][0] == {"role": "system", "content": "You answer in one word. CANARY-7f3a"}
     assert request["messages"][-1]["content"] == "Question: Capital of Italy?\n"
@@ -62,7 +62,23 @@ def test_prompt_agent_runs_through_the_gateway_and_a_rerun_makes_no_call(tmp_pat
     from release_pipeline.workspace import Workspace
 
     recorded = Workspace(root).store.llm_calls("agent")
-    assert len(recorded) == 9 and all(r["prompt_tokens"] > 0 for r in recorded)
+    assert len(recorded) == 3 and all(r["prompt_tokens"] > 0 for r in recorded)
+    run = Workspace(root).store.run(first["run"])
+    assert run["sampling"] == {"temperature": 0.0, "top_p": None, "seeded": False, "greedy": True}
+
+
+def test_sampled_repeats_are_independent_calls_each_with_its_own_seed(tmp_path, fake_llm):
+    fake_llm.default = wordy_unless_shown
+    root = prompt_workspace(tmp_path / "ws", TASKS, params={"temperature": 0.7, "max_tokens": 8})
+    first = Cli(root).json("run")
+    seeds = [r["params"]["seed"] for r in agent_requests(fake_llm)]
+    assert len(seeds) == 9 and len(set(seeds)) == 9  # a new sample per repeat, not a copy
+    from release_pipeline.workspace import Workspace
+
+    run = Workspace(root).store.run(first["run"])
+    assert run["sampling"] == {"temperature": 0.7, "top_p": None, "seeded": True, "greedy": False}
+    Cli(root).json("run", "--fresh")
+    assert len(agent_requests(fake_llm)) == 9  # the seed is in the cache key: a rerun is still free
 
 
 def test_canary_in_the_agent_prompt_never_reaches_the_critic(tmp_path, fake_llm):

@@ -90,7 +90,7 @@ def test_promote_iterations_runs_the_demo_loop(cli):
     assert sorted(steps[1]["regressions"]) == ["sub-2", "sub-4", "sub-6"]
     log = cli.json("log")
     assert [(v["number"], v["status"]) for v in log] == [(1, "retired"), (2, "canonical"), (3, "rejected")]
-    assert "budget" in log[2]["reasons"][0]
+    assert log[2]["reasons"][0].startswith("confirmed regression on protected task(s)")  # protect_passing
     assert log[1]["reasons"][0].startswith("accepted by gate report")
     # nothing left to propose: a third iteration records no candidate
     more = cli.json("promote", "--iterations", "1")

@@ -1,37 +1,114 @@
 """The `fewshot` candidate strategy: add demonstrations aimed at the spec's dominant failures.
 
-Demonstrations come from the dev split only (which the candidate stage may
-see): first the agent's own passing answers (bootstrapped from its traces),
-then, for families where it passed nothing, the task's expected answer.
-Each iteration adds at most `per_iteration` demonstrations, one per target tag
-in the order of the spec's patterns, up to `max_demos` in the file.
+Demonstrations come from the dev split only (which the candidate stage may see). Each iteration adds at most
+`per_iteration` of them, up to `max_demos` in the file, chosen in this order:
+
+1. the spec's target tasks the agent failed, pattern by pattern (the most frequent pattern first), each shown
+   with its labelled answer: these are the failures the spec asks to fix;
+2. then, for target tags still without a demonstration, a task of that tag the agent passed, with its own
+   answer (bootstrapped from its traces).
+
+A demonstration another candidate against the same base already added (and was judged on) is used only when
+nothing new is left, and never in the same combination: the strategy proposes something different or nothing.
+The prompt must fit the model's context window: demonstrations that would push the longest dev prompt past
+`max_prompt_share` of it (default 0.5; tokens estimated at 3 characters each) are left out. A function-calling
+task (BFCL's shape) is shown compactly: its question, and the calls as JSON, without the function schemas.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from release_pipeline.config import load_yaml
+import yaml
+
+from release_pipeline.config import load_yaml, read_text
 from release_pipeline.errors import ConfigError
 from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import CandidateContext, CandidateProposal
 
+CHARS_PER_TOKEN = 3  # a conservative estimate: real tokenizers give 3.5 to 4.5 characters per token in English
+
 
 def _show(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def _target_tags(ctx: CandidateContext) -> list[str]:
-    """Tags of the spec's target tasks, most targeted first (ties by pattern order, then name)."""
+def _demo_input(value: Any) -> Any:
+    """What a demonstration shows of a task's input: a function-calling task by its question alone."""
+    if isinstance(value, dict) and isinstance(value.get("question"), list):
+        turns = [t.get("content", "") for t in value["question"] if isinstance(t, dict) and t.get("role") == "user"]
+        return turns[-1] if turns else ""
+    return value
+
+
+def _labelled_answer(expected: Any) -> Any:
+    """A task's expected answer as the agent should write it (BFCL's possible answers: the first of each)."""
+    if isinstance(expected, list) and all(isinstance(c, dict) and len(c) == 1 for c in expected):
+        calls = []
+        for call in expected:
+            ((name, params),) = call.items()
+            if not isinstance(params, dict):
+                return expected
+            args = {k: next((v for v in vs if v != ""), None) for k, vs in params.items() if isinstance(vs, list)}
+            calls.append({"name": name, "arguments": {k: v for k, v in args.items() if v is not None}})
+        return calls
+    return expected
+
+
+def _candidates(ctx: CandidateContext) -> list[tuple[dict[str, Any], str]]:
+    """Dev examples worth showing, best first, each with why it was chosen."""
     spec = ctx.spec
-    if spec is None:
-        return []
-    tags_of = {e["task_id"]: e["tags"] for e in ctx.dev_examples}
-    counts: dict[str, int] = {}
-    for task_id in spec.target_tasks:
-        for tag in tags_of.get(task_id, ()):
-            counts[tag] = counts.get(tag, 0) + 1
-    return sorted(counts, key=lambda t: (-counts[t], t))
+    by_id = {e["task_id"]: e for e in ctx.dev_examples}
+    picked: list[tuple[dict[str, Any], str]] = []
+    seen: set[str] = set()
+    for pattern in spec.patterns if spec else []:
+        for task_id in pattern.task_ids:
+            example = by_id.get(task_id)
+            if example and not example["passed"] and task_id not in seen and task_id in spec.target_tasks:
+                picked.append((example, pattern.label))
+                seen.add(task_id)
+    for task_id in spec.target_tasks if spec else []:  # targets no pattern named
+        example = by_id.get(task_id)
+        if example and not example["passed"] and task_id not in seen:
+            picked.append((example, "target"))
+            seen.add(task_id)
+    for tag in spec.target_tags if spec else []:
+        passing = sorted((e for e in ctx.dev_examples if e["passed"] and tag in e["tags"]), key=lambda e: e["task_id"])
+        for example in passing[:1]:
+            if example["task_id"] not in seen:
+                picked.append((example, tag))
+                seen.add(example["task_id"])
+    return picked
+
+
+def _demo(example: dict[str, Any]) -> dict[str, Any]:
+    answer = example["output"] if example["passed"] else _labelled_answer(example["expected"])
+    return {"input": _demo_input(example["input"]), "output": _show(answer)}
+
+
+def _prompt_chars(ctx: CandidateContext, demos: list[dict[str, Any]]) -> int:
+    """An upper estimate of the longest dev prompt's length with these demonstrations, in characters."""
+    files = ctx.base.manifest.files
+    template = read_text(ctx.base.path / files["prompt"], "prompt file") if "prompt" in files else "{input}"
+    system = read_text(ctx.base.path / files["system"], "system prompt") if "system" in files else ""
+    shown = sum(len(template) + len(_show(d["input"])) + len(_show(d["output"])) + 16 for d in demos)
+    longest = max((len(_show(e["input"])) for e in ctx.dev_examples), default=0)
+    return len(system) + shown + len(template) + longest
+
+
+def _used_before(ctx: CandidateContext, demos_file: str, base_inputs: set[str]) -> set[str]:
+    """Inputs of demonstrations that candidates already judged against this base added."""
+    used: set[str] = set()
+    for judged in ctx.judged:
+        text = judged.files.get(demos_file)
+        if text:
+            try:
+                earlier = yaml.safe_load(text) or []
+            except yaml.YAMLError:
+                continue
+            used |= {_show(d.get("input")) for d in earlier if isinstance(d, dict)} - base_inputs
+    return used
 
 
 def fewshot(ctx: CandidateContext) -> CandidateProposal | None:
@@ -40,39 +117,36 @@ def fewshot(ctx: CandidateContext) -> CandidateProposal | None:
         raise ConfigError(f"strategy fewshot needs `demos: <file>` in agent {ctx.agent!r}'s manifest")
     max_demos = int(ctx.options.get("max_demos", 6))
     per_iteration = int(ctx.options.get("per_iteration", 3))
+    share = float(ctx.options.get("max_prompt_share", 0.5))
     path = ctx.base.path / demos_file
     demos = (load_yaml(path, "demonstrations") or []) if path.exists() else []
     shown = {_show(d["input"]) for d in demos}
     room = min(per_iteration, max_demos - len(demos))
-    if room <= 0:
+    if room <= 0 or ctx.spec is None:
         return None
-    added: list[dict[str, Any]] = []
-    added_tags: list[str] = []
-    tags = _target_tags(ctx)
-    while len(added) < room:  # round-robin over the target tags, most targeted first
-        before = len(added)
-        for tag in tags:
+    budget = int(ctx.context_tokens * share * CHARS_PER_TOKEN) if ctx.context_tokens else None
+    used = _used_before(ctx, demos_file, shown)
+    pool = [(e, why) for e, why in _candidates(ctx) if _show(_demo_input(e["input"])) not in shown]
+    fresh = [c for c in pool if _show(_demo_input(c[0]["input"])) not in used]
+    for choice in (fresh, fresh + [c for c in pool if c not in fresh]):
+        added: list[dict[str, Any]] = []
+        reasons: list[str] = []
+        for example, why in choice:
             if len(added) == room:
                 break
-            pool = [e for e in ctx.dev_examples if tag in e["tags"] and _show(e["input"]) not in shown]
-            if not pool:
-                continue
-            # prefer the agent's own correct answer (bootstrapped); else the labelled one
-            pick = min(pool, key=lambda e: (not e["passed"], e["task_id"]))
-            answer = pick["output"] if pick["passed"] else pick["expected"]
-            added.append({"input": pick["input"], "output": _show(answer)})
-            added_tags.append(tag)
-            shown.add(_show(pick["input"]))
-        if len(added) == before:
-            break
-    if not added:
-        return None
-    tags = ", ".join(dict.fromkeys(added_tags))
-    import yaml
-
-    text = yaml.safe_dump(demos + added, sort_keys=False, allow_unicode=True)
-    intent = f"Add {len(added)} demonstration(s) for {tags}, targeting spec #{ctx.spec.id}'s dominant patterns"
-    return CandidateProposal(intent=intent, files={demos_file: text}, source=f"fewshot:spec-{ctx.spec.id}")
+            demo = _demo(example)
+            if budget is not None and _prompt_chars(ctx, demos + added + [demo]) > budget:
+                continue  # too long for the model's context: a shorter one may still fit
+            added.append(demo)
+            reasons.append(why)
+        if not added:
+            continue
+        text = yaml.safe_dump(demos + added, sort_keys=False, allow_unicode=True)
+        if ctx.already_judged({demos_file: text}) is None:
+            aims = ", ".join(dict.fromkeys(reasons))
+            intent = f"Add {len(added)} demonstration(s) for {aims}, targeting spec #{ctx.spec.id}'s dominant patterns"
+            return CandidateProposal(intent=intent, files={demos_file: text}, source=f"fewshot:spec-{ctx.spec.id}")
+    return None
 
 
 @hookimpl

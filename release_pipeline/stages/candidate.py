@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from release_pipeline import gitops
 from release_pipeline.config import read_text
-from release_pipeline.errors import UserError
+from release_pipeline.errors import AlreadyJudged, UserError
 from release_pipeline.manifest import is_editable
-from release_pipeline.models import VersionInfo
+from release_pipeline.models import Judged, VersionInfo
 from release_pipeline.patches import PATCH_SUFFIXES, patch_intent
 
 if TYPE_CHECKING:
@@ -64,6 +64,30 @@ def classify_change(judge: Workspace, agent: AgentConfig, base: VersionInfo, pat
         else:
             ignored.append(path)
     return Change(editable, forbidden, ignored)
+
+
+def refuse_twin(ws: Workspace, agent: AgentConfig, base: VersionInfo, content_hash: str, source: str) -> None:
+    """Refuse content already recorded as a candidate against the same base: it was judged, or waits to be."""
+    for v in ws.store.versions(agent.name):
+        if v.parent == base.number and v.number != base.number and v.content_hash == content_hash:
+            why = f" ({'; '.join(v.reasons)})" if v.reasons else ""
+            raise AlreadyJudged(
+                f"{source} has the same content as v{v.number}, already recorded against v{base.number} "
+                f"as {v.status}{why}"
+            )
+
+
+def judged_against(ws: Workspace, agent: AgentConfig, base: VersionInfo) -> tuple[Judged, ...]:
+    """The candidates already recorded against `base`, with the files each changed and why it was not promoted."""
+    prefix = agent.path.rstrip("/") + "/"
+    found = []
+    for v in ws.store.versions(agent.name):
+        if v.parent != base.number or v.number == base.number or v.status == "canonical":
+            continue
+        changed = [p for p in gitops.changed_paths(ws.repo, base.git_sha, v.git_sha) if p.startswith(prefix)]
+        files = {p[len(prefix) :]: gitops.file_at(ws.repo, v.git_sha, p) or "" for p in changed}
+        found.append(Judged(v.number, v.status, v.intent, v.source_ref, v.content_hash, v.reasons, files))
+    return tuple(found)
 
 
 def _load_patch(ws, spec: str) -> Path | None:
@@ -120,6 +144,7 @@ def create_candidate(
     content_hash = gitops.folder_tree_sha(repo, sha, agent.path)
     if not change.forbidden and content_hash == base.content_hash:
         raise UserError(f"{source} changes nothing in agent {agent.name!r} relative to v{base.number}")
+    refuse_twin(ws, agent, base, content_hash, source)
     spec = ws.store.latest_spec(agent.name, base.number)
     reasons = []
     if change.forbidden:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from release_pipeline.errors import UserError
-from release_pipeline.models import Reason, Task, TaskOutcome, VersionInfo, decision_of
+from release_pipeline.models import Reason, Sampling, Task, TaskOutcome, VersionInfo, decision_of
 from release_pipeline.policy import GatePolicy
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.reports import gate_markdown, write_report
+from release_pipeline.secondary import secondary_scores
 from release_pipeline.stages.budget import Budget
 from release_pipeline.stages.candidate import classify_change
 from release_pipeline.stages.gate_plan import Planned, plan_and_judge
@@ -137,12 +138,13 @@ class _Side:
 class StoreSource:
     """The gate's trials as the store has them, executed through the workspace's executor when more are asked for."""
 
-    def __init__(self, sides: dict[str, _Side], tasks: list[Task], retries: int):
-        self.sides, self.tasks, self.retries = sides, tasks, retries
+    def __init__(self, sides: dict[str, _Side], tasks: list[Task], retries: int, limit: int | None = None):
+        self.sides, self.tasks, self.retries, self.limit = sides, tasks, retries, limit
         self.spent = {name: 0 for name in sides}
 
     def outcomes(self) -> dict[str, dict[str, TaskOutcome]]:
-        return {name: task_outcomes(side.trials, self.tasks) for name, side in self.sides.items()}
+        """Every task's outcome per side (over the first `limit` repeats, when repeats beyond are copies)."""
+        return {name: task_outcomes(side.trials, self.tasks, self.limit) for name, side in self.sides.items()}
 
     def extend(self, wanted: dict[str, dict[str, int]]) -> None:
         for name, per_task in wanted.items():
@@ -190,14 +192,23 @@ def gate_candidate(
         "base": _Side(ws, agent, base, policy.repeats, progress),
         "candidate": _Side(ws, agent, candidate, policy.repeats, progress),
     }
-    first = {t.id: policy.repeats for t in tasks}
+    sampling = {name: Sampling.of(side.artifact.manifest) for name, side in sides.items()}
+    copies = all(s.greedy for s in sampling.values())
+    if copies:
+        notes.append(
+            "both versions decode greedily: repeats are copies, so each task is one observation a side and a "
+            "flip is taken as seen; the error-rate bounds hold only for this deterministic setting"
+        )
+    first = {t.id: 1 if copies else policy.repeats for t in tasks}
     reserved, calls_before = 0.0, ws.llm.calls
     for side in sides.values():
         what = f"gate of {agent.name} v{candidate.number} (with v{side.version.number}'s trials)"
         reserved += preflight(ws, side.artifact, side.missing(tasks, first, 0), budget, what, reserved).cost
-    source = StoreSource(sides, tasks, policy.error_retries)
+    source = StoreSource(sides, tasks, policy.error_retries, 1 if copies else None)
+    passing = reliably_passing(source, first) if policy.protect_passing else set()
+    protected |= passing
     aligned = {t.id for t in tasks if t.id in targets or target_tags & set(t.tags)}
-    planned = plan_and_judge(tasks, source, policy, protected=protected, aligned=aligned)
+    planned = plan_and_judge(tasks, source, policy, protected=protected, aligned=aligned, copies=copies)
     for side in sides.values():
         side.record_repeats()
 
@@ -208,7 +219,7 @@ def gate_candidate(
         split=SPLIT,
         alpha=policy.alpha,
         rows=planned.rows,
-        protected_tasks=sorted(protected),
+        protected_tasks=sorted(protected & {t.id for t in tasks}),
         target_tasks=sorted(targets),
         target_tags=sorted(target_tags),
         changed_files=changed,
@@ -233,6 +244,19 @@ def gate_candidate(
     reasons = [r if isinstance(r, Reason) else Reason("plugin", str(r)) for answer in found for r in answer]
     decision = decision_of(reasons)
     body = report_body(evidence, decision, reasons, policy, planned, source.spent)
+    body["protected_because"] = {
+        "policy": sorted(set(policy.protected_tasks) & {t.id for t in tasks}),
+        "spec": sorted(set(spec["protected_tasks"] if spec else ()) & {t.id for t in tasks}),
+        "canonical_always_passed": sorted(passing),
+    }
+    suite = ws.suite(agent)
+    used = {i for r in planned.rows for i in (*r.base.trial_ids, *r.candidate.trial_ids)}
+    per_side = {
+        name: secondary_scores(ws, suite, [t for t in side.trials if t.id in used]) for name, side in sides.items()
+    }
+    body["secondary"] = {n: {side: per_side[side][n] for side in sides} for n in per_side["base"]}
+    body["sampling"] = {name: s.to_dict() for name, s in sampling.items()}
+    body["repeats_are_copies"] = copies
     body["cost"] = _cost(list(sides.values()), planned.rows, evidence.fixes, ws.llm.calls - calls_before)
     markdown = gate_markdown(body)
     report_id = ws.store.save_gate_report(
@@ -260,6 +284,12 @@ def gate_candidate(
             ],
         )
     return GateResult(decision, reasons, evidence, report_id, markdown, body)
+
+
+def reliably_passing(source: StoreSource, first: dict[str, int]) -> set[str]:
+    """Gate tasks the canonical version passed on every one of at least its first repeats (run now if missing)."""
+    source.extend({"base": first})
+    return {t for t, o in source.outcomes()["base"].items() if o.trials >= first[t] and o.passes == o.trials}
 
 
 def stale_judge_notes(working: Workspace, judge: Workspace, agent: AgentConfig, base: VersionInfo) -> list[str]:

@@ -10,6 +10,9 @@ more only where they can change something:
   its regression (which decides between rejected and undecided);
 * one the candidate may have fixed gets the trials that would confirm the fix, last.
 
+When both versions decode greedily (`copies`), their repeats are copies of one observation: the gate then
+takes one trial a task and version, asks for no more, and takes a flip as it is seen (`judge_copies`).
+
 Requests are granted in that order (protected tasks first, cheaper ones first), each in full while the
 `extra_trial_budget` lasts, then partly; spending stops once the decision can no longer change. The same
 code drives the real gate (through the store and the executor) and `bench/gate_quality.py` (through a
@@ -171,6 +174,42 @@ def _settled(judged: dict[str, TaskJudgement], policy: GatePolicy, protected: se
     return not unsafe and enough
 
 
+COPIES_WHY = "one observation a side: greedy decoding makes repeats copies"
+
+
+def judge_copies(tasks: list[Task], source: TrialSource, *, protected: set[str], aligned: set[str]) -> Planned:
+    """Classify every task from one trial a side: a flip is taken as seen, with no confidence from repeats."""
+    source.extend({side: {t.id: 1 for t in tasks} for side in SIDES})
+    seen = source.outcomes()
+    rows = []
+    for t in tasks:
+        base, cand, counted = usable(seen["base"][t.id], seen["candidate"][t.id])
+        if not (base.trials and cand.trials):
+            outcome = "uncertain"
+        elif base.passes and not cand.passes:
+            outcome = "regression"
+        elif cand.passes and not base.passes:
+            outcome = "fix"
+        else:
+            outcome = "unchanged"
+        bad = outcome in ("regression", "uncertain")
+        rows.append(
+            TaskRow(
+                t.id,
+                seen["base"][t.id],
+                seen["candidate"][t.id],
+                outcome,
+                not bad,
+                1.0 if bad else 0.0,
+                t.id in protected,
+                t.id in aligned,
+                counted,
+                COPIES_WHY,
+            )  # fmt: skip
+        )
+    return Planned(rows, 0, False, 0, 1)
+
+
 def plan_and_judge(
     tasks: list[Task],
     source: TrialSource,
@@ -178,8 +217,11 @@ def plan_and_judge(
     *,
     protected: set[str] = frozenset(),  # type: ignore[assignment]
     aligned: Iterable[str] = (),
+    copies: bool = False,
 ) -> Planned:
-    """Run the gate's trials adaptively and classify every task."""
+    """Run the gate's trials adaptively and classify every task (from one trial each when repeats are `copies`)."""
+    if copies:
+        return judge_copies(tasks, source, protected=set(protected), aligned=set(aligned))
     levels = Levels.of(policy, len(tasks))
     budget = policy.extra_budget(len(tasks))
     aligned = set(aligned)

@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from release_pipeline.models import CandidateContext, HeadMove, Spec, VersionInfo
+from release_pipeline.errors import AlreadyJudged
+from release_pipeline.llm.providers import context_window
+from release_pipeline.models import CandidateContext, CandidateProposal, HeadMove, Spec, VersionInfo
 from release_pipeline.progress import ProgressFactory
 from release_pipeline.stages.budget import Budget
-from release_pipeline.stages.candidate import create_candidate
+from release_pipeline.stages.candidate import CandidateResult, create_candidate, judged_against
 from release_pipeline.stages.critic import critique_run
 from release_pipeline.stages.diagnose import diagnose_run
 from release_pipeline.stages.gate import GateResult, gate_candidate
@@ -52,6 +54,7 @@ class Iteration:
     gate: GateResult | None = None
     move: HeadMove | None = None
     notes: list[str] = field(default_factory=list)
+    stopped: str = ""  # why the loop cannot go on from here (empty: it can)
 
 
 def iterate(
@@ -78,9 +81,11 @@ def iterate(
     options = {k: v for k, v in strategy.items() if k != "name"}
     name = strategy["name"]
     used = frozenset(v.source_ref for v in ws.store.versions(agent.name))
+    artifact = ws.materialize(agent, base)
+    judged = judged_against(ws, agent, base)
     ctx = CandidateContext(
         agent.name,
-        ws.materialize(agent, base),
+        artifact,
         spec,
         ws.root,
         options,
@@ -88,31 +93,20 @@ def iterate(
         ws.llm,
         ws.config.models["synthesizer"],
         dev_examples(ws, agent, outcome.run["id"]),
+        judged,
+        context_window(artifact.manifest.model or ws.config.models.get("agent", "")),
     )
+    if judged:
+        say(f"{len(judged)} candidate(s) already judged against v{base.number}: the strategy must propose another")
     proposal = ws.plugins.registry.get("strategy", name)(ctx)
     if proposal is None:
-        step.notes.append(f"strategy {name!r} has nothing (more) to propose")
+        step.stopped = f"strategy {name!r} has nothing more to propose against v{base.number}"
         return step
-    if proposal.files:
-        result = create_candidate(
-            ws,
-            agent,
-            proposal.source or name,
-            intent=proposal.intent,
-            files=proposal.files,
-            record_as=proposal.source or None,
-        )
-    elif proposal.patch:
-        result = create_candidate(
-            ws,
-            agent,
-            proposal.source or "strategy",
-            intent=proposal.intent,
-            patch_text=proposal.patch,
-            record_as=proposal.source or None,
-        )
-    else:
-        result = create_candidate(ws, agent, proposal.ref, intent=proposal.intent, record_as=proposal.source or None)
+    try:
+        result = _record(ws, agent, name, proposal)
+    except AlreadyJudged as exc:
+        step.stopped = f"strategy {name!r} proposed content already judged: {exc}"
+        return step
     step.candidate = result.version
     say(f"candidate v{result.version.number}: {result.version.intent}")
     if result.rejected:
@@ -123,3 +117,26 @@ def iterate(
         step.move = promote(ws, agent, ws.store.version(agent.name, result.version.number))
     step.candidate = ws.store.version(agent.name, result.version.number)
     return step
+
+
+def _record(ws: Workspace, agent: AgentConfig, name: str, proposal: CandidateProposal) -> CandidateResult:
+    """Record a strategy's proposal as the candidate: new files, a patch, or a git ref."""
+    if proposal.files:
+        return create_candidate(
+            ws,
+            agent,
+            proposal.source or name,
+            intent=proposal.intent,
+            files=proposal.files,
+            record_as=proposal.source or None,
+        )
+    if proposal.patch:
+        return create_candidate(
+            ws,
+            agent,
+            proposal.source or "strategy",
+            intent=proposal.intent,
+            patch_text=proposal.patch,
+            record_as=proposal.source or None,
+        )
+    return create_candidate(ws, agent, proposal.ref, intent=proposal.intent, record_as=proposal.source or None)

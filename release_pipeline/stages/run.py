@@ -33,7 +33,16 @@ from release_pipeline.errors import (
     UserError,
 )
 from release_pipeline.llm.providers import check_model
-from release_pipeline.models import Artifact, Task, TaskOutcome, TrialContext, TrialRecord, Verdict, VersionInfo
+from release_pipeline.models import (
+    Artifact,
+    Sampling,
+    Task,
+    TaskOutcome,
+    TrialContext,
+    TrialRecord,
+    Verdict,
+    VersionInfo,
+)
 from release_pipeline.plugins import Plugins, Registry
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.records import bounded_text, recordable
@@ -492,6 +501,7 @@ def open_run(
         purpose=purpose,
         task_ids=[t.id for t in suite.split(split)],
         suite=suite.fingerprint(split),
+        sampling=Sampling.of(ws.materialize(agent, version).manifest).to_dict(),
     )
     return ws.store.run(run_id), False
 

@@ -303,7 +303,16 @@ class Store:
     # ----- runs and trials -------------------------------------------------------
 
     def create_run(
-        self, version_id: int, *, split: str, repeats: int, seed: int, purpose: str, task_ids: list[str], suite: str
+        self,
+        version_id: int,
+        *,
+        split: str,
+        repeats: int,
+        seed: int,
+        purpose: str,
+        task_ids: list[str],
+        suite: str,
+        sampling: dict[str, Any] | None = None,
     ) -> int:
         with self.writing() as s:
             from release_pipeline.leases import me
@@ -316,6 +325,7 @@ class Store:
                 purpose=purpose,
                 task_ids=task_ids,
                 suite=suite,
+                sampling=sampling,
                 owner=me(),  # its creator executes it
                 heartbeat_at=utcnow(),
             )
@@ -398,6 +408,7 @@ class Store:
             "finished_at": row.finished_at,
             "owner": row.owner,
             "heartbeat_at": row.heartbeat_at,
+            "sampling": row.sampling,
         }
 
     def record_repeats(self, run_id: int, repeats: int) -> None:

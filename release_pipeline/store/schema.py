@@ -90,6 +90,7 @@ class RunRow(Base):
     finished_at: Mapped[datetime | None]
     owner: Mapped[str | None] = mapped_column(String(200))  # who executes it now: host:pid (a lease)
     heartbeat_at: Mapped[datetime | None]  # the owner's last sign of life
+    sampling: Mapped[dict[str, Any] | None]  # temperature, top_p, seeded: are its repeats independent samples?
 
 
 class TrialRow(Base):

@@ -49,9 +49,15 @@ def run(
         progress=progress_for(json_output),
         budget=make_budget(ws, budget),
     )
+    from release_pipeline.secondary import secondary_line, secondary_scores
+    from release_pipeline.stages.run import effective
+
+    trials = effective(ws.store.trials(outcome.run["id"], with_trace=False)).values()
+    secondary = secondary_scores(ws, ws.suite(cfg), trials)
     if json_output:
         print_json(
             {
+                "secondary": secondary,
                 "run": outcome.run["id"],
                 "version": target.number,
                 "split": split,
@@ -67,6 +73,8 @@ def run(
     resumed = f" (resumed; {outcome.executed} trials were missing)" if outcome.resumed else ""
     say(f"run #{outcome.run['id']}: {cfg.name} v{target.number} on {split}, {outcome.run['repeats']} repeats{resumed}")
     typer.echo(f"{c['pass']}/{total} trials passed, {c['fail']} failed, {c['error']} errors")
+    if secondary:
+        typer.echo(secondary_line(secondary))
 
 
 def register(app: typer.Typer) -> None:
