@@ -222,6 +222,7 @@ class CriticServices:
 
     llm: Any = None
     model: str = ""
+    progress: Any = None  # a ProgressFactory, to show how far the critic is: `with progress(text, total) as advance`
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,66 +83,124 @@ def critic_prompt(item: CriticInput) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def request_params(model: str) -> dict[str, Any]:
-    """Greedy, short, and JSON-shaped: the local provider can hold the model to the schema by grammar."""
-    params: dict[str, Any] = {"temperature": 0.0, "max_tokens": 120}
+# What the harness knows for certain: these failures are labelled by the heuristic critic, with no model call.
+FACTUAL = {"timeout", "agent_exception", "sandbox_violation", "empty"}
+CONCURRENCY = 8  # critic calls in flight: the local provider serves them one by one, remote ones in parallel
+
+
+# The labels the model may give: those consistent with a verdict the harness did not already explain (a wrong
+# answer is not a timeout, a crash or an empty answer).
+ASKED_LABELS = [label for label in LABELS if label not in ("timeout", "crash", "empty_answer")]
+
+
+def request_params(model: str, labels: list[str] | None = None) -> dict[str, Any]:
+    """Greedy, short, and JSON-shaped: the local provider holds the model to the schema (and labels) by grammar."""
+    params: dict[str, Any] = {"temperature": 0.0, "max_tokens": 80}
     if model.startswith("local/"):
-        schema = {**SCHEMA, "properties": {**SCHEMA["properties"], "label": {"enum": LABELS}}}
+        properties = {
+            "label": {"enum": labels or LABELS},
+            "description": {"type": "string", "minLength": 1, "maxLength": 120},
+            "severity": SCHEMA["properties"]["severity"],
+        }  # no evidence list: a smaller grammar and fewer tokens; the verdict is the evidence
+        schema = {"type": "object", "required": ["label", "description", "severity"], "properties": properties}
         params["response_format"] = {"type": "json_object", "schema": schema}
     return params
 
 
-def parse_symptom(text: str) -> tuple[dict[str, Any] | None, str]:
-    """The first JSON object in `text` if it matches the schema, else None and why."""
+def parse_symptom(text: str, labels: list[str] | None = None) -> tuple[dict[str, Any] | None, str]:
+    """The first JSON object in `text` if it matches the schema and names an allowed label, else None and why."""
     import jsonschema
 
     data, problem = json_object(text)
     if problem:
         return None, problem
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data))
-    return (None, f"schema: {error.message}") if error else (data, "")
+    if error:
+        return None, f"schema: {error.message}"
+    if labels and data["label"] not in labels:
+        return None, f"label {data['label']!r} is not one of {', '.join(labels)}"
+    return data, ""
+
+
+async def _label(item: CriticInput, services: CriticServices) -> dict[str, Any] | None:
+    """The model's symptom for one failure, asked up to ATTEMPTS times; None when it never answers right."""
+    labels = ASKED_LABELS
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": critic_prompt(item)}]
+    for _ in range(ATTEMPTS):
+        reply = await services.llm.complete(
+            role="critic", model=services.model, messages=messages, params=request_params(services.model, labels)
+        )
+        found, problem = parse_symptom(reply.content, labels)
+        if found:
+            return found
+        messages = messages + [
+            {"role": "assistant", "content": reply.content},
+            {"role": "user", "content": f"That was not valid ({problem}). Reply with only the JSON object."},
+        ]
+    return None
+
+
+def _from_heuristic(item: CriticInput, services: CriticServices, why: str) -> list[Symptom]:
+    return [
+        Symptom(s.trial_id, s.task_id, s.label, s.description, s.evidence, s.severity, f"heuristic ({why})")
+        for s in heuristic([item], services)
+    ]
 
 
 def llm(items: list[CriticInput], services: CriticServices) -> list[Symptom]:
-    """One call per failed trial (more when the answer is malformed), heuristic fallback."""
+    """One call per failure the harness cannot label for certain, concurrently; the heuristic critic elsewhere.
+
+    Timeouts, crashes and empty answers are facts the harness recorded: the heuristic critic labels them. So
+    is an answer right in substance and wrong in form (it equals the expected one once case and punctuation
+    are ignored). A model answer that is malformed or inconsistent with the verdict after ATTEMPTS tries falls
+    back to the heuristic label too.
+    """
+    import asyncio
+    from contextlib import nullcontext
+
+    failed = [i for i in items if i.status == "fail"]
+    asked = [i for i in failed if i.reason not in FACTUAL and not _format_only(i)]
+
+    async def label_all(advance: Any) -> list[dict[str, Any] | None]:
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(item: CriticInput) -> dict[str, Any] | None:
+            async with gate:
+                found = await _label(item, services)
+                advance(1)
+                return found
+
+        return await asyncio.gather(*(one(i) for i in asked))
+
+    bar = services.progress("critic", len(asked)) if services.progress and asked else nullcontext(lambda n: None)
+    with bar as advance:
+        labelled = asyncio.run(label_all(advance)) if asked else []
+    answers = dict(zip([i.trial_id for i in asked], labelled, strict=True))
     symptoms = []
-    for item in items:
-        if item.status != "fail":
-            continue
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": critic_prompt(item)}]
-        found = None
-        for _ in range(ATTEMPTS):
-            reply = services.llm.complete_sync(
-                role="critic", model=services.model, messages=messages, params=request_params(services.model)
-            )
-            found, problem = parse_symptom(reply.content)
-            if found:
-                break
-            messages = messages + [
-                {"role": "assistant", "content": reply.content},
-                {"role": "user", "content": f"That was not valid ({problem}). Reply with only the JSON object."},
-            ]
-        if found is None:
-            fallback = heuristic([item], services)
-            symptoms += [
+    for item in failed:
+        if item.trial_id not in answers:
+            symptoms += _from_heuristic(item, services, "a fact of the harness")
+        elif answers[item.trial_id] is None:
+            symptoms += _from_heuristic(item, services, "llm fallback")
+        else:
+            found = answers[item.trial_id]
+            symptoms.append(
                 Symptom(
-                    s.trial_id, s.task_id, s.label, s.description, s.evidence, s.severity, "heuristic (llm fallback)"
+                    item.trial_id,
+                    item.task_id,
+                    found["label"],
+                    found["description"],
+                    tuple(found.get("evidence", ())) or ("verifier",),
+                    found["severity"],
+                    f"llm:{services.model}",
                 )
-                for s in fallback
-            ]
-            continue
-        symptoms.append(
-            Symptom(
-                item.trial_id,
-                item.task_id,
-                found["label"],
-                found["description"],
-                tuple(found.get("evidence", ())),
-                found["severity"],
-                f"llm:{services.model}",
             )
-        )
     return symptoms
+
+
+def _format_only(item: CriticInput) -> bool:
+    """Right in substance, wrong in form: the heuristic critic says so for certain."""
+    return any(s.label == "format_mismatch" for s in heuristic([item]))
 
 
 @hookimpl

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from release_pipeline.errors import UserError
 from release_pipeline.llm.providers import check_model
 from release_pipeline.models import CriticInput, CriticServices, Suite, Symptom, TrialRecord
+from release_pipeline.progress import ProgressFactory
 from release_pipeline.stages.run import effective
 
 if TYPE_CHECKING:
@@ -39,14 +40,20 @@ def critic_inputs(trials: list[TrialRecord], suite: Suite) -> list[CriticInput]:
     return sorted(items, key=lambda i: (i.task_id, i.trial_id))
 
 
-def critique_run(ws: Workspace, agent: AgentConfig, run_id: int, critic: str | None = None) -> list[Symptom]:
+def critique_run(
+    ws: Workspace,
+    agent: AgentConfig,
+    run_id: int,
+    critic: str | None = None,
+    progress: ProgressFactory | None = None,
+) -> list[Symptom]:
     """Run the configured critic over a run's failures and store its symptoms (replacing earlier ones)."""
     run = ws.store.run(run_id)
     if run["status"] != "complete":
         raise UserError(f"run #{run_id} is not complete: finish it with `release run` first")
     name = critic or agent.critic or ws.config.critic
     fn = ws.plugins.registry.get("critic", name)
-    services = CriticServices(ws.llm, ws.config.models["critic"]) if name != "heuristic" else CriticServices()
+    services = CriticServices(ws.llm, ws.config.models["critic"], progress) if name != "heuristic" else CriticServices()
     if services.model:
         check_model(services.model)
     symptoms = list(fn(critic_inputs(ws.store.trials(run_id), ws.suite(agent)), services))

@@ -72,7 +72,7 @@ def iterate(
         f"run #{outcome.run['id']}: v{base.number} on dev: {outcome.counts['pass']} pass, "
         f"{outcome.counts['fail']} fail, {outcome.counts['error']} error"
     )
-    symptoms = critique_run(ws, agent, outcome.run["id"])
+    symptoms = critique_run(ws, agent, outcome.run["id"], progress=progress)
     spec = diagnose_run(ws, agent, outcome.run["id"])
     top = ", ".join(f"{p.label} ({p.count})" for p in spec.patterns[:3]) or "none"
     say(f"critic: {len(symptoms)} symptoms; spec #{spec.id}: {top}")
