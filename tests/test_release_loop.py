@@ -98,6 +98,25 @@ def test_promote_iterations_runs_the_demo_loop(cli):
     assert len(cli.json("log")) == 3
 
 
+def test_the_loop_never_proposes_content_already_judged_and_says_why_it_stopped(cli, workspace):
+    import shutil
+
+    import yaml
+    from conftest import commit_all
+
+    cli.json("promote", "--iterations", "2")  # v2 accepted, v3 (02-true-division) rejected against v2
+    shutil.copy(workspace / "specs/candidates/02-true-division.patch", workspace / "specs/candidates/03-again.patch")
+    config = yaml.safe_load((workspace / "release.yaml").read_text())
+    config["strategy"]["patches"].append("specs/candidates/03-again.patch")
+    (workspace / "release.yaml").write_text(yaml.safe_dump(config))
+    commit_all(workspace, "the same change, under another name")
+    (step,) = cli.json("promote", "--iterations", "3")
+    assert step["candidate"] is None and "already judged" in step["stopped"] and "v3" in step["stopped"]
+    assert [v["number"] for v in cli.json("log")] == [1, 2, 3]  # nothing new recorded
+    refused = cli("candidate", "--from", "specs/candidates/03-again.patch", code=2)
+    assert "same content as v3" in refused.output
+
+
 def test_diff_between_versions_that_ran_the_gate_split(cli):
     cli.json("promote", "--iterations", "2")
     table = cli.json("diff", "v1", "v2")

@@ -85,6 +85,7 @@ def _iterate(ws, cfg, iterations: int, json_output: bool, budget) -> None:
             "reasons": [r.message for r in step.gate.reasons] if step.gate else step.notes,
             "reason_codes": [r.code for r in step.gate.reasons] if step.gate else [],
             "promoted": step.move is not None,
+            "stopped": step.stopped or None,
         }
         summary.append(entry)
         if step.gate:
@@ -97,8 +98,11 @@ def _iterate(ws, cfg, iterations: int, json_output: bool, budget) -> None:
                 say(f"  - {r.code}: {r.message}")
         for note in step.notes:
             say(f"  {note}")
-        if step.candidate is None:
+        if step.stopped or step.candidate is None:
+            say(f"stopped after iteration {i}: {step.stopped or 'no candidate'}")
             break
+    else:
+        say(f"stopped after {iterations} iteration(s), as asked")
     if json_output:
         print_json(summary)
 
