@@ -14,8 +14,14 @@ PATCH = REPO / "specs" / "candidates" / "01-percent-and-plain-digits.patch"
 @pytest.mark.slow
 def test_eight_concurrent_promotions_leave_one_winner(cli, workspace):
     numbers = []
-    for i in range(8):
-        made = cli.json("candidate", "--from", str(PATCH), "--intent", f"attempt {i}")
+    for i in range(8):  # eight candidates of different content (the same content twice would be refused)
+        git(workspace, "checkout", "-q", "-b", f"attempt-{i}", "canonical/calc")
+        git(workspace, "apply", str(PATCH))
+        with open(workspace / "agents" / "calc" / "formatting.py", "a") as f:
+            f.write(f"# attempt {i}\n")
+        git(workspace, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", f"attempt {i}")
+        git(workspace, "checkout", "-q", "-")
+        made = cli.json("candidate", "--from", f"attempt-{i}", "--intent", f"attempt {i}")
         assert cli.json("gate", "--candidate", f"v{made['number']}")["decision"] == "accepted"
         numbers.append(made["number"])
     procs = [
