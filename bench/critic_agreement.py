@@ -28,6 +28,7 @@ sys.path.insert(0, str(HERE.parent))
 COMMON = {
     "wrong_value": "wrong_answer",
     "format_mismatch": "format_error",
+    "verbose_answer": "verbose_answer",
     "malformed_output": "format_error",
     "empty_output": "empty_answer",
     "exception": "crash",

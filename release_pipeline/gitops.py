@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -92,7 +93,7 @@ def folder_tree_sha(repo: git.Repo, sha: str, folder: str) -> str:
 
 def export_folder(repo: git.Repo, sha: str, folder: str, dest: Path) -> None:
     """Write `folder` as it is at `sha` into `dest` (created fresh)."""
-    tree = repo.commit(sha).tree / folder
+    tree: Any = repo.commit(sha).tree / folder  # GitPython's traverse() is typed for trees of tuples too
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=dest.parent))
     for item in tree.traverse():
         if item.type != "blob":

@@ -11,12 +11,21 @@ Two kinds of hooks:
 
 * register hooks hand the plugin a `register(name, component)` callback; the
   core, not the plugin, rejects duplicate names;
-* stage hooks are called once per stage of `run -> critic -> diagnose ->
-  candidate -> gate -> promote` with plain data objects (never a database
-  session). Collecting hooks gather every implementation's answer; the others
-  are notifications. Stage hooks can be wrapped with `@hookimpl(wrapper=True)`
-  for timing, logging or transactions. (Register hooks are called once per
-  plugin, so that each component is attributed to the plugin that registered it.)
+* stage hooks *are* the stages of `run -> critic -> diagnose -> candidate ->
+  gate -> promote` (`release_stage_*`, pytest's `pytest_runtest_protocol` is the
+  model): each is `firstresult`, the built-in plugin implements it (`trylast`),
+  and `release promote --iterations` calls the hooks, never the functions. A
+  plugin wraps a stage with `@hookimpl(wrapper=True)` (`result = yield`, for
+  timing, tracing, a transaction, a retry) or replaces it by returning a result
+  first. Their arguments are the stage's typed inputs plus `workspace`, the
+  handle an implementation needs to do the stage's work;
+* notification and collecting hooks (`release_run_finished`, `release_diagnose`,
+  `release_gate_checks`, ...) are called by the stages with frozen data objects
+  (never a database session): collecting hooks gather every implementation's
+  answer; the others are notifications.
+
+(Register hooks are called once per plugin, so that each component is attributed to the plugin that
+registered it.)
 """
 
 from __future__ import annotations
@@ -30,16 +39,25 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
+    from release_pipeline.config import AgentConfig
     from release_pipeline.models import (
+        CandidateContext,
         DiagnosisRequest,
         HeadMove,
         Pattern,
         Reason,
+        Spec,
         Symptom,
         VersionInfo,
     )
     from release_pipeline.policy import GatePolicy
+    from release_pipeline.progress import ProgressFactory
+    from release_pipeline.stages.budget import Budget
+    from release_pipeline.stages.candidate import CandidateResult
+    from release_pipeline.stages.gate import GateResult
     from release_pipeline.stages.gate_stats import GateEvidence
+    from release_pipeline.stages.run import RunOutcome
+    from release_pipeline.workspace import Workspace
 
 PROJECT = "release_pipeline"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -133,7 +151,84 @@ def release_register_commands(app: typer.Typer) -> None:
     """Add commands to the `release` CLI: `@app.command()` on the given Typer app."""
 
 
-# ----- stage hooks ---------------------------------------------------------------------
+# ----- stage hooks: the stages themselves ----------------------------------------------
+
+
+@hookspec(firstresult=True)
+def release_stage_run(
+    workspace: Workspace,
+    agent: AgentConfig,
+    version: VersionInfo,
+    split: str,
+    progress: ProgressFactory,
+    budget: Budget | None,
+) -> RunOutcome | None:
+    """Stage run: run `version` of `agent` over the `split` of its suite and return the outcome.
+
+    `workspace` is the workspace (store, git, config, suites); `agent` the agent's configuration;
+    `version` the version to run; `split` is `dev`, `gate` or `holdout`; `progress(text, total)` a
+    progress-bar factory; `budget` the dollar budget left, or None. An identical complete run is reused.
+    First result wins: the built-in implementation executes the missing trials and stores them.
+    """
+
+
+@hookspec(firstresult=True)
+def release_stage_critic(
+    workspace: Workspace, agent: AgentConfig, run_id: int, progress: ProgressFactory
+) -> list[Symptom] | None:
+    """Stage critic: return the symptoms of run `run_id`'s failed trials; the pipeline stores them.
+
+    `run_id` names a complete run of `agent`; `progress(text, total)` a progress-bar factory. First result
+    wins: the built-in implementation calls the critic the agent's configuration names (`critic:`), which
+    sees only `CriticInput`s. A replacement returns `Symptom`s, one or more per failed trial it labels.
+    """
+
+
+@hookspec(firstresult=True)
+def release_stage_diagnose(workspace: Workspace, agent: AgentConfig, run_id: int) -> Spec | None:
+    """Stage diagnose: turn run `run_id`'s outcomes and symptoms into a stored engineering spec.
+
+    First result wins: the built-in implementation merges every `release_diagnose` answer into one spec.
+    """
+
+
+@hookspec(firstresult=True)
+def release_stage_candidate(
+    workspace: Workspace, agent: AgentConfig, context: CandidateContext, strategy: str
+) -> CandidateResult | None:
+    """Stage candidate: synthesize and record exactly one release candidate from `context`.
+
+    `context` holds the canonical artifact, the spec, dev examples and the candidates already judged
+    against the base; `strategy` is the configured strategy's name. Returns the recorded candidate, or
+    None when there is nothing (more) to propose. First result wins: the built-in implementation asks
+    the registered strategy and records its proposal (raising `AlreadyJudged` for judged content).
+    """
+
+
+@hookspec(firstresult=True)
+def release_stage_gate(
+    workspace: Workspace,
+    agent: AgentConfig,
+    candidate: VersionInfo,
+    progress: ProgressFactory,
+    budget: Budget | None,
+) -> GateResult | None:
+    """Stage gate: compare `candidate` with the canonical version task by task, record and return the report.
+
+    First result wins: the built-in implementation runs the flip-centered gate under the canonical
+    commit's policy; every `release_gate_checks` implementation gives its reasons.
+    """
+
+
+@hookspec(firstresult=True)
+def release_stage_promote(workspace: Workspace, agent: AgentConfig, candidate: VersionInfo) -> HeadMove | None:
+    """Stage promote: make the accepted `candidate` canonical, in the store and in git together.
+
+    First result wins: the built-in implementation is a compare-and-swap of the head and the git ref.
+    """
+
+
+# ----- notifications and collecting hooks, called by the stages ------------------------
 
 
 @hookspec
@@ -147,7 +242,7 @@ def release_critic_finished(run_id: int, symptoms: list[Symptom]) -> None:
 
 
 @hookspec
-def release_diagnose(request: DiagnosisRequest) -> list[Pattern]:
+def release_diagnose(request: DiagnosisRequest) -> list[Pattern]:  # type: ignore[empty-body]
     """Stage diagnose: return failure patterns found in a run's outcomes and symptoms.
 
     Every implementation contributes; the core merges the patterns of all
@@ -162,7 +257,7 @@ def release_candidate_created(version: VersionInfo, changed_files: list[str]) ->
 
 
 @hookspec
-def release_gate_checks(evidence: GateEvidence, policy: GatePolicy) -> list[Reason | str]:
+def release_gate_checks(evidence: GateEvidence, policy: GatePolicy) -> list[Reason | str]:  # type: ignore[empty-body]
     """Stage gate: return reasons not to accept the candidate (an empty list means no objection).
 
     Every implementation is asked; the candidate is accepted only when no reason is given. A reason is a

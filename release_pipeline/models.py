@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 TrialStatus = Literal["pass", "fail", "error"]
 VersionStatus = Literal["canonical", "candidate", "rejected", "retired"]
+Severity = Literal["low", "medium", "high"]
+MoveKind = Literal["init", "promote", "rollback", "repair"]
 SPLITS = ("dev", "gate", "holdout")
 
 
@@ -234,7 +236,7 @@ class Symptom:
     label: str
     description: str
     evidence: tuple[str, ...] = ()
-    severity: Literal["low", "medium", "high"] = "medium"
+    severity: Severity = "medium"
     critic: str = ""
 
 
@@ -376,7 +378,7 @@ class HeadMove:
     to_version: int
     actor: str
     reason: str
-    kind: Literal["init", "promote", "rollback", "repair"]
+    kind: MoveKind
     at: datetime
 
 

@@ -38,6 +38,7 @@ BUILTIN_PLUGINS = (
     "release_pipeline.builtin.llm_edit",
     "release_pipeline.builtin.executors",
     "release_pipeline.builtin.gate_checks",
+    "release_pipeline.builtin.stages",
     "release_pipeline.benchmarks.humaneval",
     "release_pipeline.benchmarks.bfcl",
 )
@@ -82,7 +83,7 @@ class Registry:
 
 
 def _plugin_name(pm: pluggy.PluginManager, plugin: Any) -> str:
-    return pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
+    return str(pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin)))
 
 
 def _collect(pm: pluggy.PluginManager) -> Registry:
@@ -109,6 +110,8 @@ def _load_workspace_plugins(pm: pluggy.PluginManager, folder: Path, blocked: set
         if name in blocked:
             continue
         spec = importlib.util.spec_from_file_location(f"release_pipeline_workspace_plugins.{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"workspace plugin {path} cannot be loaded as a Python module")
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)

@@ -96,7 +96,8 @@ def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo
     left, right = (task_outcomes(t, tasks) for t in trials)
     policy = ws.policy()
     levels = Levels.of(policy, len(tasks))
-    rows, counts = [], {}
+    rows: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
     for task in tasks:
         judged = judge_task(left[task.id], right[task.id], policy, levels)
         counts[judged.outcome] = counts.get(judged.outcome, 0) + 1

@@ -39,13 +39,13 @@ def secondary_scores(ws: Workspace, suite: Suite, trials: Iterable[TrialRecord])
     return scores
 
 
-def secondary_line(scores: dict[str, dict[str, dict[str, int]]] | dict[str, dict[str, int]]) -> str:
+def secondary_line(scores: dict[str, Any]) -> str:
     """One line for people: each secondary verifier's passes (per side, in a gate)."""
     parts = []
     for name, value in scores.items():
         if "passes" in value:
             parts.append(f"{name} {value['passes']}/{value['trials']}")
         else:
-            sides = ", ".join(f"{side} {v['passes']}/{v['trials']}" for side, v in value.items())  # type: ignore[union-attr]
+            sides = ", ".join(f"{side} {v['passes']}/{v['trials']}" for side, v in value.items())
             parts.append(f"{name}: {sides}")
     return "secondary verifiers (reported, never deciding): " + "; ".join(parts)

@@ -42,6 +42,7 @@ def test_heuristic_labels():
                 item("schema_violation"),
                 item("mismatch"),
                 item("mismatch", output="Paris.", expected="paris"),
+                item("mismatch", output="The capital of France is Paris.", expected="paris"),
                 item("mismatch", trace=[{"type": "tool_error", "error": "404"}]),
                 item("ok", status="pass"),
                 item("infrastructure", status="error"),
@@ -56,6 +57,7 @@ def test_heuristic_labels():
         "malformed_output",
         "wrong_value",
         "format_mismatch",
+        "verbose_answer",
         "wrong_value",
         "tool_error",
     ]

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from conftest import Cli, build_workspace, change_agent, git, run_release
 
-from release_pipeline.faults import CRASH_ENV
+from release_pipeline.faults import CRASH_ENV, FAIL_ENV, InjectedFault
 
 TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": s} for i, s in enumerate(["dev", "gate", "gate"])]
 MOVE_POINTS = ["head:swapped", "git:ref-moved", "git:tagged", "head:before-commit", "head:committed"]
@@ -80,6 +80,21 @@ def test_killed_promote(gated, tmp_path, point):
         assert canonical == [2] and ref == sha_of(root, 2) and tags == ["toy/v1", "toy/v2"]
         return
     assert canonical == [1] and ref == sha_of(root, 1) and tags == ["toy/v1"]
+    Cli(root)("promote", "--candidate", "v2")
+    assert state(root) == ([2], sha_of(root, 2), ["toy/v1", "toy/v2"])
+
+
+@pytest.mark.parametrize("point", [p for p in MOVE_POINTS if p != "head:committed"])
+def test_a_failed_promote_leaves_database_and_git_where_they_were(gated, tmp_path, point, monkeypatch):
+    """A failure (not a kill) on either side of the git move: the database rolls back and git is put back."""
+    root = copy(gated, tmp_path)
+    before = state(root)
+    monkeypatch.setenv(FAIL_ENV, point)
+    with pytest.raises(InjectedFault):
+        Cli(root)("promote", "--candidate", "v2")
+    monkeypatch.delenv(FAIL_ENV)
+    assert state(root) == before == ([1], sha_of(root, 1), ["toy/v1"])
+    assert not Cli(root).json("doctor", "--check")[0]["disagreements"]  # nothing for the doctor to do
     Cli(root)("promote", "--candidate", "v2")
     assert state(root) == ([2], sha_of(root, 2), ["toy/v1", "toy/v2"])
 

@@ -110,7 +110,7 @@ def humaneval(options: dict[str, Any], root: Path):
             return Verdict(False, 0.0, "empty output", "empty")
         return judge(task, output, sandbox)
 
-    verify.blocking = True  # runs a process: keep it off the event loop
+    verify.blocking = True  # type: ignore[attr-defined]  # runs a process: keep it off the event loop
     return verify
 
 

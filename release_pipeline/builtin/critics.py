@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from release_pipeline.builtin.verifiers import normalize_text
 from release_pipeline.hookspecs import hookimpl
-from release_pipeline.models import CriticInput, CriticServices, Symptom
+from release_pipeline.models import CriticInput, CriticServices, Severity, Symptom
 
 # verifier/harness reason code -> (label, severity)
-_BY_REASON = {
+_BY_REASON: dict[str, tuple[str, Severity]] = {
     "agent_exception": ("exception", "high"),
     "timeout": ("timeout", "high"),
     "sandbox_violation": ("resource_limit", "high"),
@@ -32,6 +32,8 @@ def _describe(item: CriticInput, label: str) -> str:
         return f"the answer has the wrong shape: {item.feedback}"
     if label == "format_mismatch":
         return f"the answer is right in substance but not in form: {item.feedback}"
+    if label == "verbose_answer":
+        return f"the answer holds the expected one among other words: {item.feedback}"
     return f"the answer is wrong: {item.feedback}" if item.feedback else "the answer is wrong"
 
 
@@ -42,13 +44,12 @@ def heuristic(items: list[CriticInput], services: CriticServices | None = None) 
         if item.status != "fail":
             continue
         label, severity = _BY_REASON.get(item.reason, ("wrong_value", "medium"))
-        if (
-            label == "wrong_value"
-            and item.expected is not None
-            and item.output is not None
-            and normalize_text(item.output) == normalize_text(item.expected)
-        ):
-            label, severity = "format_mismatch", "low"
+        if label == "wrong_value" and item.expected is not None and item.output is not None:
+            said, wanted = normalize_text(item.output), normalize_text(item.expected)
+            if said == wanted:
+                label, severity = "format_mismatch", "low"
+            elif wanted and f" {wanted} " in f" {said} ":  # the right answer, inside more words
+                label, severity = "verbose_answer", "low"
         evidence = [f"verifier: {item.feedback}"] if item.feedback else []
         evidence += [
             f"trace[{i}]"

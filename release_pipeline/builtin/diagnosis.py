@@ -16,6 +16,7 @@ _CHANGES = {
     "empty_output": "Make the agent always return an answer, as it fails to on {examples}.",
     "malformed_output": "Make the agent's answers take the shape the verifier expects, as they do not on {examples}.",
     "format_mismatch": "Make the agent's answers match the expected form exactly, as they do not on {examples}.",
+    "verbose_answer": "Make the agent give only the answer asked for, without the words around it, on {examples}.",
     "wrong_value": "Make the agent's answers correct on tasks like {examples}.",
     "tool_error": "Make the agent's tool calls succeed, as they fail on {examples}.",
 }

@@ -59,21 +59,23 @@ def _labelled_answer(expected: Any) -> Any:
 def _candidates(ctx: CandidateContext) -> list[tuple[dict[str, Any], str]]:
     """Dev examples worth showing, best first, each with why it was chosen."""
     spec = ctx.spec
+    if spec is None:
+        return []
     by_id = {e["task_id"]: e for e in ctx.dev_examples}
     picked: list[tuple[dict[str, Any], str]] = []
     seen: set[str] = set()
-    for pattern in spec.patterns if spec else []:
+    for pattern in spec.patterns:
         for task_id in pattern.task_ids:
             example = by_id.get(task_id)
             if example and not example["passed"] and task_id not in seen and task_id in spec.target_tasks:
                 picked.append((example, pattern.label))
                 seen.add(task_id)
-    for task_id in spec.target_tasks if spec else []:  # targets no pattern named
+    for task_id in spec.target_tasks:  # targets no pattern named
         example = by_id.get(task_id)
         if example and not example["passed"] and task_id not in seen:
             picked.append((example, "target"))
             seen.add(task_id)
-    for tag in spec.target_tags if spec else []:
+    for tag in spec.target_tags:
         passing = sorted((e for e in ctx.dev_examples if e["passed"] and tag in e["tags"]), key=lambda e: e["task_id"])
         for example in passing[:1]:
             if example["task_id"] not in seen:

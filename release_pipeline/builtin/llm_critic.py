@@ -100,7 +100,7 @@ def request_params(model: str, labels: list[str] | None = None) -> dict[str, Any
         properties = {
             "label": {"enum": labels or LABELS},
             "description": {"type": "string", "minLength": 1, "maxLength": 120},
-            "severity": SCHEMA["properties"]["severity"],
+            "severity": {"enum": ["low", "medium", "high"]},
         }  # no evidence list: a smaller grammar and fewer tokens; the verdict is the evidence
         schema = {"type": "object", "required": ["label", "description", "severity"], "properties": properties}
         params["response_format"] = {"type": "json_object", "schema": schema}
@@ -152,8 +152,8 @@ def llm(items: list[CriticInput], services: CriticServices) -> list[Symptom]:
 
     Timeouts, crashes and empty answers are facts the harness recorded: the heuristic critic labels them. So
     is an answer right in substance and wrong in form (it equals the expected one once case and punctuation
-    are ignored). A model answer that is malformed or inconsistent with the verdict after ATTEMPTS tries falls
-    back to the heuristic label too.
+    are ignored, or holds it among more words). A model answer that is malformed or inconsistent with the
+    verdict after ATTEMPTS tries falls back to the heuristic label too.
     """
     import asyncio
     from contextlib import nullcontext
@@ -178,12 +178,12 @@ def llm(items: list[CriticInput], services: CriticServices) -> list[Symptom]:
     answers = dict(zip([i.trial_id for i in asked], labelled, strict=True))
     symptoms = []
     for item in failed:
+        found = answers.get(item.trial_id)
         if item.trial_id not in answers:
             symptoms += _from_heuristic(item, services, "a fact of the harness")
-        elif answers[item.trial_id] is None:
+        elif found is None:
             symptoms += _from_heuristic(item, services, "llm fallback")
         else:
-            found = answers[item.trial_id]
             symptoms.append(
                 Symptom(
                     item.trial_id,
@@ -199,8 +199,8 @@ def llm(items: list[CriticInput], services: CriticServices) -> list[Symptom]:
 
 
 def _format_only(item: CriticInput) -> bool:
-    """Right in substance, wrong in form: the heuristic critic says so for certain."""
-    return any(s.label == "format_mismatch" for s in heuristic([item]))
+    """Right in substance, wrong in form (or wrapped in more words): the heuristic critic says so for certain."""
+    return any(s.label in ("format_mismatch", "verbose_answer") for s in heuristic([item]))
 
 
 @hookimpl

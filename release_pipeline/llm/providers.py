@@ -139,7 +139,7 @@ class _LlamaCpp:
         os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
         from llama_cpp import Llama
 
-        extra = {"chat_format": chat_format} if chat_format else {}
+        extra: dict[str, Any] = {"chat_format": chat_format} if chat_format else {}
         cores = max(1, os.cpu_count() or 1)
         return Llama(
             model_path=str(self.path),
@@ -329,12 +329,16 @@ def _make_provider_class() -> type:
             started: asyncio.Future[None] = loop.create_future()
             stop = threading.Event()
 
+            def mark_started() -> None:
+                if not started.done():
+                    started.set_result(None)
+
             def generate() -> Any:
                 with _generate:  # waits here, in a thread of our own, for the model
                     if stop.is_set():  # the caller gave up while it waited
                         return None
                     with contextlib.suppress(RuntimeError):  # the loop may have closed meanwhile
-                        loop.call_soon_threadsafe(lambda: started.done() or started.set_result(None))
+                        loop.call_soon_threadsafe(mark_started)
                     return _serve(model, messages, dict(optional_params or {}), stop)
 
             running = loop.run_in_executor(_waiters(), generate)

@@ -18,7 +18,7 @@ from release_pipeline import gitops
 from release_pipeline.config import read_text
 from release_pipeline.errors import AlreadyJudged, UserError
 from release_pipeline.manifest import is_editable
-from release_pipeline.models import Judged, VersionInfo
+from release_pipeline.models import CandidateProposal, Judged, VersionInfo
 from release_pipeline.patches import PATCH_SUFFIXES, patch_intent
 
 if TYPE_CHECKING:
@@ -55,7 +55,9 @@ def classify_change(judge: Workspace, agent: AgentConfig, base: VersionInfo, pat
     manifest = judge.materialize(agent, base).manifest
     prefix = (judge.repo_path(agent.path) or agent.path).rstrip("/") + "/"
     protected = judge.judge_files(agent)
-    editable, forbidden, ignored = [], [], []
+    editable: list[str] = []
+    forbidden: list[str] = []
+    ignored: list[str] = []
     for path in paths:
         if path in protected or path.startswith("plugins/"):
             forbidden.append(path)
@@ -97,6 +99,57 @@ def _load_patch(ws, spec: str) -> Path | None:
     return None
 
 
+@dataclass(frozen=True)
+class Commit:
+    """A candidate's commit on top of the canonical one, with what it means to do and where it came from."""
+
+    sha: str
+    intent: str
+    source_ref: str
+
+
+def commit_files(ws: Workspace, agent: AgentConfig, base: VersionInfo, files: dict[str, str], intent: str) -> str:
+    """Commit new contents of files of the agent folder (paths relative to it) on top of `base`."""
+    bad = [k for k in files if k.startswith("/") or ".." in Path(k).parts]
+    if bad:
+        raise UserError(f"candidate file {bad[0]!r} is not a path inside the agent folder")
+    prefix = agent.path.rstrip("/") + "/"
+    return gitops.commit_files(ws.repo, base.git_sha, {prefix + k: v for k, v in files.items()}, intent)
+
+
+def commit_patch(ws: Workspace, base: VersionInfo, source: str, text: str | None, intent: str | None) -> Commit:
+    """Apply a patch (its text, or the file `source`) on top of `base`."""
+    path = _load_patch(ws, source) if text is None else None
+    if text is None and path is None:
+        raise UserError(f"patch file not found: {source}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if path is None:
+            path = Path(tmp) / "candidate.patch"
+            path.write_text(text or "", encoding="utf-8")
+        intent = intent or patch_intent(read_text(path, "patch")) or f"apply {source}"
+        return Commit(gitops.commit_patch(ws.repo, base.git_sha, path, intent), intent, f"patch:{source}")
+
+
+def candidate_commit(
+    ws: Workspace,
+    agent: AgentConfig,
+    base: VersionInfo,
+    source: str,
+    *,
+    intent: str | None,
+    patch_text: str | None,
+    files: dict[str, str] | None,
+) -> Commit:
+    """The commit a candidate is: new file contents, a patch (text or file), or an existing git ref."""
+    if files:
+        intent = intent or f"edit {', '.join(sorted(files))}"
+        return Commit(commit_files(ws, agent, base, files, intent), intent, source)
+    if patch_text is not None or _load_patch(ws, source) is not None or source.endswith(PATCH_SUFFIXES):
+        return commit_patch(ws, base, source, patch_text, intent)
+    sha = gitops.resolve_commit(ws.repo, source)
+    return Commit(sha, intent or str(ws.repo.commit(sha).summary), f"ref:{source}")
+
+
 def create_candidate(
     ws: Workspace,
     agent: AgentConfig,
@@ -109,42 +162,33 @@ def create_candidate(
 ) -> CandidateResult:
     """Turn a branch, commit, tag, patch (file or text) or new file contents into the next candidate of `agent`.
 
-    `files` maps paths relative to the agent folder to their new content.
+    `files` maps paths relative to the agent folder to their new content. Content already recorded against
+    the same base is refused (`AlreadyJudged`); a change outside the editable files is recorded as rejected.
     """
-    repo = ws.repo
-    gitops.ensure_clean(repo)
+    gitops.ensure_clean(ws.repo)
     base = ws.head(agent)
-    patch = None if patch_text is not None or files else _load_patch(ws, source)
-    if files:
-        bad = [k for k in files if k.startswith("/") or ".." in Path(k).parts]
-        if bad:
-            raise UserError(f"candidate file {bad[0]!r} is not a path inside the agent folder")
-        intent = intent or f"edit {', '.join(sorted(files))}"
-        prefix = agent.path.rstrip("/") + "/"
-        sha = gitops.commit_files(repo, base.git_sha, {prefix + k: v for k, v in files.items()}, intent)
-        recorded = record_as or source
-    elif patch_text is not None or patch is not None or source.endswith(PATCH_SUFFIXES):
-        if patch_text is None and patch is None:
-            raise UserError(f"patch file not found: {source}")
-        with tempfile.TemporaryDirectory() as tmp:
-            if patch is None:
-                patch = Path(tmp) / "candidate.patch"
-                patch.write_text(patch_text, encoding="utf-8")
-            text = read_text(patch, "patch")
-            intent = intent or patch_intent(text) or f"apply {source}"
-            sha = gitops.commit_patch(repo, base.git_sha, patch, intent)
-        recorded = record_as or f"patch:{source}"
-    else:
-        sha = gitops.resolve_commit(repo, source)
-        intent = intent or repo.commit(sha).summary
-        recorded = record_as or f"ref:{source}"
-    paths = gitops.changed_paths(repo, base.git_sha, sha)
+    commit = candidate_commit(ws, agent, base, source, intent=intent, patch_text=patch_text, files=files)
+    paths = gitops.changed_paths(ws.repo, base.git_sha, commit.sha)
     judge = ws.at_commit(base.git_sha)
     change = classify_change(judge, judge.agent(agent.name), base, paths)
-    content_hash = gitops.folder_tree_sha(repo, sha, agent.path)
+    content_hash = gitops.folder_tree_sha(ws.repo, commit.sha, agent.path)
     if not change.forbidden and content_hash == base.content_hash:
         raise UserError(f"{source} changes nothing in agent {agent.name!r} relative to v{base.number}")
     refuse_twin(ws, agent, base, content_hash, source)
+    return record_candidate(ws, agent, base, commit, record_as or commit.source_ref, change, content_hash, paths)
+
+
+def record_candidate(
+    ws: Workspace,
+    agent: AgentConfig,
+    base: VersionInfo,
+    commit: Commit,
+    source_ref: str,
+    change: Change,
+    content_hash: str,
+    paths: list[str],
+) -> CandidateResult:
+    """Store the candidate (rejected at once if it changes forbidden files), branch it, and tell the plugins."""
     spec = ws.store.latest_spec(agent.name, base.number)
     reasons = []
     if change.forbidden:
@@ -153,19 +197,33 @@ def create_candidate(
         agent.name,
         status="rejected" if reasons else "candidate",
         parent_number=base.number,
-        git_sha=sha,
+        git_sha=commit.sha,
         content_hash=content_hash,
-        intent=intent,
-        source_ref=recorded,
-        diff=gitops.diff_text(repo, base.git_sha, sha),
+        intent=commit.intent,
+        source_ref=source_ref,
+        diff=gitops.diff_text(ws.repo, base.git_sha, commit.sha),
         changed_files=paths,
         spec_id=spec["id"] if spec else None,
         reasons=reasons,
         branch=f"rc/{agent.name}/v{{number}}",
     )
-    gitops.create_branch(repo, version.branch, sha)
+    gitops.create_branch(ws.repo, version.branch, commit.sha)
     hook = ws.plugins.hook
     hook.release_candidate_created(version=version, changed_files=paths)
     if reasons:
         hook.release_candidate_rejected(version=version, reasons=reasons)
     return CandidateResult(version, change)
+
+
+def record_proposal(ws: Workspace, agent: AgentConfig, strategy: str, proposal: CandidateProposal) -> CandidateResult:
+    """Record a strategy's proposal as the candidate: new files, a patch, or a git ref."""
+    source = proposal.source or None
+    if proposal.files:
+        return create_candidate(
+            ws, agent, proposal.source or strategy, intent=proposal.intent, files=proposal.files, record_as=source
+        )
+    if proposal.patch:
+        return create_candidate(
+            ws, agent, proposal.source or strategy, intent=proposal.intent, patch_text=proposal.patch, record_as=source
+        )
+    return create_candidate(ws, agent, proposal.ref, intent=proposal.intent, record_as=source)

@@ -20,7 +20,7 @@ def critic_inputs(trials: list[TrialRecord], suite: Suite) -> list[CriticInput]:
     tasks = {t.id: t for t in suite.tasks}
     items = []
     for trial in effective(trials).values():
-        if trial.status != "fail":
+        if trial.status != "fail" or trial.id is None:
             continue
         task = tasks.get(trial.task_id)
         items.append(
@@ -40,14 +40,14 @@ def critic_inputs(trials: list[TrialRecord], suite: Suite) -> list[CriticInput]:
     return sorted(items, key=lambda i: (i.task_id, i.trial_id))
 
 
-def critique_run(
+def label_failures(
     ws: Workspace,
     agent: AgentConfig,
     run_id: int,
     critic: str | None = None,
     progress: ProgressFactory | None = None,
 ) -> list[Symptom]:
-    """Run the configured critic over a run's failures and store its symptoms (replacing earlier ones)."""
+    """The configured critic's symptoms for a complete run's failed trials (not stored)."""
     run = ws.store.run(run_id)
     if run["status"] != "complete":
         raise UserError(f"run #{run_id} is not complete: finish it with `release run` first")
@@ -56,7 +56,23 @@ def critique_run(
     services = CriticServices(ws.llm, ws.config.models["critic"], progress) if name != "heuristic" else CriticServices()
     if services.model:
         check_model(services.model)
-    symptoms = list(fn(critic_inputs(ws.store.trials(run_id), ws.suite(agent)), services))
+    return list(fn(critic_inputs(ws.store.trials(run_id), ws.suite(agent)), services))
+
+
+def store_symptoms(ws: Workspace, run_id: int, symptoms: list[Symptom]) -> None:
+    """Keep a run's symptoms (replacing earlier ones) and tell the plugins."""
     ws.store.replace_symptoms(run_id, symptoms)
     ws.plugins.hook.release_critic_finished(run_id=run_id, symptoms=symptoms)
+
+
+def critique_run(
+    ws: Workspace,
+    agent: AgentConfig,
+    run_id: int,
+    critic: str | None = None,
+    progress: ProgressFactory | None = None,
+) -> list[Symptom]:
+    """Run the configured critic over a run's failures and store its symptoms (replacing earlier ones)."""
+    symptoms = label_failures(ws, agent, run_id, critic, progress)
+    store_symptoms(ws, run_id, symptoms)
     return symptoms

@@ -80,7 +80,7 @@ class _Side:
         )
         self.run_id: int | None = run["id"] if run else None
         self.artifact = ws.materialize(agent, version)
-        self.trials = ws.store.trials(self.run_id, with_trace=False) if run else []
+        self.trials = ws.store.trials(self.run_id, with_trace=False) if self.run_id is not None else []
 
     def missing(self, tasks: list[Task], repeats: dict[str, int], retries: int) -> list[Job]:
         done = effective(self.trials)
@@ -153,6 +153,52 @@ class StoreSource:
                 self.spent[name] += self.sides[name].fill(chosen, per_task, self.retries)
 
 
+@dataclass
+class GateSetup:
+    """What a gate is judged by: the canonical commit's workspace, its policy, the gate tasks, and the spec."""
+
+    ws: Workspace  # the judge: policy, suite, verifiers and plugins as the canonical commit has them
+    agent: AgentConfig
+    base: VersionInfo
+    candidate: VersionInfo
+    policy: GatePolicy
+    tasks: list[Task]
+    spec: dict[str, Any] | None
+    changed: list[str]
+    notes: list[str]
+
+    def spec_ids(self, key: str) -> set[str]:
+        return set(self.spec[key]) if self.spec else set()
+
+    @property
+    def task_ids(self) -> set[str]:
+        return {t.id for t in self.tasks}
+
+
+def prepare_gate(working: Workspace, agent: AgentConfig, candidate: VersionInfo) -> GateSetup:
+    """Check the candidate may be gated, and gather what judges it from the canonical commit."""
+    if candidate.status not in ("candidate", "rejected"):
+        raise UserError(f"v{candidate.number} is {candidate.status}, not a candidate")
+    base = working.head(agent)
+    notes = [f"v{candidate.number} was built on v{candidate.parent}; gating it against the canonical v{base.number}"]
+    notes = notes if candidate.parent != base.number else []
+    ws = working.at_commit(base.git_sha)
+    agent = ws.agent(agent.name)
+    notes += stale_judge_notes(working, ws, agent, base)
+    tasks = ws.suite(agent).split(SPLIT)
+    if not tasks:
+        raise UserError(f"suite {agent.suite!r} has no tasks in the gate split")
+    _, changed = ws.store.version_diff(agent.name, candidate.number)
+    forbidden = classify_change(ws, agent, base, changed).forbidden
+    if forbidden:  # such a candidate never runs, whoever asks
+        raise UserError(
+            f"v{candidate.number} changes files outside the artifact's editable files "
+            f"({', '.join(forbidden)}): it is rejected without running"
+        )
+    spec = ws.store.spec(candidate.spec_id)["body"] if candidate.spec_id else None
+    return GateSetup(ws, agent, base, candidate, ws.policy(), tasks, spec, changed, notes)
+
+
 def gate_candidate(
     ws: Workspace,
     agent: AgentConfig,
@@ -162,127 +208,123 @@ def gate_candidate(
     budget: Budget | None = None,
 ) -> GateResult:
     """Gate `candidate` against the canonical head and record the report (and a rejection)."""
-    progress = progress or silent
-    if candidate.status not in ("candidate", "rejected"):
-        raise UserError(f"v{candidate.number} is {candidate.status}, not a candidate")
-    base = ws.head(agent)
-    notes = [f"v{candidate.number} was built on v{candidate.parent}; gating it against the canonical v{base.number}"]
-    notes = notes if candidate.parent != base.number else []
-    working = ws
-    ws = ws.at_commit(base.git_sha)  # the judge: policy, suite, verifiers and plugins as the canonical commit has them
-    agent = ws.agent(agent.name)
-    notes += stale_judge_notes(working, ws, agent, base)
-    policy = ws.policy()
-    tasks = ws.suite(agent).split(SPLIT)
-    if not tasks:
-        raise UserError(f"suite {agent.suite!r} has no tasks in the gate split")
-    spec = ws.store.spec(candidate.spec_id)["body"] if candidate.spec_id else None
-    protected = set(policy.protected_tasks) | set(spec["protected_tasks"] if spec else ())
-    targets = set(spec["target_tasks"]) if spec else set()
-    target_tags = set(spec["target_tags"]) if spec else set()
-    _, changed = ws.store.version_diff(agent.name, candidate.number)
-    change = classify_change(ws, agent, base, changed)
-    if change.forbidden:  # such a candidate never runs, whoever asks
-        raise UserError(
-            f"v{candidate.number} changes files outside the artifact's editable files "
-            f"({', '.join(change.forbidden)}): it is rejected without running"
-        )
-
+    setup = prepare_gate(ws, agent, candidate)
+    repeats = setup.policy.repeats
     sides = {
-        "base": _Side(ws, agent, base, policy.repeats, progress),
-        "candidate": _Side(ws, agent, candidate, policy.repeats, progress),
+        "base": _Side(setup.ws, setup.agent, setup.base, repeats, progress or silent),
+        "candidate": _Side(setup.ws, setup.agent, candidate, repeats, progress or silent),
     }
     sampling = {name: Sampling.of(side.artifact.manifest) for name, side in sides.items()}
     copies = all(s.greedy for s in sampling.values())
     if copies:
-        notes.append(
+        setup.notes.append(
             "both versions decode greedily: repeats are copies, so each task is one observation a side and a "
             "flip is taken as seen; the error-rate bounds hold only for this deterministic setting"
         )
+    calls_before = setup.ws.llm.calls
+    source, planned, passing = gather_trials(setup, sides, copies, budget)
+    evidence = gate_evidence(setup, sides, planned, passing)
+    found = setup.ws.plugins.hook.release_gate_checks(evidence=evidence, policy=setup.policy)
+    reasons = [r if isinstance(r, Reason) else Reason("plugin", str(r)) for answer in found for r in answer]
+    decision = decision_of(reasons)
+    body = report_body(evidence, decision, reasons, setup.policy, planned, source.spent)
+    body["protected_because"] = {
+        "policy": sorted(set(setup.policy.protected_tasks) & setup.task_ids),
+        "spec": sorted(setup.spec_ids("protected_tasks") & setup.task_ids),
+        "canonical_always_passed": sorted(passing),
+    }
+    body["secondary"] = secondary_by_side(setup, sides, planned.rows)
+    body["sampling"] = {name: s.to_dict() for name, s in sampling.items()}
+    body["repeats_are_copies"] = copies
+    body["cost"] = _cost(list(sides.values()), planned.rows, evidence.fixes, setup.ws.llm.calls - calls_before)
+    return record_decision(setup, decision, reasons, evidence, body)
+
+
+def gather_trials(
+    setup: GateSetup, sides: dict[str, _Side], copies: bool, budget: Budget | None
+) -> tuple[StoreSource, Planned, set[str]]:
+    """Price the first trials, run and plan the rest, and classify every task (protecting what always passed)."""
+    policy, tasks = setup.policy, setup.tasks
     first = {t.id: 1 if copies else policy.repeats for t in tasks}
-    reserved, calls_before = 0.0, ws.llm.calls
+    reserved = 0.0
     for side in sides.values():
-        what = f"gate of {agent.name} v{candidate.number} (with v{side.version.number}'s trials)"
-        reserved += preflight(ws, side.artifact, side.missing(tasks, first, 0), budget, what, reserved).cost
+        what = f"gate of {setup.agent.name} v{setup.candidate.number} (with v{side.version.number}'s trials)"
+        reserved += preflight(setup.ws, side.artifact, side.missing(tasks, first, 0), budget, what, reserved).cost
     source = StoreSource(sides, tasks, policy.error_retries, 1 if copies else None)
     passing = reliably_passing(source, first) if policy.protect_passing else set()
-    protected |= passing
-    aligned = {t.id for t in tasks if t.id in targets or target_tags & set(t.tags)}
+    protected = set(policy.protected_tasks) | setup.spec_ids("protected_tasks") | passing
+    targets, tags = setup.spec_ids("target_tasks"), setup.spec_ids("target_tags")
+    aligned = {t.id for t in tasks if t.id in targets or tags & set(t.tags)}
     planned = plan_and_judge(tasks, source, policy, protected=protected, aligned=aligned, copies=copies)
     for side in sides.values():
         side.record_repeats()
+    return source, planned, passing
 
-    evidence = GateEvidence(
-        agent=agent.name,
-        base=base.number,
-        candidate=candidate.number,
+
+def gate_evidence(setup: GateSetup, sides: dict[str, _Side], planned: Planned, passing: set[str]) -> GateEvidence:
+    """The evidence the gate checks read: every task's row, what is protected and targeted, what was spent."""
+    protected = set(setup.policy.protected_tasks) | setup.spec_ids("protected_tasks") | passing
+    rows = planned.rows
+    return GateEvidence(
+        agent=setup.agent.name,
+        base=setup.base.number,
+        candidate=setup.candidate.number,
         split=SPLIT,
-        alpha=policy.alpha,
-        rows=planned.rows,
-        protected_tasks=sorted(protected & {t.id for t in tasks}),
-        target_tasks=sorted(targets),
-        target_tags=sorted(target_tags),
-        changed_files=changed,
-        forbidden_files=change.forbidden,
+        alpha=setup.policy.alpha,
+        rows=rows,
+        protected_tasks=sorted(protected & setup.task_ids),
+        target_tasks=sorted(setup.spec_ids("target_tasks")),
+        target_tags=sorted(setup.spec_ids("target_tags")),
+        changed_files=setup.changed,
+        forbidden_files=[],
         base_run=sides["base"].run_id,
         candidate_run=sides["candidate"].run_id,
-        base_sha=base.git_sha,
-        candidate_sha=candidate.git_sha,
+        base_sha=setup.base.git_sha,
+        candidate_sha=setup.candidate.git_sha,
         trials={
-            name: sum(
-                r.base.trials + r.base.errors if name == "base" else r.candidate.trials + r.candidate.errors
-                for r in planned.rows
-            )
-            for name in sides
-        },  # fmt: skip
+            "base": sum(r.base.trials + r.base.errors for r in rows),
+            "candidate": sum(r.candidate.trials + r.candidate.errors for r in rows),
+        },
         extra_trials=planned.extra_trials,
         budget_exhausted=planned.budget_exhausted,
         open_fixes=planned.open_fixes,
-        notes=notes,
+        notes=setup.notes,
     )
-    found = ws.plugins.hook.release_gate_checks(evidence=evidence, policy=policy)
-    reasons = [r if isinstance(r, Reason) else Reason("plugin", str(r)) for answer in found for r in answer]
-    decision = decision_of(reasons)
-    body = report_body(evidence, decision, reasons, policy, planned, source.spent)
-    body["protected_because"] = {
-        "policy": sorted(set(policy.protected_tasks) & {t.id for t in tasks}),
-        "spec": sorted(set(spec["protected_tasks"] if spec else ()) & {t.id for t in tasks}),
-        "canonical_always_passed": sorted(passing),
-    }
-    suite = ws.suite(agent)
-    used = {i for r in planned.rows for i in (*r.base.trial_ids, *r.candidate.trial_ids)}
+
+
+def secondary_by_side(setup: GateSetup, sides: dict[str, _Side], rows: list[TaskRow]) -> dict[str, Any]:
+    """Each secondary verifier's passes per side, over the trials the report uses."""
+    suite = setup.ws.suite(setup.agent)
+    used = {i for r in rows for i in (*r.base.trial_ids, *r.candidate.trial_ids)}
     per_side = {
-        name: secondary_scores(ws, suite, [t for t in side.trials if t.id in used]) for name, side in sides.items()
+        name: secondary_scores(setup.ws, suite, [t for t in side.trials if t.id in used])
+        for name, side in sides.items()
     }
-    body["secondary"] = {n: {side: per_side[side][n] for side in sides} for n in per_side["base"]}
-    body["sampling"] = {name: s.to_dict() for name, s in sampling.items()}
-    body["repeats_are_copies"] = copies
-    body["cost"] = _cost(list(sides.values()), planned.rows, evidence.fixes, ws.llm.calls - calls_before)
+    return {n: {side: per_side[side][n] for side in sides} for n in per_side["base"]}
+
+
+def record_decision(
+    setup: GateSetup, decision: str, reasons: list[Reason], evidence: GateEvidence, body: dict[str, Any]
+) -> GateResult:
+    """Store the report (and its files), set the candidate's status, and tell the plugins of a rejection."""
+    ws, agent, number = setup.ws, setup.agent.name, setup.candidate.number
     markdown = gate_markdown(body)
     report_id = ws.store.save_gate_report(
-        agent.name, candidate.number, base.number, decision, body, markdown, policy.digest
+        agent, number, setup.base.number, decision, body, markdown, setup.policy.digest
     )
-    write_report(ws.state_dir, f"{agent.name}-v{candidate.number}-gate-{report_id}", body, markdown)
+    write_report(ws.state_dir, f"{agent}-v{number}-gate-{report_id}", body, markdown)
     prose = [r.message for r in reasons]
     if decision == "rejected":
-        ws.store.set_status(agent.name, candidate.number, "rejected", prose)
-        ws.plugins.hook.release_candidate_rejected(
-            version=ws.store.version(agent.name, candidate.number), reasons=prose
-        )
+        ws.store.set_status(agent, number, "rejected", prose)
+        ws.plugins.hook.release_candidate_rejected(version=ws.store.version(agent, number), reasons=prose)
     elif decision == "undecided":
-        ws.store.set_status(
-            agent.name, candidate.number, "candidate", [f"undecided by gate report #{report_id}", *prose]
-        )
+        ws.store.set_status(agent, number, "candidate", [f"undecided by gate report #{report_id}", *prose])
     else:
-        ws.store.set_status(
-            agent.name,
-            candidate.number,
-            "candidate",
-            [
-                f"accepted by gate report #{report_id} against v{base.number}: {len(evidence.fixes)} confirmed fixes, "
-                f"{len(evidence.regressions)} confirmed regressions"
-            ],
+        accepted = (
+            f"accepted by gate report #{report_id} against v{setup.base.number}: {len(evidence.fixes)} confirmed "
+            f"fixes, {len(evidence.regressions)} confirmed regressions"
         )
+        ws.store.set_status(agent, number, "candidate", [accepted])
     return GateResult(decision, reasons, evidence, report_id, markdown, body)
 
 

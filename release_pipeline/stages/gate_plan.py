@@ -174,6 +174,64 @@ def _settled(judged: dict[str, TaskJudgement], policy: GatePolicy, protected: se
     return not unsafe and enough
 
 
+def _grant(
+    requests: list[Request],
+    seen: dict[str, dict[str, TaskOutcome]],
+    whys: dict[str, str],
+    budget: int,
+    spent: int,
+    exhausted: bool,
+) -> tuple[dict[str, dict[str, int]], int, bool]:
+    """Grant requests in priority order (cheapest first) while the budget lasts, the last one partly."""
+    granted: dict[str, dict[str, int]] = {side: {} for side in SIDES}
+    for r in sorted(requests, key=lambda r: (r.priority, r.cost)):
+        totals = r.totals
+        if spent + r.cost > budget:  # a part of it, when a part fits
+            current = {"base": seen["base"][r.task_id].trials, "candidate": seen["candidate"][r.task_id].trials}
+            room = budget - spent
+            totals = {s: min(n, current[s] + room // len(r.totals)) for s, n in r.totals.items()}
+            totals = {s: n for s, n in totals.items() if n > current[s]}
+            exhausted = True
+            if not totals:
+                whys[r.task_id] = whys[r.task_id].split(";")[0] + "; the extra-trial budget is spent"
+                continue
+        for side, n in totals.items():
+            granted[side][r.task_id] = n
+        spent += sum(n - (seen[s][r.task_id].trials) for s, n in totals.items())
+    return granted, spent, exhausted
+
+
+def _rows(
+    tasks: list[Task],
+    seen: dict[str, dict[str, TaskOutcome]],
+    policy: GatePolicy,
+    levels: Levels,
+    protected: set[str],
+    aligned: set[str],
+    whys: dict[str, str],
+) -> list[TaskRow]:
+    """Every task's final row: both outcomes, its class, whether it is safe, its largest possible drop, and why."""
+    rows = []
+    for t in tasks:
+        j = judge_task(seen["base"][t.id], seen["candidate"][t.id], policy, levels)
+        base, cand, _ = usable(seen["base"][t.id], seen["candidate"][t.id])
+        rows.append(
+            TaskRow(
+                t.id,
+                seen["base"][t.id],
+                seen["candidate"][t.id],
+                j.outcome,
+                j.safe,
+                round(largest_drop(base, cand, levels.safety), 3),
+                t.id in protected,
+                t.id in aligned,
+                j.errors_counted,
+                whys.get(t.id, ""),
+            )  # fmt: skip
+        )
+    return rows
+
+
 COPIES_WHY = "one observation a side: greedy decoding makes repeats copies"
 
 
@@ -243,45 +301,11 @@ def plan_and_judge(
                 for r in requests:
                     whys[r.task_id] = whys[r.task_id].split(";")[0] + "; no more trials: the decision is settled"
             break
-        granted: dict[str, dict[str, int]] = {side: {} for side in SIDES}
-        for r in sorted(requests, key=lambda r: (r.priority, r.cost)):
-            totals = r.totals
-            if spent + r.cost > budget:  # a part of it, when a part fits
-                current = {"base": seen["base"][r.task_id].trials, "candidate": seen["candidate"][r.task_id].trials}
-                room = budget - spent
-                totals = {s: min(n, current[s] + room // len(r.totals)) for s, n in r.totals.items()}
-                totals = {s: n for s, n in totals.items() if n > current[s]}
-                if not totals:
-                    exhausted = True
-                    whys[r.task_id] = whys[r.task_id].split(";")[0] + "; the extra-trial budget is spent"
-                    continue
-                exhausted = True
-            for side, n in totals.items():
-                granted[side][r.task_id] = n
-            spent += sum(n - (seen[s][r.task_id].trials) for s, n in totals.items())
+        granted, spent, exhausted = _grant(requests, seen, whys, budget, spent, exhausted)
         if not any(granted.values()):
             break
         source.extend(granted)
         rounds += 1
-    seen = source.outcomes()
-    judged = {t.id: judge_task(seen["base"][t.id], seen["candidate"][t.id], policy, levels) for t in tasks}
-    rows = []
-    for t in tasks:
-        j = judged[t.id]
-        base, cand, _ = usable(seen["base"][t.id], seen["candidate"][t.id])
-        rows.append(
-            TaskRow(
-                t.id,
-                seen["base"][t.id],
-                seen["candidate"][t.id],
-                j.outcome,
-                j.safe,
-                round(largest_drop(base, cand, levels.safety), 3),
-                t.id in protected,
-                t.id in aligned,
-                j.errors_counted,
-                whys.get(t.id, ""),
-            )  # fmt: skip
-        )
+    rows = _rows(tasks, source.outcomes(), policy, levels, protected, aligned, whys)
     open_fixes = len({r.task_id for r in requests if r.priority == 3})  # asked for, never granted
     return Planned(rows, spent, exhausted, open_fixes, rounds)

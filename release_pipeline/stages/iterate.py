@@ -8,15 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from release_pipeline.errors import AlreadyJudged
 from release_pipeline.llm.providers import context_window
-from release_pipeline.models import CandidateContext, CandidateProposal, HeadMove, Spec, VersionInfo
-from release_pipeline.progress import ProgressFactory
+from release_pipeline.models import CandidateContext, HeadMove, Spec, VersionInfo
+from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.stages.budget import Budget
-from release_pipeline.stages.candidate import CandidateResult, create_candidate, judged_against
-from release_pipeline.stages.critic import critique_run
-from release_pipeline.stages.diagnose import diagnose_run
-from release_pipeline.stages.gate import GateResult, gate_candidate
-from release_pipeline.stages.promote import promote
-from release_pipeline.stages.run import effective, run_version
+from release_pipeline.stages.candidate import judged_against
+from release_pipeline.stages.critic import store_symptoms
+from release_pipeline.stages.gate import GateResult
+from release_pipeline.stages.run import effective
 
 if TYPE_CHECKING:
     from release_pipeline.config import AgentConfig
@@ -65,78 +63,68 @@ def iterate(
     say: Callable[[str], None] = lambda _: None,
     budget: Budget | None = None,
 ) -> Iteration:
-    """Improve the canonical version once with the configured strategy; exactly one candidate at most."""
+    """Improve the canonical version once with the configured strategy; exactly one candidate at most.
+
+    Every stage is called through its hook (`release_stage_*`), so a plugin can wrap or replace it.
+    """
+    hook, progress = ws.plugins.hook, progress or silent
     base = ws.head(agent)
-    outcome = run_version(ws, agent, base, split="dev", reuse=True, progress=progress, budget=budget)
+    outcome = hook.release_stage_run(
+        workspace=ws, agent=agent, version=base, split="dev", progress=progress, budget=budget
+    )
     say(
         f"run #{outcome.run['id']}: v{base.number} on dev: {outcome.counts['pass']} pass, "
         f"{outcome.counts['fail']} fail, {outcome.counts['error']} error"
     )
-    symptoms = critique_run(ws, agent, outcome.run["id"], progress=progress)
-    spec = diagnose_run(ws, agent, outcome.run["id"])
+    symptoms = hook.release_stage_critic(workspace=ws, agent=agent, run_id=outcome.run["id"], progress=progress)
+    store_symptoms(ws, outcome.run["id"], symptoms)
+    spec = hook.release_stage_diagnose(workspace=ws, agent=agent, run_id=outcome.run["id"])
     top = ", ".join(f"{p.label} ({p.count})" for p in spec.patterns[:3]) or "none"
     say(f"critic: {len(symptoms)} symptoms; spec #{spec.id}: {top}")
     step = Iteration(base, spec)
-    strategy = agent.strategy or ws.config.strategy
-    options = {k: v for k, v in strategy.items() if k != "name"}
-    name = strategy["name"]
-    used = frozenset(v.source_ref for v in ws.store.versions(agent.name))
-    artifact = ws.materialize(agent, base)
-    judged = judged_against(ws, agent, base)
-    ctx = CandidateContext(
-        agent.name,
-        artifact,
-        spec,
-        ws.root,
-        options,
-        used,
-        ws.llm,
-        ws.config.models["synthesizer"],
-        dev_examples(ws, agent, outcome.run["id"]),
-        judged,
-        context_window(artifact.manifest.model or ws.config.models.get("agent", "")),
-    )
-    if judged:
-        say(f"{len(judged)} candidate(s) already judged against v{base.number}: the strategy must propose another")
-    proposal = ws.plugins.registry.get("strategy", name)(ctx)
-    if proposal is None:
-        step.stopped = f"strategy {name!r} has nothing more to propose against v{base.number}"
-        return step
+    strategy = (agent.strategy or ws.config.strategy)["name"]
+    ctx = candidate_context(ws, agent, base, spec, outcome.run["id"])
+    if ctx.judged:
+        say(f"{len(ctx.judged)} candidate(s) already judged against v{base.number}: the strategy must propose another")
     try:
-        result = _record(ws, agent, name, proposal)
+        result = hook.release_stage_candidate(workspace=ws, agent=agent, context=ctx, strategy=strategy)
     except AlreadyJudged as exc:
-        step.stopped = f"strategy {name!r} proposed content already judged: {exc}"
+        step.stopped = f"strategy {strategy!r} proposed content already judged: {exc}"
+        return step
+    if result is None:
+        step.stopped = f"strategy {strategy!r} has nothing more to propose against v{base.number}"
         return step
     step.candidate = result.version
     say(f"candidate v{result.version.number}: {result.version.intent}")
     if result.rejected:
         step.notes.extend(result.version.reasons)
         return step
-    step.gate = gate_candidate(ws, agent, result.version, progress=progress, budget=budget)
+    step.gate = hook.release_stage_gate(
+        workspace=ws, agent=agent, candidate=result.version, progress=progress, budget=budget
+    )
     if step.gate.accepted:
-        step.move = promote(ws, agent, ws.store.version(agent.name, result.version.number))
+        accepted = ws.store.version(agent.name, result.version.number)
+        step.move = hook.release_stage_promote(workspace=ws, agent=agent, candidate=accepted)
     step.candidate = ws.store.version(agent.name, result.version.number)
     return step
 
 
-def _record(ws: Workspace, agent: AgentConfig, name: str, proposal: CandidateProposal) -> CandidateResult:
-    """Record a strategy's proposal as the candidate: new files, a patch, or a git ref."""
-    if proposal.files:
-        return create_candidate(
-            ws,
-            agent,
-            proposal.source or name,
-            intent=proposal.intent,
-            files=proposal.files,
-            record_as=proposal.source or None,
-        )
-    if proposal.patch:
-        return create_candidate(
-            ws,
-            agent,
-            proposal.source or "strategy",
-            intent=proposal.intent,
-            patch_text=proposal.patch,
-            record_as=proposal.source or None,
-        )
-    return create_candidate(ws, agent, proposal.ref, intent=proposal.intent, record_as=proposal.source or None)
+def candidate_context(
+    ws: Workspace, agent: AgentConfig, base: VersionInfo, spec: Spec, run_id: int
+) -> CandidateContext:
+    """What the candidate stage sees: the canonical artifact, the spec, dev examples, what was judged already."""
+    options = {k: v for k, v in (agent.strategy or ws.config.strategy).items() if k != "name"}
+    artifact = ws.materialize(agent, base)
+    return CandidateContext(
+        agent.name,
+        artifact,
+        spec,
+        ws.root,
+        options,
+        frozenset(v.source_ref for v in ws.store.versions(agent.name)),
+        ws.llm,
+        ws.config.models["synthesizer"],
+        dev_examples(ws, agent, run_id),
+        judged_against(ws, agent, base),
+        context_window(artifact.manifest.model or ws.config.models.get("agent", "")),
+    )

@@ -41,15 +41,18 @@ def _git_move(ws, agent: str, old: VersionInfo | None, new: VersionInfo, message
                 repo.git.update_ref("-d", ref)
 
         gitops.move_ref(repo, ref, new.git_sha, old.git_sha if old else None)
-        crash_point("git:ref-moved")
-        created = not gitops.tag_exists(repo, tag)
-        if created:
-            try:
+        created = False  # by us: a tag another process made is never ours to delete
+        try:
+            crash_point("git:ref-moved")
+            if not gitops.tag_exists(repo, tag):
                 gitops.create_tag(repo, tag, new.git_sha, message)
-            except ConflictError:
-                put_back()
-                raise
-            crash_point("git:tagged")
+                created = True
+                crash_point("git:tagged")
+        except BaseException:  # git half moved: put it back before the transaction rolls back
+            if created:
+                gitops.delete_tag(repo, tag)
+            put_back()
+            raise
 
         def undo() -> None:
             if created:

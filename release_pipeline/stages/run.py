@@ -34,6 +34,7 @@ from release_pipeline.errors import (
 )
 from release_pipeline.llm.providers import check_model
 from release_pipeline.models import (
+    AgentResult,
     Artifact,
     Sampling,
     Task,
@@ -198,6 +199,22 @@ class TrialRunner:
             return _ended(trial, start, "harness_error", f"{type(exc).__name__}: {bounded_text(exc, 500)}", [])
 
     async def _run(self, task: Task, trial: TrialRecord, start: float) -> TrialRecord:
+        answer = await self._answer(task, trial, start)
+        if isinstance(answer, TrialRecord):  # it ended without an answer
+            return answer
+        trial.latency_ms = (time.perf_counter() - start) * 1000
+        rec = recordable(answer.output, answer.trace, answer.tokens, answer.cost)
+        trial.output, trial.trace, trial.tokens, trial.cost = rec.output, rec.trace, rec.tokens, rec.cost
+        trial.notes = [*answer.notes, *rec.notes]
+        trial.output_size = answer.output_size or rec.output_size
+        unrecordable = answer.unrecordable or rec.unrecordable
+        if unrecordable:
+            trial.reason, trial.feedback = "unrecordable_output", unrecordable
+            return trial
+        return await self._verify(task, trial)
+
+    async def _answer(self, task: Task, trial: TrialRecord, start: float) -> AgentResult | TrialRecord:
+        """The agent's answer under the trial's clock, or the trial ended with the reason it has none."""
         clock = TrialClock(self.timeout)
         token = current_trial.set(clock)
         try:
@@ -235,15 +252,10 @@ class TrialRunner:
             )
         finally:
             current_trial.reset(token)
-        trial.latency_ms = (time.perf_counter() - start) * 1000
-        rec = recordable(result.output, result.trace, result.tokens, result.cost)
-        trial.output, trial.trace, trial.tokens, trial.cost = rec.output, rec.trace, rec.tokens, rec.cost
-        trial.notes = [*result.notes, *rec.notes]
-        trial.output_size = result.output_size or rec.output_size
-        unrecordable = result.unrecordable or rec.unrecordable
-        if unrecordable:
-            trial.reason, trial.feedback = "unrecordable_output", unrecordable
-            return trial
+        return result
+
+    async def _verify(self, task: Task, trial: TrialRecord) -> TrialRecord:
+        """The verdict on the recorded output; a verifier that breaks makes the trial an `error`."""
         verify = self.verifiers(task)
         try:
             if getattr(verify, "blocking", False):  # runs code or does I/O: off the event loop
@@ -540,8 +552,9 @@ def run_version(
         raise UserError(f"suite {agent.suite!r} has no tasks in split {split!r}")
     unfinished = ("running", "interrupted")
     statuses = () if fresh else ("complete", *unfinished) if reuse else unfinished
-    where = {"split": split, "repeats": repeats, "purpose": purpose}
-    run, resumed = open_run(ws, agent, version, **where, statuses=statuses, create=False)
+    run, resumed = open_run(
+        ws, agent, version, split=split, repeats=repeats, purpose=purpose, statuses=statuses, create=False
+    )
     done = effective(ws.store.trials(run["id"], with_trace=False)) if run else {}
     jobs = missing_jobs(tasks, range(repeats), done)
     artifact = ws.materialize(agent, version)
@@ -549,27 +562,34 @@ def run_version(
     if run is None:
         run, _ = open_run(ws, agent, version, split=split, repeats=repeats, purpose=purpose, statuses=())
         assert run is not None
-    with leased(ws.store, run["id"]) as lease:
+    executed = execute_leased(ws, artifact, run["id"], tasks, repeats, progress or silent)
+    final = effective(ws.store.trials(run["id"], with_trace=False))
+    counts = {s: sum(1 for t in final.values() if t.status == s) for s in ("pass", "fail", "error")}
+    run = ws.store.run(run["id"])
+    ws.plugins.hook.release_run_finished(run=run, counts=counts)
+    return RunOutcome(run, executed, resumed, counts)
+
+
+def execute_leased(
+    ws: Workspace, artifact: Artifact, run_id: int, tasks: list[Task], repeats: int, progress: ProgressFactory
+) -> int:
+    """Hold the run's lease, execute the trials it still misses, mark it complete; returns how many ran."""
+    with leased(ws.store, run_id) as lease:
         # another process may have executed some of them while we waited for the lease
-        jobs = missing_jobs(tasks, range(repeats), effective(ws.store.trials(run["id"], with_trace=False)))
-        label = f"{agent.name} v{version.number} {split}"
-        with (progress or silent)(label, len(jobs)) as advance:
+        jobs = missing_jobs(tasks, range(repeats), effective(ws.store.trials(run_id, with_trace=False)))
+        with progress(f"{artifact.agent} v{artifact.number} {tasks[0].split}", len(jobs)) as advance:
             settings = RunSettings.of(ws, advance)
             execute_jobs(
                 artifact,
                 jobs,
-                run_id=run["id"],
+                run_id=run_id,
                 plugins=ws.plugins,
                 store=ws.store,
                 verifiers=ws.verifiers,
                 settings=settings,
             )
         lease.complete()
-    final = effective(ws.store.trials(run["id"], with_trace=False))
-    counts = {s: sum(1 for t in final.values() if t.status == s) for s in ("pass", "fail", "error")}
-    run = ws.store.run(run["id"])
-    ws.plugins.hook.release_run_finished(run=run, counts=counts)
-    return RunOutcome(run, len(jobs), resumed, counts)
+    return len(jobs)
 
 
 def task_outcomes(
@@ -590,7 +610,8 @@ def task_outcomes(
         limit = repeats.get(task_id) if isinstance(repeats, dict) else repeats
         if limit is not None and repeat >= limit:
             continue
-        ids[task_id].append(trial.id)
+        if trial.id is not None:  # stored trials always have one
+            ids[task_id].append(trial.id)
         if trial.status == "error":
             outcome.errors += 1
             continue

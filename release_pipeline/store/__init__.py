@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import URL
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from release_pipeline.errors import ConflictError, NotFoundError, UserError
 from release_pipeline.faults import crash_point
-from release_pipeline.models import HeadMove, Symptom, TrialRecord, VersionInfo
+from release_pipeline.models import HeadMove, MoveKind, Severity, Symptom, TrialRecord, VersionInfo, VersionStatus
 from release_pipeline.store.db import make_engine, upgrade
 from release_pipeline.store.schema import (
     AgentRow,
@@ -76,7 +76,7 @@ def unrecordable_stub(trial: TrialRecord, exc: BaseException) -> TrialRecord:
 
 def _version(row: VersionRow) -> VersionInfo:
     return VersionInfo(
-        agent=row.agent, number=row.number, status=row.status, git_sha=row.git_sha,
+        agent=row.agent, number=row.number, status=cast(VersionStatus, row.status), git_sha=row.git_sha,
         content_hash=row.content_hash, parent=row.parent_number, intent=row.intent,
         source_ref=row.source_ref, branch=row.branch, created_at=row.created_at,
         reasons=tuple(row.reasons or ()), spec_id=row.spec_id,
@@ -242,9 +242,10 @@ class Store:
                         update(HeadRow)
                         .where(HeadRow.agent == agent, HeadRow.revision == head.revision)
                         .values(version_id=target.id, revision=head.revision + 1)
-                    ).rowcount
-                    if swapped != 1:
+                    )
+                    if cast(Any, swapped).rowcount != 1:
                         raise ConflictError(f"the canonical head of {agent!r} moved during promotion")
+                    assert current is not None  # a head always points at a version
                     current.status = "retired"
                 target.status = "canonical"
                 target.decided_at = utcnow()
@@ -263,7 +264,7 @@ class Store:
                     raise ConflictError(f"the canonical head of {agent!r} moved: another process set it") from None
                 if precheck is not None:
                     precheck()
-                result = HeadMove(agent, expected, to, actor, reason, kind, move.at)
+                result = HeadMove(agent, expected, to, actor, reason, cast(MoveKind, kind), move.at)
                 crash_point("head:swapped")
                 undo = side_effect()
                 crash_point("head:before-commit")
@@ -295,7 +296,13 @@ class Store:
             rows = s.scalars(select(HeadMoveRow).where(HeadMoveRow.agent == agent).order_by(HeadMoveRow.id))
             return [
                 HeadMove(
-                    agent, numbers.get(r.from_version_id), numbers[r.to_version_id], r.actor, r.reason, r.kind, r.at
+                    agent,
+                    numbers.get(r.from_version_id) if r.from_version_id is not None else None,
+                    numbers[r.to_version_id],
+                    r.actor,
+                    r.reason,
+                    cast(MoveKind, r.kind),
+                    r.at,
                 )
                 for r in rows
             ]
@@ -519,7 +526,15 @@ class Store:
         with self.reading() as s:
             rows = s.scalars(select(SymptomRow).where(SymptomRow.run_id == run_id).order_by(SymptomRow.id))
             return [
-                Symptom(r.trial_id, r.task_id, r.label, r.description, tuple(r.evidence), r.severity, r.critic)
+                Symptom(
+                    r.trial_id,
+                    r.task_id,
+                    r.label,
+                    r.description,
+                    tuple(r.evidence),
+                    cast(Severity, r.severity),
+                    r.critic,
+                )
                 for r in rows
             ]
 
@@ -583,6 +598,7 @@ class Store:
             if row is None:
                 return None
             base = s.get(VersionRow, row.base_version_id)
+            assert base is not None  # a report's base version is never deleted
             return {
                 "id": row.id,
                 "decision": row.decision,

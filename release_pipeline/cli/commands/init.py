@@ -75,6 +75,7 @@ def init(
             continue
         version = record_baseline(ws, cfg)
         head = ws.store.head(name)
+        assert head is not None  # record_baseline leaves a canonical version
         if version is not None:
             say(f"{name}: v{version.number} is canonical ({version.git_sha[:10]})")
         recorded.append({"agent": name, "canonical": head.number, "git_sha": head.git_sha, "new": version is not None})

@@ -91,8 +91,8 @@ def _iterate(ws, cfg, iterations: int, json_output: bool, budget) -> None:
         if step.gate:
             verdict = "accepted and promoted" if step.move else step.gate.decision
             say(
-                f"gate: v{entry['candidate']} {verdict}: {len(entry['fixes'])} fixes, "
-                f"{len(entry['regressions'])} regressions"
+                f"gate: v{entry['candidate']} {verdict}: {len(step.gate.evidence.fixes)} fixes, "
+                f"{len(step.gate.evidence.regressions)} regressions"
             )
             for r in step.gate.reasons:
                 say(f"  - {r.code}: {r.message}")

@@ -43,8 +43,8 @@ def show(
             f"head {move['kind']}: {origin} -> v{move['to_version']} by {move['actor']} at {move['at']}: "
             f"{move['reason']}"
         )
-    for run in data["runs"]:
-        typer.echo(f"run #{run['id']}: {run['split']} x{run['repeats']} ({run['purpose']}, {run['status']})")
+    for one in data["runs"]:
+        typer.echo(f"run #{one['id']}: {one['split']} x{one['repeats']} ({one['purpose']}, {one['status']})")
     if data["changed_files"]:
         typer.echo("changed: " + ", ".join(data["changed_files"]))
     if data["gate_report"]:
