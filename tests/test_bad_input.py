@@ -274,3 +274,23 @@ def test_a_malformed_verifier_stops_the_run_before_any_trial(tmp_path, verifier,
     result = run_release(root, "run")
     assert_one_line_error(result)
     assert Cli(root).json("show", "v1")["runs"] == []  # nothing ran, nothing was recorded
+
+
+def test_errors_under_json_are_one_json_object_with_a_stable_code_and_a_hint(workspace, before):
+    import json
+
+    cases = [
+        (("show", "v99", "--json"), "not_found"),
+        (("run", "--split", "training", "--json"), "bad_input"),
+        (("gate", "--no-such-option", "--json"), "usage"),
+    ]
+    for args, code in cases:
+        result = run_release(workspace, *args)
+        assert result.returncode == 2 and result.stdout == "", (args, result.stdout)
+        (line,) = result.stderr.strip().splitlines()
+        error = json.loads(line)["error"]
+        assert error["code"] == code and error["exit_code"] == 2, (args, error)
+        assert error["message"] and error["hint"] and "Traceback" not in line
+    (workspace / "release.yaml").write_text("agents:\n  calc: [oops\n")
+    error = json.loads(run_release(workspace, "log", "--json").stderr)["error"]
+    assert error["code"] == "config" and "release.yaml" in error["message"]

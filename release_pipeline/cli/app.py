@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -31,13 +32,17 @@ COMMANDS = (init, run, critic, diagnose, candidate, gate, promote, log, show, di
 class ReleaseGroup(TyperGroup):
     """Turns every `UserError` into one line on stderr and exit status 2, whoever invokes the app."""
 
+    def parse_args(self, ctx, args):
+        ctx.meta["json"] = "--json" in args  # errors then come as one JSON object
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         from release_pipeline.errors import UserError
 
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            say_error(exc, str(exc), 2, bool(ctx.meta.get("json")))
             raise typer.Exit(2) from None
 
 
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         if failure is None or os.environ.get(TRACEBACK_ENV):
             raise
         message, code = failure
-        typer.echo(f"error: {message}", err=True)
+        say_error(exc, message, code, "--json" in (sys.argv[1:] if argv is None else argv))
         sys.exit(code)
     sys.exit(code if isinstance(code, int) else 0)
 
@@ -100,6 +105,64 @@ TRACEBACK_ENV = "RELEASE_PIPELINE_TRACEBACK"
 
 def _terminated(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+# error code -> what to do about it
+HINTS = {
+    "already_judged": "propose different content, or wait for the canonical version to move",
+    "config": "fix the file the message names, then run the command again",
+    "not_found": "`release log` lists versions and `release plugins` the components",
+    "conflict": "look at the current state (`release log`), then run the command again; `release doctor` "
+    "repairs git and the database",
+    "bad_input": "check the command's arguments: `release <command> --help`",
+    "usage": "see `release <command> --help`",
+    "aborted": "run the command again",
+    "database_busy": "retry when the other process is done",
+    "database": "check the store's URL and that its database is reachable",
+    "os_error": "check the path and its permissions",
+    "too_deep": "flatten the input",
+}
+
+
+def say_error(exc: BaseException, message: str, exit_code: int, as_json: bool) -> None:
+    """One line on stderr: `error: ...`, or under --json one object with a stable code, the message and a hint."""
+    if not as_json:
+        typer.echo(f"error: {message}", err=True)
+        return
+    kind, hint = error_kind(exc)
+    error = {"code": kind, "message": message, "hint": hint, "exit_code": exit_code}
+    typer.echo(json.dumps({"error": error}), err=True)
+
+
+def error_kind(exc: BaseException) -> tuple[str, str]:
+    """A failure's stable code (see HINTS) and the hint that goes with it."""
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    from release_pipeline.errors import AlreadyJudged, ConfigError, ConflictError, NotFoundError, UserError
+
+    kinds = {cls.__name__ for cls in type(exc).__mro__}
+    for cls, code in (
+        (AlreadyJudged, "already_judged"),
+        (ConfigError, "config"),
+        (NotFoundError, "not_found"),
+        (ConflictError, "conflict"),
+        (UserError, "bad_input"),
+    ):
+        if isinstance(exc, cls):
+            return code, HINTS[code]
+    if kinds & {"NoArgsIsHelpError", "UsageError", "ClickException"}:
+        code = "usage"
+    elif "Abort" in kinds:
+        code = "aborted"
+    elif isinstance(exc, OperationalError) and "locked" in str(exc).lower():
+        code = "database_busy"
+    elif isinstance(exc, SQLAlchemyError):
+        code = "database"
+    elif isinstance(exc, OSError):
+        code = "os_error"
+    else:
+        code = "too_deep"
+    return code, HINTS[code]
 
 
 def _one_line(exc: BaseException) -> tuple[str, int] | None:
