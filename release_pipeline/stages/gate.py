@@ -339,6 +339,8 @@ def stale_judge_notes(working: Workspace, judge: Workspace, agent: AgentConfig, 
     differ = []
     for path in sorted(judge.judge_files(agent)):
         ours, theirs = working.source / path, judge.source / path
+        if not theirs.is_file():  # not a file (a suite such as `bfcl:...` is built from packaged data)
+            continue
         if not ours.is_file() or ours.read_bytes() != theirs.read_bytes():
             differ.append(path)
     if not differ:
