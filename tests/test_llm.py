@@ -391,3 +391,17 @@ def test_a_request_the_provider_refuses_is_the_agents_failure(tmp_path, fake_llm
     assert out["counts"] == {"pass": 0, "fail": 1, "error": 0}
     (trial,) = Cli(root).json("show", "--run", str(out["run"]))["trials"]
     assert trial["reason"] == "request_rejected" and len(agent_requests(fake_llm)) == 1  # not retried
+
+
+def test_a_prompt_too_long_for_the_local_model_is_the_candidates_failure(tmp_path):
+    """The real local model with a 256-token window: an over-long prompt fails the trial, never an `error`."""
+    long_system = "You answer in one word. " + "Remember the rules of capitals and their countries. " * 60
+    root = prompt_workspace(
+        tmp_path / "ws", TASKS[:2], model="local/smollm2", files={"system.txt": long_system}, run={"repeats": 1}
+    )
+    result = run_release(root, "run", "--json", env={**os.environ, "RELEASE_LOCAL_CONTEXT": "256"})
+    assert result.returncode == 0, result.stderr[-500:]
+    run = json.loads(result.stdout)
+    assert run["counts"] == {"pass": 0, "fail": 1, "error": 0}
+    (trial,) = Cli(root).json("show", "--run", str(run["run"]))["trials"]
+    assert trial["reason"] == "request_rejected" and "context" in trial["feedback"].lower(), trial

@@ -209,7 +209,8 @@ class LLMGateway:
         return asyncio.run(self.complete(**kwargs))
 
     async def _call_with_retries(self, model, messages, params, tools) -> tuple[Any, float]:
-        litellm = litellm_module()
+        with harness_time():  # importing litellm (seconds on a busy machine) is not the trial's work
+            litellm = litellm_module()
         extra = {"tools": tools} if tools else {}
         for attempt in range(1, self.attempts + 1):
             start = time.perf_counter()

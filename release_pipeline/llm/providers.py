@@ -337,6 +337,7 @@ def _make_provider_class() -> type:
                 with _generate:  # waits here, in a thread of our own, for the model
                     if stop.is_set():  # the caller gave up while it waited
                         return None
+                    local_backend(model.split("/", 1)[-1])  # loading the model is the harness's time too
                     with contextlib.suppress(RuntimeError):  # the loop may have closed meanwhile
                         loop.call_soon_threadsafe(mark_started)
                     return _serve(model, messages, dict(optional_params or {}), stop)
