@@ -209,6 +209,17 @@ class Verdict:
     problem: str = ""
 
 
+def is_error_line(line: str) -> bool:
+    """`error: ...`, or under --json one JSON object `{"error": {"code", "message", "hint", ...}}`."""
+    if line.startswith("error: "):
+        return True
+    try:
+        error = json.loads(line)["error"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return isinstance(error, dict) and {"code", "message", "hint"} <= set(error)
+
+
 def judge(code: int, stderr: str, escaped: BaseException | None, before: object, after: object) -> Verdict:
     if escaped is not None:
         return Verdict(False, f"escaped {type(escaped).__name__}: {escaped}"[:300])
@@ -217,7 +228,7 @@ def judge(code: int, stderr: str, escaped: BaseException | None, before: object,
     if code not in (0, 1, 2):
         return Verdict(False, f"exit code {code}")
     if code == 2:
-        errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+        errors = [line for line in stderr.splitlines() if is_error_line(line)]
         if len(errors) != 1 or stderr.strip().splitlines()[-1] != errors[0]:
             return Verdict(False, f"not one error line: {stderr[-300:]!r}")
         if before != after and before != "unreadable":

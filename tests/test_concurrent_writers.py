@@ -9,6 +9,7 @@ import time
 
 import pytest
 from conftest import RELEASE, Cli, build_workspace, commit_all, git
+from fuzz_cases import is_error_line
 from test_run import trials
 
 TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "gate" if i % 2 else "dev"} for i in range(6)]
@@ -29,7 +30,7 @@ def no_traceback(results):
     for code, _, err in results:
         assert "Traceback" not in err, err
         assert code in (0, 1, 2), (code, err)
-        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        errors = [line for line in err.splitlines() if is_error_line(line)]
         assert code != 2 or (len(errors) == 1 and err.strip().splitlines()[-1] == errors[0]), err
 
 

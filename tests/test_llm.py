@@ -40,6 +40,11 @@ def wordy_unless_shown(messages):
     return answer if demos else f"The capital of {country} is {answer}."
 
 
+def unsure(messages):
+    """Wrong in substance: an answer only a model can label (the harness knows nothing for certain of it)."""
+    return "I am not sure."
+
+
 def agent_requests(fake):
     return [r for r in fake.requests if r["role"] == "agent"]
 
@@ -92,7 +97,7 @@ def test_a_critic_label_must_come_from_the_vocabulary_and_fit_the_verdict():
 
 
 def test_canary_in_the_agent_prompt_never_reaches_the_critic(tmp_path, fake_llm):
-    fake_llm.default = wordy_unless_shown
+    fake_llm.default = unsure
     root = prompt_workspace(tmp_path / "ws", TASKS)
     cli = Cli(root)
     cli.json("run")
@@ -106,7 +111,7 @@ def test_canary_in_the_agent_prompt_never_reaches_the_critic(tmp_path, fake_llm)
             }
         )
         if "failed attempt" in m[0]["content"]
-        else wordy_unless_shown(m)
+        else unsure(m)
     )
     symptoms = cli.json("critic", "--critic", "llm")["symptoms"]
     assert {s["label"] for s in symptoms} == {"verbose_answer"} and symptoms[0]["critic"] == "llm:fake/critic"
@@ -124,7 +129,7 @@ def test_canary_in_the_agent_prompt_never_reaches_the_critic(tmp_path, fake_llm)
 
 
 def test_critic_retries_malformed_answers_then_falls_back(tmp_path, fake_llm):
-    fake_llm.default = wordy_unless_shown
+    fake_llm.default = unsure
     root = prompt_workspace(tmp_path / "ws", TASKS[:2])  # one dev task: its three greedy repeats share one call
     cli = Cli(root)
     cli.json("run")

@@ -114,7 +114,7 @@ HINTS = {
     "not_found": "`release log` lists versions and `release plugins` the components",
     "conflict": "look at the current state (`release log`), then run the command again; `release doctor` "
     "repairs git and the database",
-    "bad_input": "check the command's arguments: `release <command> --help`",
+    "bad_input": "change what the message names, then run the command again",
     "usage": "see `release <command> --help`",
     "aborted": "run the command again",
     "database_busy": "retry when the other process is done",
