@@ -161,23 +161,29 @@ class LLMGateway:
         """One chat completion. Raises InfrastructureError when the provider still fails after retries."""
         params = dict(params or {})
         key = call_key(role=role, model=model, messages=messages, params=params, tools=tools, repeat=repeat)
+        slot = (id(asyncio.get_running_loop()), key)
+        shared = self._in_flight.get(slot)
+        if shared is not None:  # the same call is under way: a copy of its answer, for free
+            shared.waiters += 1
+            with harness_time():  # someone else's call: waiting for it is not this trial's work
+                reply = await shared.wait()
+            return replace(reply, cost=0.0, latency_ms=0.0, cached=True)
+        # registered before the cache is read, and until the answer is stored: an identical call either
+        # joins this one or finds the answer in the store, never makes a second call
+        call = _Shared(asyncio.ensure_future(self._stored_or_fresh(key, role, model, messages, params, tools, repeat)))
+        self._in_flight[slot] = call
+        call.task.add_done_callback(lambda _: self._in_flight.pop(slot, None))
+        return await call.wait()
+
+    async def _stored_or_fresh(self, key, role, model, messages, params, tools, repeat) -> LLMReply:
+        """The stored answer to this call, or a new one from the provider (then stored)."""
         hit = await asyncio.to_thread(self.store.cached_response, key)
         if hit is not None:
             r = hit["response"]
             return LLMReply(
                 r["content"], r["tool_calls"], hit["prompt_tokens"], hit["completion_tokens"], 0.0, 0.0, cached=True
             )
-        slot = (id(asyncio.get_running_loop()), key)
-        shared = self._in_flight.get(slot)
-        if shared is not None:  # the same call is being made: a copy of its answer, for free
-            shared.waiters += 1
-            with harness_time():  # someone else's call: waiting for it is not this trial's work
-                reply = await shared.wait()
-            return replace(reply, cost=0.0, latency_ms=0.0, cached=True)
-        call = _Shared(asyncio.ensure_future(self._fresh(key, role, model, messages, params, tools, repeat)))
-        self._in_flight[slot] = call
-        call.task.add_done_callback(lambda _: self._in_flight.pop(slot, None))
-        return await call.wait()
+        return await self._fresh(key, role, model, messages, params, tools, repeat)
 
     async def _fresh(self, key, role, model, messages, params, tools, repeat) -> LLMReply:
         """Call the provider (with retries) and record the call and its answer."""
