@@ -4,13 +4,15 @@
 
 Replays LLM calls the demo recorded (its agent and critic calls, in their order) through:
 
-- `provider`: our `local/` provider through litellm, eight calls in flight as a run makes them (one generation
-  at a time, one generating thread and two for the prompt, OpenMP threads sleeping while they wait);
+- `provider`: our `local/` provider through litellm, `BENCH_IN_FLIGHT` (default 8) calls in flight as a run
+  makes them (one generation at a time, one generating thread and two for the prompt, OpenMP threads spinning
+  30,000 iterations before they sleep);
 - `raw llama.cpp`: `Llama.create_chat_completion` called one after the other, with llama-cpp-python's defaults
-  for threads (all cores) and OpenMP's default spinning wait: how the provider served before;
+  (on 2 cores: one generating thread, two for the prompt) and OpenMP's default wait (a long spin);
 
 each in a process of its own (the OpenMP setting is read once, when the library loads), first on an idle machine,
-then while two busy loops keep both cores busy. Prints tokens per second (prompt and completion) per row.
+then while two busy loops keep both cores busy. Imports and loading the model are left out of the wall time.
+Prints tokens per second (prompt and completion) per row.
 """
 
 from __future__ import annotations
