@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.models import Spec
+from release_pipeline.models import Sampling, Spec
+from release_pipeline.secondary import secondary_line
 
 OUTCOME_MARK = {
     "fix": "FIX", "regression": "REGRESSION", "flaky": "flaky", "uncertain": "UNCERTAIN", "unchanged": "unchanged",
@@ -132,18 +133,10 @@ def gate_markdown(body: dict[str, Any], *, explain: bool = False) -> str:
 
 
 def _sampling_line(sampling: dict[str, dict[str, Any]]) -> str:
-    from release_pipeline.models import Sampling
-
     def said(s: dict[str, Any]) -> str:
         return Sampling(s.get("temperature"), s.get("top_p"), bool(s.get("seeded"))).describe()
 
     return f"- sampling: base {said(sampling['base'])}; candidate {said(sampling['candidate'])}"
-
-
-def secondary_line(scores: dict[str, Any]) -> str:
-    from release_pipeline.secondary import secondary_line as line
-
-    return line(scores)
 
 
 def _protected_line(why: dict[str, list[str]]) -> str:

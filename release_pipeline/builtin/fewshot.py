@@ -89,14 +89,19 @@ def _demo(example: dict[str, Any]) -> dict[str, Any]:
     return {"input": _demo_input(example["input"]), "output": _show(answer)}
 
 
-def _prompt_chars(ctx: CandidateContext, demos: list[dict[str, Any]]) -> int:
-    """An upper estimate of the longest dev prompt's length with these demonstrations, in characters."""
+def _prompt_sizes(ctx: CandidateContext) -> tuple[int, int]:
+    """Characters of the longest dev prompt without demonstrations, and of the template each one repeats."""
     files = ctx.base.manifest.files
     template = read_text(ctx.base.path / files["prompt"], "prompt file") if "prompt" in files else "{input}"
     system = read_text(ctx.base.path / files["system"], "system prompt") if "system" in files else ""
-    shown = sum(len(template) + len(_show(d["input"])) + len(_show(d["output"])) + 16 for d in demos)
     longest = max((len(_show(e["input"])) for e in ctx.dev_examples), default=0)
-    return len(system) + shown + len(template) + longest
+    return len(system) + len(template) + longest, len(template)
+
+
+def _prompt_chars(sizes: tuple[int, int], demos: list[dict[str, Any]]) -> int:
+    """An upper estimate of the longest dev prompt's length with these demonstrations, in characters."""
+    bare, template = sizes
+    return bare + sum(template + len(_show(d["input"])) + len(_show(d["output"])) + 16 for d in demos)
 
 
 def _used_before(ctx: CandidateContext, demos_file: str, base_inputs: set[str]) -> set[str]:
@@ -127,6 +132,7 @@ def fewshot(ctx: CandidateContext) -> CandidateProposal | None:
     if room <= 0 or ctx.spec is None:
         return None
     budget = int(ctx.context_tokens * share * CHARS_PER_TOKEN) if ctx.context_tokens else None
+    sizes = _prompt_sizes(ctx)
     used = _used_before(ctx, demos_file, shown)
     pool = [(e, why) for e, why in _candidates(ctx) if _show(_demo_input(e["input"])) not in shown]
     fresh = [c for c in pool if _show(_demo_input(c[0]["input"])) not in used]
@@ -137,7 +143,7 @@ def fewshot(ctx: CandidateContext) -> CandidateProposal | None:
             if len(added) == room:
                 break
             demo = _demo(example)
-            if budget is not None and _prompt_chars(ctx, demos + added + [demo]) > budget:
+            if budget is not None and _prompt_chars(sizes, demos + added + [demo]) > budget:
                 continue  # too long for the model's context: a shorter one may still fit
             added.append(demo)
             reasons.append(why)

@@ -174,6 +174,10 @@ class GateSetup:
     def task_ids(self) -> set[str]:
         return {t.id for t in self.tasks}
 
+    def protected(self, passing: set[str]) -> set[str]:
+        """Protected tasks: named by the policy or the spec, or always passed by the canonical version."""
+        return set(self.policy.protected_tasks) | self.spec_ids("protected_tasks") | passing
+
 
 def prepare_gate(working: Workspace, agent: AgentConfig, candidate: VersionInfo) -> GateSetup:
     """Check the candidate may be gated, and gather what judges it from the canonical commit."""
@@ -252,7 +256,7 @@ def gather_trials(
         reserved += preflight(setup.ws, side.artifact, side.missing(tasks, first, 0), budget, what, reserved).cost
     source = StoreSource(sides, tasks, policy.error_retries, 1 if copies else None)
     passing = reliably_passing(source, first) if policy.protect_passing else set()
-    protected = set(policy.protected_tasks) | setup.spec_ids("protected_tasks") | passing
+    protected = setup.protected(passing)
     targets, tags = setup.spec_ids("target_tasks"), setup.spec_ids("target_tags")
     aligned = {t.id for t in tasks if t.id in targets or tags & set(t.tags)}
     planned = plan_and_judge(tasks, source, policy, protected=protected, aligned=aligned, copies=copies)
@@ -263,7 +267,7 @@ def gather_trials(
 
 def gate_evidence(setup: GateSetup, sides: dict[str, _Side], planned: Planned, passing: set[str]) -> GateEvidence:
     """The evidence the gate checks read: every task's row, what is protected and targeted, what was spent."""
-    protected = set(setup.policy.protected_tasks) | setup.spec_ids("protected_tasks") | passing
+    protected = setup.protected(passing)
     rows = planned.rows
     return GateEvidence(
         agent=setup.agent.name,
