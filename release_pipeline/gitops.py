@@ -33,11 +33,6 @@ def canonical_ref(agent: str) -> str:
     return f"refs/heads/canonical/{agent}"
 
 
-def version_tag(agent: str, number: int) -> str:
-    """The tag of a version that has been canonical."""
-    return f"{agent}/v{number}"
-
-
 def open_repo(root: Path) -> git.Repo:
     try:
         return git.Repo(root)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -43,9 +43,11 @@ if TYPE_CHECKING:
     from release_pipeline.models import (
         CandidateContext,
         DiagnosisRequest,
+        GateEvidence,
         HeadMove,
         Pattern,
         Reason,
+        Run,
         Spec,
         Symptom,
         VersionInfo,
@@ -55,7 +57,6 @@ if TYPE_CHECKING:
     from release_pipeline.stages.budget import Budget
     from release_pipeline.stages.candidate import CandidateResult
     from release_pipeline.stages.gate import GateResult
-    from release_pipeline.stages.gate_stats import GateEvidence
     from release_pipeline.stages.run import RunOutcome
     from release_pipeline.workspace import Workspace
 
@@ -232,7 +233,7 @@ def release_stage_promote(workspace: Workspace, agent: AgentConfig, candidate: V
 
 
 @hookspec
-def release_run_finished(run: dict[str, Any], counts: dict[str, int]) -> None:
+def release_run_finished(run: Run, counts: dict[str, int]) -> None:
     """Stage run: a run finished. `run` is the run record, `counts` maps status to trial count."""
 
 

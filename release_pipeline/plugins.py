@@ -20,6 +20,7 @@ import pluggy
 
 from release_pipeline import hookspecs
 from release_pipeline.errors import ConfigError, NotFoundError
+from release_pipeline.models import PluginInfo
 
 BLOCK_ENV = "RELEASE_PIPELINE_BLOCK"
 TRACE_ENV = "RELEASE_PIPELINE_TRACE"
@@ -149,7 +150,7 @@ class Plugins:
     def hook(self) -> Any:
         return self.pm.hook
 
-    def describe(self) -> list[dict[str, Any]]:
+    def describe(self) -> list[PluginInfo]:
         """What `release plugins` shows: each plugin, where it came from, its hooks and components."""
         rows = []
         for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda p: p[0]):
@@ -167,7 +168,7 @@ class Plugins:
                 if name.startswith("release_pipeline.builtin")
                 else ("workspace" if name.startswith("workspace.") else "entry-point")
             )
-            rows.append({"name": name, "source": source, "hooks": hooks, "components": sorted(components)})
+            rows.append(PluginInfo(name, source, tuple(hooks), tuple(sorted(components))))
         return rows
 
 

@@ -134,7 +134,7 @@ def gate_markdown(body: dict[str, Any], *, explain: bool = False) -> str:
 
 def _sampling_line(sampling: dict[str, dict[str, Any]]) -> str:
     def said(s: dict[str, Any]) -> str:
-        return Sampling(s.get("temperature"), s.get("top_p"), bool(s.get("seeded"))).describe()
+        return Sampling.from_dict(s).describe()
 
     return f"- sampling: base {said(sampling['base'])}; candidate {said(sampling['candidate'])}"
 

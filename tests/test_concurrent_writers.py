@@ -56,7 +56,7 @@ def test_sixteen_concurrent_promotions_of_ungated_candidates(database, tmp_path)
     )
     results = finish([spawn(root, "promote", "--candidate", name, "--json") for name in branches(root, 16)])
     no_traceback(results)
-    winners = [json.loads(out)["to"] for code, out, _ in results if code == 0]
+    winners = [json.loads(out)["to_version"] for code, out, _ in results if code == 0]
     assert len(winners) == 1, results
     for code, _, err in results:  # the others lost the race, or were judged against the winner and fixed nothing
         assert code == 0 or (code == 2 and "moved" in err) or (code == 1 and "REJECTED" in err), (code, err)
@@ -91,7 +91,7 @@ def test_two_processes_resuming_one_run_execute_each_trial_once(tmp_path):
     results = finish([spawn(root, "run", "--json"), spawn(root, "run", "--json")])
     no_traceback(results)
     assert [code for code, _, _ in results] == [0, 0], results
-    runs = {json.loads(out)["run"] for _, out, _ in results}
+    runs = {json.loads(out)["id"] for _, out, _ in results}
     assert len(runs) == 1  # both resumed the interrupted run; one executed, the other waited for it
     executed = sorted(json.loads(out)["executed"] for _, out, _ in results)
     assert sum(executed) == 180 - survivors, executed

@@ -41,3 +41,10 @@ def test_every_hook_has_a_worked_example_that_compiles():
 def test_the_examples_import_only_from_the_package_top():
     imports = set(re.findall(r"^from (release_pipeline[\w.]*) import", DOC, flags=re.M))
     assert imports == {"release_pipeline"}
+
+
+def test_the_json_shapes_page_is_generated_from_the_records():
+    from release_pipeline.json_shapes import render
+
+    page = (REPO / "docs" / "json.md").read_text()
+    assert page == render(), "a record changed: run `python -m release_pipeline.json_shapes > docs/json.md`"

@@ -62,13 +62,13 @@ def test_prompt_agent_runs_through_the_gateway_and_a_rerun_makes_no_call(tmp_pat
     assert request["messages"][-1]["content"] == "Question: Capital of Italy?\n"
     assert request["params"]["max_tokens"] == 8
     again = cli.json("run", "--fresh")
-    assert again["run"] != first["run"] and again["executed"] == 9
+    assert again["id"] != first["id"] and again["executed"] == 9
     assert len(agent_requests(fake_llm)) == calls  # every answer came from the store
     from release_pipeline.workspace import Workspace
 
     recorded = Workspace(root).store.llm_calls("agent")
     assert len(recorded) == 3 and all(r["prompt_tokens"] > 0 for r in recorded)
-    run = Workspace(root).store.run(first["run"])
+    run = Workspace(root).store.run(first["id"])
     assert run["sampling"] == {"temperature": 0.0, "top_p": None, "seeded": False, "greedy": True}
 
 
@@ -80,7 +80,7 @@ def test_sampled_repeats_are_independent_calls_each_with_its_own_seed(tmp_path, 
     assert len(seeds) == 9 and len(set(seeds)) == 9  # a new sample per repeat, not a copy
     from release_pipeline.workspace import Workspace
 
-    run = Workspace(root).store.run(first["run"])
+    run = Workspace(root).store.run(first["id"])
     assert run["sampling"] == {"temperature": 0.7, "top_p": None, "seeded": True, "greedy": False}
     Cli(root).json("run", "--fresh")
     assert len(agent_requests(fake_llm)) == 9  # the seed is in the cache key: a rerun is still free
@@ -113,7 +113,7 @@ def test_canary_in_the_agent_prompt_never_reaches_the_critic(tmp_path, fake_llm)
         if "failed attempt" in m[0]["content"]
         else unsure(m)
     )
-    symptoms = cli.json("critic", "--critic", "llm")["symptoms"]
+    symptoms = cli.json("critic", "--critic", "llm")
     assert {s["label"] for s in symptoms} == {"verbose_answer"} and symptoms[0]["critic"] == "llm:fake/critic"
     critic_requests = fake_llm.by_role("critic")
     assert critic_requests, "the critic asked the model"
@@ -138,7 +138,7 @@ def test_critic_retries_malformed_answers_then_falls_back(tmp_path, fake_llm):
         '{"label": "x"}',
         json.dumps({"label": "verbose_answer", "description": "too long", "severity": "low"}),
     )
-    symptoms = cli.json("critic", "--critic", "llm")["symptoms"]
+    symptoms = cli.json("critic", "--critic", "llm")
     assert {s["label"] for s in symptoms} == {"verbose_answer"} and len(symptoms) == 3  # third attempt was valid
     assert len(fake_llm.by_role("critic")) == 3  # the copies were asked once
     retry = fake_llm.by_role("critic")[1]["messages"]
@@ -147,7 +147,7 @@ def test_critic_retries_malformed_answers_then_falls_back(tmp_path, fake_llm):
     other = prompt_workspace(tmp_path / "other", TASKS[2:4])
     Cli(other).json("run")
     fake_llm.queue("still not json", "nope", json.dumps({"label": "timeout", "description": "d", "severity": "low"}))
-    fallback = Cli(other).json("critic", "--critic", "llm")["symptoms"]
+    fallback = Cli(other).json("critic", "--critic", "llm")
     assert fallback and all(s["critic"] == "heuristic (llm fallback)" for s in fallback)
 
 
@@ -384,7 +384,7 @@ def test_a_hung_provider_a_long_retry_after_and_a_malformed_answer_are_errors(tm
         out = Cli(root).json("run", "--split", "gate", "--fresh")
         assert out["counts"] == {"pass": 0, "fail": 0, "error": 1}, (reply, out)
         assert __import__("time").monotonic() - start < 20  # nobody waited out the 30 s
-        (trial,) = Cli(root).json("show", "--run", str(out["run"]))["trials"]
+        (trial,) = Cli(root).json("show", "--run", str(out["id"]))["trials"]
         assert trial["reason"] == reason, trial
 
 
@@ -394,7 +394,7 @@ def test_a_request_the_provider_refuses_is_the_agents_failure(tmp_path, fake_llm
     fake_llm.queue(litellm.BadRequestError("context too long", llm_provider="fake", model="agent"))
     out = Cli(root).json("run", "--split", "gate")
     assert out["counts"] == {"pass": 0, "fail": 1, "error": 0}
-    (trial,) = Cli(root).json("show", "--run", str(out["run"]))["trials"]
+    (trial,) = Cli(root).json("show", "--run", str(out["id"]))["trials"]
     assert trial["reason"] == "request_rejected" and len(agent_requests(fake_llm)) == 1  # not retried
 
 
@@ -408,5 +408,5 @@ def test_a_prompt_too_long_for_the_local_model_is_the_candidates_failure(tmp_pat
     assert result.returncode == 0, result.stderr[-500:]
     run = json.loads(result.stdout)
     assert run["counts"] == {"pass": 0, "fail": 1, "error": 0}
-    (trial,) = Cli(root).json("show", "--run", str(run["run"]))["trials"]
+    (trial,) = Cli(root).json("show", "--run", str(run["id"]))["trials"]
     assert trial["reason"] == "request_rejected" and "context" in trial["feedback"].lower(), trial

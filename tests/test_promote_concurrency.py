@@ -35,7 +35,7 @@ def test_eight_concurrent_promotions_leave_one_winner(cli, workspace):
         for n in numbers
     ]
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
-    winners = [json.loads(out)["to"] for code, out, _ in results if code == 0]
+    winners = [json.loads(out)["to_version"] for code, out, _ in results if code == 0]
     assert len(winners) == 1, results
     winner = winners[0]
     for code, _, err in results:  # the others lost the compare-and-swap, or saw the head had moved

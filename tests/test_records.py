@@ -46,7 +46,7 @@ def test_odd_outputs_are_recorded_and_cost_no_other_trial(database, tmp_path, tr
     )
     out = Cli(root).json("run")
     assert out["counts"] == {"pass": 4, "fail": 8, "error": 0}, out
-    trials = {t["task_id"]: t for t in Cli(root).json("show", "--run", str(out["run"]))["trials"]}
+    trials = {t["task_id"]: t for t in Cli(root).json("show", "--run", str(out["id"]))["trials"]}
     assert len(trials) == 12
     for i in (0, 1, 2, 3):
         assert trials[f"t{i}"]["reason"] == "unrecordable_output", trials[f"t{i}"]
@@ -59,7 +59,7 @@ def test_odd_outputs_are_recorded_and_cost_no_other_trial(database, tmp_path, tr
     assert any("truncated" in note for note in trials["t8"]["notes"])
     assert "\ud800" not in trials["t9"]["output"]
     assert trials["t10"]["status"] == "pass" and len(trials["t10"]["trace"]) == 2
-    assert Cli(root).json("show", "--run", str(out["run"]))["status"] == "complete"
+    assert Cli(root).json("show", "--run", str(out["id"]))["status"] == "complete"
     if database == "sqlite":
         assert (root / ".release" / "release.db").stat().st_size < 16 * 1024 * 1024
 

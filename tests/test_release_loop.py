@@ -21,7 +21,7 @@ def test_init_records_v1_canonical_with_tag_and_branch(cli, workspace):
 def test_run_critic_diagnose_produce_a_spec(cli):
     run = cli.json("run")
     assert run["counts"] == {"pass": 24, "fail": 33, "error": 0}
-    symptoms = cli.json("critic")["symptoms"]
+    symptoms = cli.json("critic")
     assert {s["label"] for s in symptoms} == {"exception", "malformed_output", "wrong_value"}
     spec = cli.json("diagnose")
     labels = {p["label"]: p for p in spec["patterns"]}
@@ -34,7 +34,7 @@ def test_run_critic_diagnose_produce_a_spec(cli):
 def test_rerun_of_finished_run_starts_a_new_run_but_resume_executes_nothing_twice(cli):
     first = cli.json("run", "--split", "holdout")
     second = cli.json("run", "--split", "holdout")
-    assert second["run"] != first["run"] and second["executed"] == first["executed"] == 27
+    assert second["id"] != first["id"] and second["executed"] == first["executed"] == 27
 
 
 def test_clean_candidate_is_accepted_and_promoted(cli, workspace):
@@ -61,7 +61,7 @@ def test_clean_candidate_is_accepted_and_promoted(cli, workspace):
     for side in ("base", "candidate"):
         assert len(row[side]["trial_ids"]) == row[side]["trials"] + row[side]["errors"] >= 3
     moved = cli.json("promote", "--candidate", "v2")
-    assert (moved["from"], moved["to"]) == (1, 2)
+    assert (moved["from_version"], moved["to_version"]) == (1, 2)
     log = {v["number"]: v for v in cli.json("log")}
     assert log[1]["status"] == "retired" and log[2]["status"] == "canonical"
     assert git(workspace, "rev-parse", "canonical/calc") == log[2]["git_sha"]
@@ -130,7 +130,7 @@ def test_diff_between_versions_that_ran_the_gate_split(cli):
 def test_rollback_is_recorded_like_a_promotion(cli, workspace):
     cli.json("promote", "--iterations", "1")
     moved = cli.json("rollback", "--reason", "customer report")
-    assert (moved["from"], moved["to"]) == (2, 1)
+    assert (moved["from_version"], moved["to_version"]) == (2, 1)
     log = {v["number"]: v for v in cli.json("log")}
     assert log[1]["status"] == "canonical" and log[2]["status"] == "retired"
     assert git(workspace, "rev-parse", "canonical/calc") == log[1]["git_sha"]
@@ -194,13 +194,13 @@ def test_runs_are_reused_only_while_the_suite_split_is_unchanged(cli, workspace)
     assert judged["base_run"] == first["base_run"] and judged["candidate_run"] == first["candidate_run"]
     assert any("specs/calc.yaml" in note and "differ" in note for note in judged["notes"])
     # a run of the working tree's suite, whose gate split changed, is a new run
-    assert cli.json("run", "--split", "gate")["run"] not in (first["base_run"], first["candidate_run"])
+    assert cli.json("run", "--split", "gate")["id"] not in (first["base_run"], first["candidate_run"])
     dev = cli.json("run", "--split", "dev")
-    assert cli.json("run", "--split", "dev")["run"] != dev["run"]  # a complete run is not resumed
+    assert cli.json("run", "--split", "dev")["id"] != dev["id"]  # a complete run is not resumed
 
 
 def test_show_a_run_lists_its_trials(cli):
-    run = cli.json("run", "--split", "holdout", "-k", "1")["run"]
+    run = cli.json("run", "--split", "holdout", "-k", "1")["id"]
     data = cli.json("show", "--run", str(run))
     assert data["split"] == "holdout" and len(data["trials"]) == 9
     failed = next(t for t in data["trials"] if t["task_id"] == "percent-5")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from release_pipeline.hookspecs import hookimpl
-from release_pipeline.models import Reason
+from release_pipeline.models import GateEvidence, Reason
 from release_pipeline.policy import GatePolicy
-from release_pipeline.stages.gate_stats import GateEvidence
 
 
 def _ids(ids: list[str], limit: int = 10) -> str:

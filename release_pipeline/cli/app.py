@@ -129,9 +129,10 @@ def say_error(exc: BaseException, message: str, exit_code: int, as_json: bool) -
     if not as_json:
         typer.echo(f"error: {message}", err=True)
         return
+    from release_pipeline.models import ErrorReport
+
     kind, hint = error_kind(exc)
-    error = {"code": kind, "message": message, "hint": hint, "exit_code": exit_code}
-    typer.echo(json.dumps({"error": error}), err=True)
+    typer.echo(json.dumps({"error": ErrorReport(kind, message, hint, exit_code).to_dict()}), err=True)
 
 
 def error_kind(exc: BaseException) -> tuple[str, str]:

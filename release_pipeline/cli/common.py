@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+
+from release_pipeline.models import Record, plain
 
 AgentOpt = Annotated[str | None, typer.Option("--agent", "-a", help="Agent name (default: the only one).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -23,8 +26,9 @@ def open_workspace(path: Path | None):
     return Workspace.find(path)
 
 
-def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
+def print_json(data: Record | Sequence[Record]) -> None:
+    """A record, or a list of them, in the JSON shape `docs/json.md` documents."""
+    typer.echo(json.dumps(plain(data), indent=2, default=str))
 
 
 def say(message: str) -> None:
@@ -79,13 +83,15 @@ def rejected_before_running(ws, version) -> bool:
     return version.status == "rejected" and ws.store.latest_gate_report(version.agent, version.number) is None
 
 
-def print_prerun_rejection(version, json_output: bool) -> None:
-    """Report such a candidate in the gate's shape, so scripts read one format."""
-    reasons = list(version.reasons)
+def print_prerun_rejection(ws, version, json_output: bool) -> None:
+    """Report such a candidate as a gate report, so scripts read one format."""
+    from release_pipeline.models import GateReport
+
+    reasons = tuple(version.reasons)
     if json_output:
-        print_json(
-            {"decision": "rejected", "candidate": version.number, "reasons": reasons, "fixes": [], "regressions": []}
-        )
+        head = ws.store.head(version.agent)
+        base = head.number if head else 0
+        print_json(GateReport(version.agent, base, version.number, "rejected", exit_code=1, reasons=reasons))
     else:
         typer.echo(f"v{version.number} REJECTED before running:")
         for reason in reasons:

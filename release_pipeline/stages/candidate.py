@@ -18,7 +18,7 @@ from release_pipeline import gitops
 from release_pipeline.config import read_text
 from release_pipeline.errors import AlreadyJudged, UserError
 from release_pipeline.manifest import is_editable
-from release_pipeline.models import CandidateProposal, Judged, VersionInfo
+from release_pipeline.models import Candidate, CandidateProposal, Judged, VersionInfo
 from release_pipeline.patches import PATCH_SUFFIXES, patch_intent
 
 if TYPE_CHECKING:
@@ -43,6 +43,11 @@ class CandidateResult:
     @property
     def rejected(self) -> bool:
         return self.version.status == "rejected"
+
+    @property
+    def record(self) -> Candidate:
+        """What plugins and `--json` readers get: the version and the files its change touched."""
+        return Candidate(self.version, tuple(self.change.editable + self.change.forbidden), tuple(self.change.ignored))
 
 
 def classify_change(judge: Workspace, agent: AgentConfig, base: VersionInfo, paths: list[str]) -> Change:

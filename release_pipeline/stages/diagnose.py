@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from release_pipeline.errors import UserError
@@ -60,6 +60,6 @@ def diagnose_run(ws: Workspace, agent: AgentConfig, run_id: int) -> Spec:
     patterns = [p for found in ws.plugins.hook.release_diagnose(request=request) for p in found]
     spec = build_spec(request, patterns)
     markdown = spec_markdown(spec)
-    spec.id = ws.store.save_spec(agent.name, version.number, run_id, asdict(spec), markdown)
-    write_report(ws.state_dir, f"{agent.name}-v{version.number}-spec-{spec.id}", asdict(spec), markdown)
+    spec = replace(spec, id=ws.store.save_spec(agent.name, version.number, run_id, spec.to_dict(), markdown))
+    write_report(ws.state_dir, f"{agent.name}-v{version.number}-spec-{spec.id}", spec.to_dict(), markdown)
     return spec

@@ -9,36 +9,15 @@ to the database's state, the last one both agreed on, and records the repair as 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from release_pipeline import gitops
 from release_pipeline.errors import ConflictError
-from release_pipeline.gitops import canonical_ref, version_tag
-from release_pipeline.models import VersionInfo
+from release_pipeline.gitops import canonical_ref
+from release_pipeline.models import Disagreement, VersionInfo, version_tag
 
 if TYPE_CHECKING:
     from release_pipeline.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class Disagreement:
-    """One place where git does not say what the database says, and what repairing it does."""
-
-    agent: str
-    ref: str
-    database: str  # the sha the database wants there, or "" for nothing
-    git: str  # the sha git has there, or "" for nothing
-    explanation: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "agent": self.agent,
-            "ref": self.ref,
-            "database": self.database,
-            "git": self.git,
-            "explanation": self.explanation,
-        }
 
 
 def _tags(ws: Workspace, agent: str) -> dict[int, str]:

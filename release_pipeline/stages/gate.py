@@ -10,11 +10,23 @@ every number in the report points back to the trial ids it came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from release_pipeline.errors import UserError
-from release_pipeline.models import Reason, Sampling, Task, TaskOutcome, VersionInfo, decision_of
+from release_pipeline.models import (
+    GateBounds,
+    GateCost,
+    GateEvidence,
+    GateReport,
+    Reason,
+    Sampling,
+    Task,
+    TaskOutcome,
+    TaskRow,
+    VersionInfo,
+    decision_of,
+)
 from release_pipeline.policy import GatePolicy
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.reports import gate_markdown, write_report
@@ -22,7 +34,6 @@ from release_pipeline.secondary import secondary_scores
 from release_pipeline.stages.budget import Budget
 from release_pipeline.stages.candidate import classify_change
 from release_pipeline.stages.gate_plan import Planned, plan_and_judge
-from release_pipeline.stages.gate_stats import GateEvidence, TaskRow
 from release_pipeline.stages.run import (
     Job,
     RunSettings,
@@ -44,14 +55,28 @@ SPLIT = "gate"
 EXIT_CODES = {"accepted": 0, "rejected": 1, "undecided": 3}
 
 
-@dataclass
+@dataclass(frozen=True)
 class GateResult:
-    decision: str
+    """A recorded gate: the report (with its stored id), the evidence it was decided on, and its Markdown."""
+
+    report: GateReport
     reasons: list[Reason]
     evidence: GateEvidence
-    report_id: int
     markdown: str
-    body: dict[str, Any]
+
+    @property
+    def decision(self) -> str:
+        return self.report.decision
+
+    @property
+    def report_id(self) -> int:
+        assert self.report.id is not None  # a result is made once the report is stored
+        return self.report.id
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The report as stored and printed by `--json`."""
+        return self.report.to_dict()
 
     @property
     def accepted(self) -> bool:
@@ -231,17 +256,19 @@ def gate_candidate(
     found = setup.ws.plugins.hook.release_gate_checks(evidence=evidence, policy=setup.policy)
     reasons = [r if isinstance(r, Reason) else Reason("plugin", str(r)) for answer in found for r in answer]
     decision = decision_of(reasons)
-    body = report_body(evidence, decision, reasons, setup.policy, planned, source.spent)
-    body["protected_because"] = {
-        "policy": sorted(set(setup.policy.protected_tasks) & setup.task_ids),
-        "spec": sorted(setup.spec_ids("protected_tasks") & setup.task_ids),
-        "canonical_always_passed": sorted(passing),
-    }
-    body["secondary"] = secondary_by_side(setup, sides, planned.rows)
-    body["sampling"] = {name: s.to_dict() for name, s in sampling.items()}
-    body["repeats_are_copies"] = copies
-    body["cost"] = _cost(list(sides.values()), planned.rows, evidence.fixes, setup.ws.llm.calls - calls_before)
-    return record_decision(setup, decision, reasons, evidence, body)
+    report = replace(
+        report_of(evidence, decision, reasons, setup.policy, planned, source.spent),
+        protected_because={
+            "policy": tuple(sorted(set(setup.policy.protected_tasks) & setup.task_ids)),
+            "spec": tuple(sorted(setup.spec_ids("protected_tasks") & setup.task_ids)),
+            "canonical_always_passed": tuple(sorted(passing)),
+        },
+        secondary=secondary_by_side(setup, sides, planned.rows),
+        sampling=sampling,
+        repeats_are_copies=copies,
+        cost=_cost(list(sides.values()), planned.rows, evidence.fixes, setup.ws.llm.calls - calls_before),
+    )
+    return record_decision(setup, reasons, evidence, report)
 
 
 def gather_trials(
@@ -307,11 +334,11 @@ def secondary_by_side(setup: GateSetup, sides: dict[str, _Side], rows: list[Task
     return {n: {side: per_side[side][n] for side in sides} for n in per_side["base"]}
 
 
-def record_decision(
-    setup: GateSetup, decision: str, reasons: list[Reason], evidence: GateEvidence, body: dict[str, Any]
-) -> GateResult:
+def record_decision(setup: GateSetup, reasons: list[Reason], evidence: GateEvidence, report: GateReport) -> GateResult:
     """Store the report (and its files), set the candidate's status, and tell the plugins of a rejection."""
-    ws, agent, number = setup.ws, setup.agent.name, setup.candidate.number
+    ws, agent, number, decision = setup.ws, setup.agent.name, setup.candidate.number, report.decision
+    body = report.to_dict()
+    del body["id"]  # the store numbers it
     markdown = gate_markdown(body)
     report_id = ws.store.save_gate_report(
         agent, number, setup.base.number, decision, body, markdown, setup.policy.digest
@@ -329,7 +356,7 @@ def record_decision(
             f"fixes, {len(evidence.regressions)} confirmed regressions"
         )
         ws.store.set_status(agent, number, "candidate", [accepted])
-    return GateResult(decision, reasons, evidence, report_id, markdown, body)
+    return GateResult(replace(report, id=report_id), reasons, evidence, markdown)
 
 
 def reliably_passing(source: StoreSource, first: dict[str, int]) -> set[str]:
@@ -356,67 +383,68 @@ def stale_judge_notes(working: Workspace, judge: Workspace, agent: AgentConfig, 
     return [note]
 
 
-def _cost(sides: list[_Side], rows: list[TaskRow], fixes: list[str], llm_calls: int) -> dict[str, Any]:
+def _cost(sides: list[_Side], rows: list[TaskRow], fixes: list[str], llm_calls: int) -> GateCost:
     """What the evidence cost: tokens and dollars of the trials the report uses, and per confirmed fix."""
     used = {i for r in rows for i in (*r.base.trial_ids, *r.candidate.trial_ids)}
     trials = [t for side in sides for t in side.trials if t.id in used]
     dollars = sum(t.cost for t in trials)
-    return {
-        "trials": len(trials),
-        "tokens": sum(t.tokens for t in trials),
-        "dollars": round(dollars, 6),
-        "llm_calls": llm_calls,
-        "per_confirmed_fix": round(dollars / len(fixes), 6) if fixes else None,
-    }
+    return GateCost(
+        trials=len(trials),
+        tokens=sum(t.tokens for t in trials),
+        dollars=round(dollars, 6),
+        llm_calls=llm_calls,
+        per_confirmed_fix=round(dollars / len(fixes), 6) if fixes else None,
+    )
 
 
-def report_body(
+def report_of(
     evidence: GateEvidence,
     decision: str,
     reasons: list[Reason],
     policy: GatePolicy,
     planned: Planned,
     spent: dict[str, int],
-) -> dict[str, Any]:
-    """The JSON gate report: decision, reason codes, per-task classes, bounds, and the trial ids behind each row."""
+) -> GateReport:
+    """The gate report: decision, reason codes, per-task classes, bounds, and the trial ids behind each row."""
     fixes = evidence.fixes
-    classes = ("fix", "regression", "unchanged", "flaky", "uncertain")
-    largest = evidence.max_drop
-    return {
-        "agent": evidence.agent,
-        "base": evidence.base,
-        "candidate": evidence.candidate,
-        "base_sha": evidence.base_sha,
-        "candidate_sha": evidence.candidate_sha,
-        "split": evidence.split,
-        "decision": decision,
-        "exit_code": EXIT_CODES[decision],
-        "reasons": [r.message for r in reasons],
-        "reason_codes": [r.to_dict() for r in reasons],
-        **{("fixes" if c == "fix" else "regressions" if c == "regression" else c): evidence.ids(c) for c in classes},
-        "aligned_fixes": [r.task_id for r in evidence.rows if r.outcome == "fix" and r.aligned],
-        "intent_alignment": (
-            round(sum(1 for r in evidence.rows if r.outcome == "fix" and r.aligned) / len(fixes), 4) if fixes else None
+    aligned = [r.task_id for r in evidence.rows if r.outcome == "fix" and r.aligned]
+    return GateReport(
+        agent=evidence.agent,
+        base=evidence.base,
+        candidate=evidence.candidate,
+        decision=decision,  # type: ignore[arg-type]  # decision_of answers one of the three
+        base_sha=evidence.base_sha,
+        candidate_sha=evidence.candidate_sha,
+        split=evidence.split,
+        exit_code=EXIT_CODES[decision],
+        reasons=tuple(r.message for r in reasons),
+        reason_codes=tuple(reasons),
+        fixes=tuple(fixes),
+        regressions=tuple(evidence.regressions),
+        unchanged=tuple(evidence.ids("unchanged")),
+        flaky=tuple(evidence.flaky),
+        uncertain=tuple(evidence.uncertain),
+        aligned_fixes=tuple(aligned),
+        intent_alignment=round(len(aligned) / len(fixes), 4) if fixes else None,
+        bounds=GateBounds(
+            policy.min_effect,
+            policy.max_false_promote,
+            policy.max_false_reject,
+            evidence.max_drop,
+            evidence.max_drop < policy.min_effect,
         ),
-        "bounds": {
-            "min_effect": policy.min_effect,
-            "max_false_promote": policy.max_false_promote,
-            "max_false_reject": policy.max_false_reject,
-            "largest_possible_drop": largest,
-            "promotion_bound_held": largest < policy.min_effect,
-        },
-        "trials": evidence.trials,
-        "spent": {**spent, "extra": evidence.extra_trials, "rounds": planned.rounds},
-        "paired_test": evidence.paired_test(),
-        "base_run": evidence.base_run,
-        "candidate_run": evidence.candidate_run,
-        "budget_exhausted": evidence.budget_exhausted,
-        "changed_files": evidence.changed_files,
-        "forbidden_files": evidence.forbidden_files,
-        "protected_tasks": evidence.protected_tasks,
-        "target_tasks": evidence.target_tasks,
-        "notes": evidence.notes,
-        "policy": policy.to_dict(),
-        "policy_hash": policy.digest,
-        "tasks": [r.to_dict() for r in evidence.rows],
-    }
+        trials=evidence.trials,
+        spent={**spent, "extra": evidence.extra_trials, "rounds": planned.rounds},
+        paired_test=evidence.paired_test(),
+        base_run=evidence.base_run,
+        candidate_run=evidence.candidate_run,
+        budget_exhausted=evidence.budget_exhausted,
+        changed_files=tuple(evidence.changed_files),
+        forbidden_files=tuple(evidence.forbidden_files),
+        protected_tasks=tuple(evidence.protected_tasks),
+        target_tasks=tuple(evidence.target_tasks),
+        notes=tuple(evidence.notes),
+        policy=policy.to_dict(),
+        policy_hash=policy.digest,
+        tasks=tuple(evidence.rows),
+    )

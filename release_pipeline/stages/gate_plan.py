@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from release_pipeline.models import Task, TaskOutcome
-from release_pipeline.stages.gate_stats import Levels, TaskJudgement, TaskRow, judge_task, largest_drop, shown, usable
+from release_pipeline.models import Outcome, Task, TaskOutcome, TaskRow
+from release_pipeline.stages.gate_stats import Levels, TaskJudgement, judge_task, largest_drop, shown, usable
 
 if TYPE_CHECKING:
     from release_pipeline.policy import GatePolicy
@@ -242,6 +242,7 @@ def judge_copies(tasks: list[Task], source: TrialSource, *, protected: set[str],
     rows = []
     for t in tasks:
         base, cand, counted = usable(seen["base"][t.id], seen["candidate"][t.id])
+        outcome: Outcome
         if not (base.trials and cand.trials):
             outcome = "uncertain"
         elif base.passes and not cand.passes:

@@ -32,11 +32,11 @@ few times to confirm a fix).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from release_pipeline.models import TaskOutcome
+from release_pipeline.models import Outcome, TaskOutcome
 
 if TYPE_CHECKING:
     from release_pipeline.policy import GatePolicy
@@ -158,7 +158,7 @@ def largest_drop(base: TaskOutcome, cand: TaskOutcome, level: float) -> float:
 class TaskJudgement:
     """What the evidence on one task shows right now."""
 
-    outcome: str  # fix | regression | unchanged | flaky | uncertain
+    outcome: Outcome
     safe: bool
     errors_counted: bool = False
 
@@ -167,6 +167,7 @@ def judge_task(base: TaskOutcome, cand: TaskOutcome, policy: GatePolicy, levels:
     """Classify one task from both versions' outcomes (see the module's docstring)."""
     base, cand, counted = usable(base, cand)
     safe = shown(base, cand, "safe", policy, levels)
+    outcome: Outcome
     if shown(base, cand, "regression", policy, levels):
         outcome = "regression"
     elif shown(base, cand, "fix", policy, levels):
@@ -184,97 +185,6 @@ def judge_task(base: TaskOutcome, cand: TaskOutcome, policy: GatePolicy, levels:
 
 def _stable(outcome: TaskOutcome) -> bool:
     return outcome.passes in (0, outcome.trials)
-
-
-@dataclass
-class TaskRow:
-    """One task's evidence in the gate: both versions' outcomes, what they show, and why the gate stopped there."""
-
-    task_id: str
-    base: TaskOutcome
-    candidate: TaskOutcome
-    outcome: str
-    safe: bool  # shown free of a drop of min_effect
-    max_drop: float  # the largest drop in pass rate not ruled out at max_false_promote
-    protected: bool = False
-    aligned: bool = False
-    errors_counted: bool = False
-    why: str = ""  # why more trials were or were not spent on it
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "task_id": self.task_id,
-            "outcome": self.outcome,
-            "safe": self.safe,
-            "protected": self.protected,
-            "aligned": self.aligned,
-            "max_drop": self.max_drop,
-            "candidate_errors_counted": self.errors_counted,
-            "why": self.why,
-            "base": self.base.to_dict(),
-            "candidate": self.candidate.to_dict(),
-        }
-
-
-@dataclass
-class GateEvidence:
-    """Everything the gate's checks decide on. Plain data: plugins receive it through `release_gate_checks`."""
-
-    agent: str
-    base: int
-    candidate: int
-    split: str
-    alpha: float
-    rows: list[TaskRow]
-    protected_tasks: list[str]
-    target_tasks: list[str]
-    target_tags: list[str]
-    changed_files: list[str]
-    forbidden_files: list[str]
-    base_run: int | None
-    candidate_run: int | None
-    base_sha: str = ""
-    candidate_sha: str = ""
-    trials: dict[str, int] = field(default_factory=dict)  # trials the evidence uses, per side
-    extra_trials: int = 0
-    budget_exhausted: bool = False
-    open_fixes: int = 0  # tasks that might still have become fixes when the gate stopped spending
-    notes: list[str] = field(default_factory=list)
-
-    def ids(self, outcome: str) -> list[str]:
-        return [r.task_id for r in self.rows if r.outcome == outcome]
-
-    @property
-    def fixes(self) -> list[str]:
-        return self.ids("fix")
-
-    @property
-    def regressions(self) -> list[str]:
-        return self.ids("regression")
-
-    @property
-    def flaky(self) -> list[str]:
-        return self.ids("flaky")
-
-    @property
-    def uncertain(self) -> list[str]:
-        return self.ids("uncertain")
-
-    @property
-    def unsafe(self) -> list[str]:
-        """Tasks neither shown free of a drop of min_effect nor confirmed as regressions: what leaves it undecided."""
-        return [r.task_id for r in self.rows if not r.safe and r.outcome != "regression"]
-
-    @property
-    def max_drop(self) -> float:
-        """The largest drop in pass rate on any task that the evidence still allows (the promotion bound)."""
-        return max((r.max_drop for r in self.rows), default=0.0)
-
-    def paired_test(self) -> dict[str, float | int]:
-        """McNemar-style aggregate over tasks: a task passes for a version when most of its trials pass."""
-        b = sum(1 for r in self.rows if r.base.trials and r.candidate.trials and r.base.rate >= 0.5 > r.candidate.rate)
-        c = sum(1 for r in self.rows if r.base.trials and r.candidate.trials and r.candidate.rate >= 0.5 > r.base.rate)
-        return {"pass_to_fail": b, "fail_to_pass": c, "net": c - b, "p_value": round(binomial_two_sided(b, c), 6)}
 
 
 def binomial_two_sided(b: int, c: int) -> float:

@@ -18,7 +18,7 @@ from release_pipeline import gitops
 from release_pipeline.errors import ConflictError, UserError
 from release_pipeline.faults import crash_point
 from release_pipeline.manifest import load_manifest
-from release_pipeline.models import HeadMove, VersionInfo
+from release_pipeline.models import HeadMove, VersionInfo, version_tag
 from release_pipeline.stages.doctor import ensure_consistent
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def _git_move(ws, agent: str, old: VersionInfo | None, new: VersionInfo, message
     def perform() -> Callable[[], None]:
         repo = ws.repo
         ref = gitops.canonical_ref(agent)
-        tag = gitops.version_tag(agent, new.number)
+        tag = version_tag(agent, new.number)
 
         def put_back() -> None:
             if old:

@@ -36,6 +36,7 @@ from release_pipeline.llm.providers import check_model
 from release_pipeline.models import (
     AgentResult,
     Artifact,
+    Run,
     Sampling,
     Task,
     TaskOutcome,
@@ -518,12 +519,20 @@ def open_run(
     return ws.store.run(run_id), False
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunOutcome:
+    """A finished run: its stored row, how many trials this call executed, whether it resumed one, the counts."""
+
     run: dict[str, Any]
     executed: int
     resumed: bool
     counts: dict[str, int]
+    version: VersionInfo
+
+    @property
+    def record(self) -> Run:
+        """What plugins and `--json` readers get."""
+        return Run.of(self.run, self.version, counts=self.counts, executed=self.executed, resumed=self.resumed)
 
 
 def run_version(
@@ -565,9 +574,9 @@ def run_version(
     executed = execute_leased(ws, artifact, run["id"], tasks, repeats, progress or silent)
     final = effective(ws.store.trials(run["id"], with_trace=False))
     counts = {s: sum(1 for t in final.values() if t.status == s) for s in ("pass", "fail", "error")}
-    run = ws.store.run(run["id"])
-    ws.plugins.hook.release_run_finished(run=run, counts=counts)
-    return RunOutcome(run, executed, resumed, counts)
+    outcome = RunOutcome(ws.store.run(run["id"]), executed, resumed, counts, version)
+    ws.plugins.hook.release_run_finished(run=outcome.record, counts=counts)
+    return outcome
 
 
 def execute_leased(
@@ -601,22 +610,22 @@ def task_outcomes(
     it count, so two versions are compared over the same seeds even when one of
     them ran more repeats.
     """
-    outcomes = {t.id: TaskOutcome(t.id, 0, 0, 0, t.tags) for t in tasks}
-    ids: dict[str, list[int]] = {t: [] for t in outcomes}
+    counted: dict[str, list[TrialRecord]] = {t.id: [] for t in tasks}
     for (task_id, repeat), trial in sorted(effective(trials).items()):
-        outcome = outcomes.get(task_id)
-        if outcome is None:
-            continue
         limit = repeats.get(task_id) if isinstance(repeats, dict) else repeats
-        if limit is not None and repeat >= limit:
-            continue
-        if trial.id is not None:  # stored trials always have one
-            ids[task_id].append(trial.id)
-        if trial.status == "error":
-            outcome.errors += 1
-            continue
-        outcome.trials += 1
-        outcome.passes += trial.status == "pass"
-    for task_id, outcome in outcomes.items():
-        outcome.trial_ids = tuple(ids[task_id])
-    return outcomes
+        if task_id in counted and (limit is None or repeat < limit):
+            counted[task_id].append(trial)
+    return {t.id: _outcome(t, counted[t.id]) for t in tasks}
+
+
+def _outcome(task: Task, trials: list[TrialRecord]) -> TaskOutcome:
+    """One task's counts over its trials (in repeat order); `error` trials apart."""
+    judged = [t for t in trials if t.status != "error"]
+    return TaskOutcome(
+        task.id,
+        passes=sum(1 for t in judged if t.status == "pass"),
+        trials=len(judged),
+        errors=len(trials) - len(judged),
+        tags=task.tags,
+        trial_ids=tuple(t.id for t in trials if t.id is not None),  # stored trials always have one
+    )

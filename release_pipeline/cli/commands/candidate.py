@@ -24,18 +24,7 @@ def candidate(
     result = create_candidate(ws, cfg, source, intent=intent)
     v = result.version
     if json_output:
-        print_json(
-            {
-                "number": v.number,
-                "status": v.status,
-                "git_sha": v.git_sha,
-                "branch": v.branch,
-                "intent": v.intent,
-                "changed_files": result.change.editable + result.change.forbidden,
-                "ignored_files": result.change.ignored,
-                "reasons": list(v.reasons),
-            }
-        )
+        print_json(result.record)
     else:
         typer.echo(f"v{v.number} {v.status} on {v.branch} ({v.git_sha[:10]}): {v.intent}")
         for reason in v.reasons:

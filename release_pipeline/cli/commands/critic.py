@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -26,7 +25,7 @@ def critic(
     run_id = resolve_run(ws, cfg, run)
     symptoms = critique_run(ws, cfg, run_id, name)
     if json_output:
-        print_json({"run": run_id, "symptoms": [asdict(s) for s in symptoms]})
+        print_json(symptoms)
         return
     typer.echo(f"run #{run_id}: {len(symptoms)} symptoms")
     for label, count in Counter(s.label for s in symptoms).most_common():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import typer
 
 from release_pipeline.cli.common import AgentOpt, JsonOpt, RunOpt, WorkspaceOpt, open_workspace, print_json, resolve_run
@@ -20,7 +18,7 @@ def diagnose(
     cfg = ws.agent(agent)
     spec = diagnose_run(ws, cfg, resolve_run(ws, cfg, run))
     if json_output:
-        print_json(asdict(spec))
+        print_json(spec)
     else:
         typer.echo(spec_markdown(spec))
 

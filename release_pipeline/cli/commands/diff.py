@@ -28,12 +28,12 @@ def diff(
     if json_output:
         print_json(table)
         return
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(table["counts"].items()))
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(table.counts.items()))
     typer.echo(
-        f"v{table['a']} -> v{table['b']} on {split} (runs #{table['runs'][0]}, #{table['runs'][1]}, "
-        f"{table['repeats']} repeats): {counts}"
+        f"v{table.a} -> v{table.b} on {split} (runs #{table.runs[0]}, #{table.runs[1]}, "
+        f"{table.repeats} repeats): {counts}"
     )
-    typer.echo("\n".join(flip_rows(table["tasks"], only_changes=not all_tasks)))
+    typer.echo("\n".join(flip_rows([r.to_dict() for r in table.tasks], only_changes=not all_tasks)))
 
 
 def register(app: typer.Typer) -> None:

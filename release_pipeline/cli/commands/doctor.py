@@ -16,6 +16,7 @@ def doctor(
     json_output: JsonOpt = False,
 ) -> None:
     """Compare each agent's version line with git (canonical ref, tags) and put git back where they disagree."""
+    from release_pipeline.models import DoctorReport
     from release_pipeline.stages.doctor import check, repair
 
     ws = open_workspace(workspace)
@@ -24,14 +25,15 @@ def doctor(
     for name in names:
         problems = check(ws, name) if check_only else repair(ws, name)
         head = ws.store.head(name)
+        found = tuple(problems)
         report.append(
-            {
-                "agent": name,
-                "canonical": head.number if head else None,
-                "consistent": not problems or not check_only,
-                "repaired": [] if check_only else [p.to_dict() for p in problems],
-                "disagreements": [p.to_dict() for p in problems] if check_only else [],
-            }
+            DoctorReport(
+                agent=name,
+                canonical=head.number if head else None,
+                consistent=not problems or not check_only,
+                repaired=() if check_only else found,
+                disagreements=found if check_only else (),
+            )
         )
         if json_output:
             continue
@@ -45,7 +47,7 @@ def doctor(
             typer.echo(f"- {problem.explanation}")
     if json_output:
         print_json(report)
-    if check_only and any(not r["consistent"] for r in report):
+    if check_only and any(not r.consistent for r in report):
         raise typer.Exit(1)
 
 

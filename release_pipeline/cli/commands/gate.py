@@ -40,11 +40,11 @@ def gate(
     cfg = ws.agent(agent)
     version = candidate_version(ws, cfg, candidate)
     if rejected_before_running(ws, version):
-        print_prerun_rejection(version, json_output)
+        print_prerun_rejection(ws, version, json_output)
         raise typer.Exit(1)
     result = gate_candidate(ws, cfg, version, progress=progress_for(json_output), budget=make_budget(ws, budget))
     if json_output:
-        print_json({"report": result.report_id, **result.body})
+        print_json(result.report)
     else:
         typer.echo(gate_markdown(result.body, explain=True) if explain else result.markdown)
     raise typer.Exit(result.exit_code)

@@ -39,6 +39,7 @@ def init(
 
     from release_pipeline.config import CONFIG_FILE
     from release_pipeline.locations import STATE_DIR
+    from release_pipeline.models import Baseline, InitResult
     from release_pipeline.policy import default_policy_text
     from release_pipeline.stages.promote import record_baseline
     from release_pipeline.workspace import Workspace
@@ -78,9 +79,9 @@ def init(
         assert head is not None  # record_baseline leaves a canonical version
         if version is not None:
             say(f"{name}: v{version.number} is canonical ({version.git_sha[:10]})")
-        recorded.append({"agent": name, "canonical": head.number, "git_sha": head.git_sha, "new": version is not None})
+        recorded.append(Baseline(name, head.number, head.git_sha, version is not None))
     if json_output:
-        print_json({"workspace": str(root), "created": created, "agents": recorded})
+        print_json(InitResult(str(root), tuple(created), tuple(recorded)))
 
 
 def _commit_scaffold(ws, paths: list[str]) -> None:

@@ -24,20 +24,16 @@ def log(agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: Jso
     for col in ("version", "status", "git", "parent", "gate"):
         table.add_column(col, no_wrap=True)
     table.add_column("intent / reasons", overflow="fold", ratio=1)
-    for r in rows:
-        gate = r["gate"]
-        gate_text = (
-            "" if gate is None else f"{gate['decision']} vs v{gate['against']}: +{gate['fixes']} -{gate['regressions']}"
-        )
-        detail = r["intent"] + "".join(f"\n- {reason}" for reason in r["reasons"])
+    for entry in rows:
+        v, gate = entry.version, entry.gate
+        gate_text = "" if gate is None else f"{gate.decision} vs v{gate.against}: +{gate.fixes} -{gate.regressions}"
+        detail = v.intent + "".join(f"\n- {reason}" for reason in v.reasons)
         status = (
-            f"[bold green]{r['status']}[/]"
-            if r["status"] == "canonical"
-            else (f"[red]{r['status']}[/]" if r["status"] == "rejected" else r["status"])
+            f"[bold green]{v.status}[/]"
+            if v.status == "canonical"
+            else (f"[red]{v.status}[/]" if v.status == "rejected" else v.status)
         )
-        table.add_row(
-            f"v{r['number']}", status, r["git_sha"][:10], f"v{r['parent']}" if r["parent"] else "", gate_text, detail
-        )
+        table.add_row(f"v{v.number}", status, v.git_sha[:10], f"v{v.parent}" if v.parent else "", gate_text, detail)
     Console(width=max(120, Console().width)).print(table)
 
 

@@ -25,10 +25,10 @@ def plugins(workspace: WorkspaceOpt = None, json_output: JsonOpt = False) -> Non
         print_json(rows)
         return
     for row in rows:
-        typer.echo(f"{row['name']} ({row['source']})")
-        if row["components"]:
-            typer.echo("  provides: " + ", ".join(row["components"]))
-        typer.echo("  hooks: " + ", ".join(row["hooks"]))
+        typer.echo(f"{row.name} ({row.source})")
+        if row.components:
+            typer.echo("  provides: " + ", ".join(row.components))
+        typer.echo("  hooks: " + ", ".join(row.hooks))
 
 
 def register(app: typer.Typer) -> None:

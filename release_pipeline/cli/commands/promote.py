@@ -51,47 +51,49 @@ def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool, budget) -> N
 
     version = candidate_version(ws, cfg, ref)
     if rejected_before_running(ws, version):
-        print_prerun_rejection(version, json_output)
+        print_prerun_rejection(ws, version, json_output)
         raise typer.Exit(1)
     if ws.store.latest_gate_report(cfg.name, version.number) is None:  # never gated: gate and move in one step
         result = gate_candidate(ws, cfg, version, progress=progress_for(json_output), budget=budget)
         say(result.markdown)
         if not result.accepted:
             if json_output:
-                print_json({"report": result.report_id, **result.body})
+                print_json(result.report)
             raise typer.Exit(result.exit_code)
     move = promote_version(ws, cfg, ws.store.version(cfg.name, version.number), reason=reason)
     if json_output:
-        print_json({"agent": move.agent, "from": move.from_version, "to": move.to_version, "reason": move.reason})
+        print_json(move)
     else:
         typer.echo(f"{cfg.name}: v{move.from_version} -> v{move.to_version} is canonical ({move.reason})")
 
 
 def _iterate(ws, cfg, iterations: int, json_output: bool, budget) -> None:
+    from release_pipeline.models import IterationSummary
     from release_pipeline.stages.iterate import iterate
 
     summary = []
     for i in range(1, iterations + 1):
         say(f"== iteration {i}/{iterations}: {cfg.name} v{ws.head(cfg).number}")
         step = iterate(ws, cfg, progress=progress_for(json_output), say=say, budget=budget)
-        entry = {
-            "iteration": i,
-            "base": step.base.number,
-            "spec": step.spec.id,
-            "candidate": step.candidate.number if step.candidate else None,
-            "decision": step.gate.decision if step.gate else ("rejected" if step.candidate else None),
-            "fixes": step.gate.evidence.fixes if step.gate else [],
-            "regressions": step.gate.evidence.regressions if step.gate else [],
-            "reasons": [r.message for r in step.gate.reasons] if step.gate else step.notes,
-            "reason_codes": [r.code for r in step.gate.reasons] if step.gate else [],
-            "promoted": step.move is not None,
-            "stopped": step.stopped or None,
-        }
+        gate = step.gate
+        entry = IterationSummary(
+            iteration=i,
+            base=step.base.number,
+            spec=step.spec.id,
+            candidate=step.candidate.number if step.candidate else None,
+            decision=gate.report.decision if gate else ("rejected" if step.candidate else None),
+            fixes=tuple(gate.evidence.fixes) if gate else (),
+            regressions=tuple(gate.evidence.regressions) if gate else (),
+            reasons=tuple(r.message for r in gate.reasons) if gate else tuple(step.notes),
+            reason_codes=tuple(r.code for r in gate.reasons) if gate else (),
+            promoted=step.move is not None,
+            stopped=step.stopped or None,
+        )
         summary.append(entry)
         if step.gate:
             verdict = "accepted and promoted" if step.move else step.gate.decision
             say(
-                f"gate: v{entry['candidate']} {verdict}: {len(step.gate.evidence.fixes)} fixes, "
+                f"gate: v{entry.candidate} {verdict}: {len(step.gate.evidence.fixes)} fixes, "
                 f"{len(step.gate.evidence.regressions)} regressions"
             )
             for r in step.gate.reasons:

@@ -24,7 +24,7 @@ def rollback(
     target = ws.resolve_version(cfg, to) if to else None
     move = roll_back(ws, cfg, target, reason=reason)
     if json_output:
-        print_json({"agent": move.agent, "from": move.from_version, "to": move.to_version, "reason": move.reason})
+        print_json(move)
     else:
         typer.echo(f"{cfg.name}: rolled back v{move.from_version} -> v{move.to_version} ({move.reason})")
 

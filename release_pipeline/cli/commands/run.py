@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -55,18 +56,7 @@ def run(
     trials = effective(ws.store.trials(outcome.run["id"], with_trace=False)).values()
     secondary = secondary_scores(ws, ws.suite(cfg), trials)
     if json_output:
-        print_json(
-            {
-                "secondary": secondary,
-                "run": outcome.run["id"],
-                "version": target.number,
-                "split": split,
-                "repeats": outcome.run["repeats"],
-                "executed": outcome.executed,
-                "resumed": outcome.resumed,
-                "counts": outcome.counts,
-            }
-        )
+        print_json(replace(outcome.record, secondary=secondary))
         return
     c = outcome.counts
     total = sum(c.values())

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from release_pipeline.cli.common import AgentOpt, JsonOpt, WorkspaceOpt, open_workspace, print_json
+
+if TYPE_CHECKING:
+    from release_pipeline.models import Run
 
 
 def show(
@@ -29,39 +32,37 @@ def show(
     if json_output:
         print_json(data)
         return
+    v = data.entry.version
     typer.echo(
-        f"{cfg.name} v{data['number']}: {data['status']}   git {data['git_sha'][:10]}   "
-        f"branch {data['branch'] or '-'}   tag {data['tag'] or '-'}"
+        f"{cfg.name} v{v.number}: {v.status}   git {v.git_sha[:10]}   branch {v.branch or '-'}   tag {v.tag or '-'}"
     )
-    typer.echo(f"intent: {data['intent']}")
-    typer.echo(f"source: {data['source_ref']}   parent: {'v' + str(data['parent']) if data['parent'] else '-'}")
-    for reason in data["reasons"]:
+    typer.echo(f"intent: {v.intent}")
+    typer.echo(f"source: {v.source_ref}   parent: {'v' + str(v.parent) if v.parent else '-'}")
+    for reason in v.reasons:
         typer.echo(f"  - {reason}")
-    for move in data["head_moves"]:
-        origin = f"v{move['from_version']}" if move["from_version"] else "(none)"
-        typer.echo(
-            f"head {move['kind']}: {origin} -> v{move['to_version']} by {move['actor']} at {move['at']}: "
-            f"{move['reason']}"
-        )
-    for one in data["runs"]:
-        typer.echo(f"run #{one['id']}: {one['split']} x{one['repeats']} ({one['purpose']}, {one['status']})")
-    if data["changed_files"]:
-        typer.echo("changed: " + ", ".join(data["changed_files"]))
-    if data["gate_report"]:
+    for move in data.head_moves:
+        origin = f"v{move.from_version}" if move.from_version else "(none)"
+        at = move.at.isoformat(timespec="seconds")
+        typer.echo(f"head {move.kind}: {origin} -> v{move.to_version} by {move.actor} at {at}: {move.reason}")
+    for one in data.runs:
+        typer.echo(f"run #{one.id}: {one.split} x{one.repeats} ({one.purpose}, {one.status})")
+    if data.changed_files:
+        typer.echo("changed: " + ", ".join(data.changed_files))
+    if data.gate_markdown:
         typer.echo("")
-        typer.echo(data["gate_report"]["markdown"])
+        typer.echo(data.gate_markdown)
 
 
-def _show_run(data: dict, json_output: bool) -> None:
+def _show_run(data: Run, json_output: bool) -> None:
     if json_output:
         print_json(data)
         return
-    typer.echo(f"run #{data['id']}: {data['split']} x{data['repeats']} ({data['purpose']}, {data['status']})")
-    for t in data["trials"]:
-        output = t["output"] if isinstance(t["output"], str) else json.dumps(t["output"])
+    typer.echo(f"run #{data.id}: {data.split} x{data.repeats} ({data.purpose}, {data.status})")
+    for t in data.trials:
+        output = t.output if isinstance(t.output, str) else json.dumps(t.output)
         output = " ".join(str(output).split())
-        note = f"  {t['feedback']}" if t["feedback"] else ""
-        typer.echo(f"  #{t['id']} {t['task_id']} r{t['repeat']} {t['status']:<5} {output[:60]!r}{note[:100]}")
+        note = f"  {t.feedback}" if t.feedback else ""
+        typer.echo(f"  #{t.id} {t.task_id} r{t.repeat} {t.status:<5} {output[:60]!r}{note[:100]}")
 
 
 def register(app: typer.Typer) -> None:
