@@ -512,6 +512,7 @@ class CandidateContext:
     dev_examples: tuple[dict[str, Any], ...] = ()  # dev-split tasks with their latest canonical outcome
     judged: tuple[Judged, ...] = ()  # candidates already judged against this base: propose something else
     context_tokens: int = 0  # the agent model's context window, when known: a prompt must fit in it
+    verify: Any = None  # verify(task_id, output) -> Verdict: the suite's own verifier on the dev split
 
     def already_judged(self, files: dict[str, str]) -> Judged | None:
         """The earlier candidate that proposed exactly these file contents against this base, if one did."""

@@ -37,6 +37,7 @@ BUILTIN_PLUGINS = (
     "release_pipeline.builtin.strategies",
     "release_pipeline.builtin.fewshot",
     "release_pipeline.builtin.llm_edit",
+    "release_pipeline.finetune.strategies",
     "release_pipeline.builtin.executors",
     "release_pipeline.builtin.gate_checks",
     "release_pipeline.builtin.stages",

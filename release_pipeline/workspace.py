@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import git
     from sqlalchemy.engine import URL
 
+    from release_pipeline.blobs import BlobStore
     from release_pipeline.llm.gateway import LLMGateway
     from release_pipeline.plugins import Plugins
     from release_pipeline.stages.run import Verifiers
@@ -72,8 +73,17 @@ class Workspace:
     def llm(self) -> LLMGateway:
         """Every LLM call of this workspace goes through here: cached and recorded in its store."""
         from release_pipeline.llm.gateway import LLMGateway
+        from release_pipeline.llm.providers import use_blob_store
 
+        use_blob_store(self.blobs.root)
         return LLMGateway(self.store)
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        """Content-addressed folders: fine-tuned adapters and the checkpoints they were trained from."""
+        from release_pipeline.blobs import BlobStore
+
+        return BlobStore(self.state_dir / "blobs")
 
     @cached_property
     def repo(self) -> git.Repo:

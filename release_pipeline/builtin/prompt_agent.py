@@ -8,6 +8,9 @@ Manifest (`adapter: prompt`):
     demos: demos.yaml           # optional: a list of {input, output} shown before the task
     tools: tools.yaml           # optional: OpenAI-style tool schemas; the answer is then the tool calls
 
+A `weights.yaml` in the agent folder (written by the `lora-sft` and `grpo` strategies, see `weights.py`) makes
+the local model answer with that fine-tuned adapter.
+
 A task whose input is `{"question": [messages], "functions": [schemas]}` (BFCL's shape) brings its own
 conversation and tools; the answer is then the list of calls.
     params: {temperature: 0, max_tokens: 32}
@@ -28,6 +31,7 @@ from release_pipeline.config import load_yaml, read_text
 from release_pipeline.errors import ConfigError
 from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import AgentResult, Artifact, Task, TrialContext
+from release_pipeline.weights import WEIGHTS_FILE, read_weights, served_model
 
 LLM_PARAMS = ("temperature", "max_tokens", "top_p", "stop", "tool_choice")
 DEFAULT_PARAMS = {"temperature": 0.0, "max_tokens": 64}
@@ -66,7 +70,13 @@ class PromptAgent:
         self.system = read_text(files["system"], "system prompt file").strip() if "system" in files else ""
         self.demos = load_demos(files["demos"]) if "demos" in files else []
         self.tools = (load_yaml(files["tools"], "tools") or None) if "tools" in files else None
-        self.model = m.model
+        weights = read_weights(artifact.path)
+        if weights is not None and m.model and m.model != weights.base_model:
+            raise ConfigError(
+                f"agent {artifact.agent!r}: {WEIGHTS_FILE} was trained on {weights.base_model}, the manifest asks for "
+                f"{m.model}"
+            )
+        self.model = served_model(weights) if weights else m.model
         self.params = {**DEFAULT_PARAMS, **{k: v for k, v in m.params.items() if k in LLM_PARAMS}}
 
     def messages(self, value: Any) -> list[dict[str, str]]:

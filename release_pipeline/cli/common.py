@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -96,6 +96,34 @@ def print_prerun_rejection(ws, version, json_output: bool) -> None:
         typer.echo(f"v{version.number} REJECTED before running:")
         for reason in reasons:
             typer.echo(f"- {reason}")
+
+
+StrategyOpt = Annotated[
+    str | None,
+    typer.Option("--strategy", "-s", help="Candidate strategy (fewshot, llm-edit, lora-sft, grpo, patch-queue, ...)."),
+]
+OptionOpt = Annotated[
+    list[str] | None,
+    typer.Option("--option", "-o", help="A strategy option, KEY=VALUE (YAML value); repeat for more."),
+]
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """`--option steps=40 --option target_modules=[q_proj,v_proj]` as a dict (values read as YAML)."""
+    import yaml
+
+    from release_pipeline.errors import UserError
+
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--option {pair!r}: expected KEY=VALUE")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UserError(f"--option {pair!r}: the value is not valid YAML") from None
+    return options
 
 
 BudgetOpt = Annotated[

@@ -45,7 +45,7 @@ def context_window(model: str) -> int:
     """How many tokens a prompt and its answer may use with `model`: 0 when not known."""
     provider, _, name = model.partition("/")
     if provider == LOCAL_PROVIDER:
-        return int(os.environ.get(CONTEXT_ENV, 0)) or TRAINED_CONTEXT.get(name, 0)
+        return int(os.environ.get(CONTEXT_ENV, 0)) or TRAINED_CONTEXT.get(name.partition("@")[0], 0)
     try:
         info = litellm_module().get_model_info(model)
     except Exception:  # litellm knows nothing of it
@@ -98,7 +98,13 @@ def check_model(model: str) -> None:
     """Fail early, in one line, on a model string we cannot call: unknown provider, missing key, missing weights."""
     provider, _, name = model.partition("/")
     if provider == LOCAL_PROVIDER:
+        name, _, adapter = name.partition("@")
         weights_path(name)
+        if adapter:
+            if importlib.util.find_spec("peft") is None:
+                raise UserError(FINETUNE_EXTRA)
+            adapter_files(adapter)  # missing or corrupt: said before any trial runs
+            return
         if local_engine() is None:
             raise UserError(
                 "the local model needs llama-cpp-python (`make local-model`), or transformers, torch, gguf "
@@ -194,18 +200,33 @@ class _LlamaCpp:
 
 
 class _Transformers:
-    """The fallback: the same GGUF file dequantised into a torch model (slower, about 25 tokens/s here)."""
+    """The fallback: the same GGUF file dequantised into a torch model (slower, about 25 tokens/s here).
 
-    def __init__(self, path: Path):
+    Also how a fine-tuned version is served: the fp32 checkpoint it was trained on with its LoRA adapter merged in.
+    """
+
+    def __init__(self, path: Path, adapter: Path | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        self.model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
+        self.tokenizer: Any
+        self.model: Any
+        if adapter is None:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+            self.model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
+            return
+        from peft import PeftModel
 
-    def chat(self, messages: list[dict], params: dict[str, Any]) -> tuple[str, list[dict], int, int]:
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        base = AutoModelForCausalLM.from_pretrained(str(path))
+        self.model = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+        self.model.eval()
+
+    def chat(
+        self, messages: list[dict], params: dict[str, Any], stop: threading.Event | None = None
+    ) -> tuple[str, list[dict], int, int]:
         import torch
 
-        encoded = self.tokenizer.apply_chat_template(
+        encoded: Any = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         ids = encoded["input_ids"]
@@ -219,6 +240,7 @@ class _Transformers:
                 do_sample=temperature > 0,
                 temperature=temperature or None,
                 pad_token_id=self.tokenizer.eos_token_id,
+                stopping_criteria=[lambda *_, **__: stop is not None and stop.is_set()],  # the caller gave up
             )
         new = out[0][ids.shape[1] :]
         return self.tokenizer.decode(new, skip_special_tokens=True), [], int(ids.shape[1]), int(len(new))
@@ -229,6 +251,32 @@ class _Transformers:
 
 _backends: dict[str, Any] = {}
 _lock = threading.Lock()
+_blob_roots: list[Path] = []
+
+
+def use_blob_store(root: Path) -> None:
+    """Let this process serve the adapters of the blob store at `root` (each workspace registers its own)."""
+    if root not in _blob_roots:
+        _blob_roots.append(root)
+
+
+def adapter_files(hexdigest: str) -> tuple[Path, Path]:
+    """The base checkpoint and the LoRA adapter of a fine-tuned version, checked against their digests."""
+    from release_pipeline.blobs import BlobError, BlobStore
+
+    digest = f"sha256:{hexdigest}"
+    stores = [BlobStore(root) for root in _blob_roots]
+    held = next((s for s in stores if s.has(digest)), None)
+    if held is None:
+        where = ", ".join(str(r) for r in _blob_roots) or "no blob store"
+        raise BlobError(f"adapter {digest} is missing (looked in {where}): re-create the candidate that trained it")
+    adapter = held.get(digest, "adapter")
+    base = (adapter / BASE_FILE).read_text(encoding="utf-8").strip() if (adapter / BASE_FILE).is_file() else ""
+    return held.get(base, "base checkpoint"), adapter
+
+
+BASE_FILE = "base.txt"  # inside an adapter blob: the digest of the checkpoint it was trained on
+FINETUNE_EXTRA = "a fine-tuned version needs the finetune extra: pip install 'release-pipeline[finetune]'"
 
 
 def local_engine() -> str | None:
@@ -243,6 +291,10 @@ def local_engine() -> str | None:
 def local_backend(name: str) -> Any:
     """The loaded model (once per process): llama.cpp when installed, else transformers."""
     with _lock:
+        if name not in _backends and "@" in name:  # a fine-tuned version: base checkpoint and adapter
+            if local_engine() is None or importlib.util.find_spec("peft") is None:
+                raise UserError(FINETUNE_EXTRA)
+            _backends[name] = _Transformers(*adapter_files(name.partition("@")[2]))
         if name not in _backends:
             path = weights_path(name)
             if not _backends:

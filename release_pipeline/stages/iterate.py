@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from release_pipeline.errors import AlreadyJudged
 from release_pipeline.llm.providers import context_window
-from release_pipeline.models import CandidateContext, HeadMove, Spec, VersionInfo
+from release_pipeline.models import CandidateContext, HeadMove, Spec, Verdict, VersionInfo
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.stages.budget import Budget
 from release_pipeline.stages.candidate import judged_against
@@ -38,6 +38,8 @@ def dev_examples(ws: Workspace, agent: AgentConfig, run_id: int) -> tuple[dict[s
                 "expected": task.expected,
                 "tags": list(task.tags),
                 "passed": passed,
+                "passes": sum(1 for t in mine if t.status == "pass"),
+                "trials": len(mine),
                 "output": mine[0].output if mine else None,
             }
         )
@@ -59,14 +61,42 @@ def iterate(
     ws: Workspace,
     agent: AgentConfig,
     *,
+    strategy: str | None = None,
+    options: dict[str, Any] | None = None,
     progress: ProgressFactory | None = None,
     say: Callable[[str], None] = lambda _: None,
     budget: Budget | None = None,
 ) -> Iteration:
-    """Improve the canonical version once with the configured strategy; exactly one candidate at most.
+    """Improve the canonical version once (with `strategy`, else the configured one): one candidate at most,
+    gated, and promoted when accepted.
 
     Every stage is called through its hook (`release_stage_*`), so a plugin can wrap or replace it.
     """
+    hook, progress = ws.plugins.hook, progress or silent
+    step = propose(ws, agent, strategy=strategy, options=options, progress=progress, say=say, budget=budget)
+    if step.candidate is None or step.candidate.status == "rejected":
+        return step
+    step.gate = hook.release_stage_gate(
+        workspace=ws, agent=agent, candidate=step.candidate, progress=progress, budget=budget
+    )
+    if step.gate.accepted:
+        accepted = ws.store.version(agent.name, step.candidate.number)
+        step.move = hook.release_stage_promote(workspace=ws, agent=agent, candidate=accepted)
+    step.candidate = ws.store.version(agent.name, step.candidate.number)
+    return step
+
+
+def propose(
+    ws: Workspace,
+    agent: AgentConfig,
+    *,
+    strategy: str | None = None,
+    options: dict[str, Any] | None = None,
+    progress: ProgressFactory | None = None,
+    say: Callable[[str], None] = lambda _: None,
+    budget: Budget | None = None,
+) -> Iteration:
+    """Run the canonical version on dev, label and diagnose its failures, and record one candidate from them."""
     hook, progress = ws.plugins.hook, progress or silent
     base = ws.head(agent)
     outcome = hook.release_stage_run(
@@ -82,8 +112,9 @@ def iterate(
     top = ", ".join(f"{p.label} ({p.count})" for p in spec.patterns[:3]) or "none"
     say(f"critic: {len(symptoms)} symptoms; spec #{spec.id}: {top}")
     step = Iteration(base, spec)
-    strategy = (agent.strategy or ws.config.strategy)["name"]
-    ctx = candidate_context(ws, agent, base, spec, outcome.run["id"])
+    strategy = strategy or (agent.strategy or ws.config.strategy)["name"]
+    ws.plugins.registry.get("strategy", strategy)  # an unknown strategy fails before anything more
+    ctx = candidate_context(ws, agent, base, spec, outcome.run["id"], strategy, options)
     if ctx.judged:
         say(f"{len(ctx.judged)} candidate(s) already judged against v{base.number}: the strategy must propose another")
     try:
@@ -98,22 +129,25 @@ def iterate(
     say(f"candidate v{result.version.number}: {result.version.intent}")
     if result.rejected:
         step.notes.extend(result.version.reasons)
-        return step
-    step.gate = hook.release_stage_gate(
-        workspace=ws, agent=agent, candidate=result.version, progress=progress, budget=budget
-    )
-    if step.gate.accepted:
-        accepted = ws.store.version(agent.name, result.version.number)
-        step.move = hook.release_stage_promote(workspace=ws, agent=agent, candidate=accepted)
-    step.candidate = ws.store.version(agent.name, result.version.number)
     return step
 
 
 def candidate_context(
-    ws: Workspace, agent: AgentConfig, base: VersionInfo, spec: Spec, run_id: int
+    ws: Workspace,
+    agent: AgentConfig,
+    base: VersionInfo,
+    spec: Spec,
+    run_id: int,
+    strategy: str,
+    overrides: dict[str, Any] | None = None,
 ) -> CandidateContext:
-    """What the candidate stage sees: the canonical artifact, the spec, dev examples, what was judged already."""
-    options = {k: v for k, v in (agent.strategy or ws.config.strategy).items() if k != "name"}
+    """What the candidate stage sees: the canonical artifact, the spec, dev examples, what was judged already.
+
+    The options are the configured strategy's (when it is `strategy`), with `overrides` on top.
+    """
+    configured = agent.strategy or ws.config.strategy
+    options = {k: v for k, v in configured.items() if k != "name"} if configured["name"] == strategy else {}
+    options.update(overrides or {})
     artifact = ws.materialize(agent, base)
     return CandidateContext(
         agent.name,
@@ -127,4 +161,17 @@ def candidate_context(
         dev_examples(ws, agent, run_id),
         judged_against(ws, agent, base),
         context_window(artifact.manifest.model or ws.config.models.get("agent", "")),
+        dev_verifier(ws, agent),
     )
+
+
+def dev_verifier(ws: Workspace, agent: AgentConfig) -> Callable[[str, Any], Verdict]:
+    """The suite's own verifier over its dev tasks, for strategies that score outputs (GRPO's reward)."""
+    tasks = {t.id: t for t in ws.suite(agent).split("dev")}
+    verifiers = ws.verifiers
+
+    def verify(task_id: str, output: Any) -> Verdict:
+        task = tasks[task_id]
+        return verifiers(task)(task, output)
+
+    return verify

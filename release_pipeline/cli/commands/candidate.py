@@ -1,4 +1,4 @@
-"""`release candidate`: record one release candidate from a branch, commit, tag or patch file."""
+"""`release candidate`: record one release candidate from a change, or from a strategy's proposal."""
 
 from __future__ import annotations
 
@@ -6,30 +6,69 @@ from typing import Annotated
 
 import typer
 
-from release_pipeline.cli.common import AgentOpt, JsonOpt, WorkspaceOpt, open_workspace, print_json
+from release_pipeline.cli.common import (
+    AgentOpt,
+    BudgetOpt,
+    JsonOpt,
+    OptionOpt,
+    StrategyOpt,
+    WorkspaceOpt,
+    make_budget,
+    open_workspace,
+    parse_options,
+    print_json,
+    progress_for,
+    say,
+)
 
 
 def candidate(
-    source: Annotated[str, typer.Option("--from", help="Branch, commit, tag or patch file with the change.")],
+    source: Annotated[
+        str | None, typer.Option("--from", help="Branch, commit, tag or patch file with the change.")
+    ] = None,
+    strategy: StrategyOpt = None,
+    option: OptionOpt = None,
     intent: Annotated[str | None, typer.Option(help="What the change intends (default: commit subject).")] = None,
     agent: AgentOpt = None,
     workspace: WorkspaceOpt = None,
     json_output: JsonOpt = False,
+    budget: BudgetOpt = None,
 ) -> None:
-    """Record the change as the next candidate on branch rc/<agent>/v<N>; exit 1 if it touches forbidden files."""
+    """Record the change (`--from`) or a strategy's proposal (`--strategy`: runs dev, critic and diagnosis first)
+    as the next candidate on branch rc/<agent>/v<N>; exit 1 if it touches forbidden files."""
+    from release_pipeline.errors import UserError
+    from release_pipeline.models import Candidate
     from release_pipeline.stages.candidate import create_candidate
+    from release_pipeline.stages.iterate import propose
 
+    if (source is None) == (strategy is None):
+        raise UserError("give exactly one of --from (a change) and --strategy (a strategy's proposal)")
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
-    result = create_candidate(ws, cfg, source, intent=intent)
-    v = result.version
+    if source is not None:
+        record = create_candidate(ws, cfg, source, intent=intent).record
+    else:
+        step = propose(
+            ws,
+            cfg,
+            strategy=strategy,
+            options=parse_options(option),
+            progress=progress_for(json_output),
+            say=say,
+            budget=make_budget(ws, budget),
+        )
+        if step.candidate is None:
+            raise UserError(step.stopped)
+        _, changed = ws.store.version_diff(cfg.name, step.candidate.number)
+        record = Candidate(step.candidate, tuple(changed))
+    v = record.version
     if json_output:
-        print_json(result.record)
+        print_json(record)
     else:
         typer.echo(f"v{v.number} {v.status} on {v.branch} ({v.git_sha[:10]}): {v.intent}")
         for reason in v.reasons:
             typer.echo(f"  rejected: {reason}")
-    if result.rejected:
+    if v.status == "rejected":
         raise typer.Exit(1)
 
 

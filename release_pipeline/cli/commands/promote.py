@@ -10,10 +10,13 @@ from release_pipeline.cli.common import (
     AgentOpt,
     BudgetOpt,
     JsonOpt,
+    OptionOpt,
+    StrategyOpt,
     WorkspaceOpt,
     candidate_version,
     make_budget,
     open_workspace,
+    parse_options,
     print_json,
     print_prerun_rejection,
     progress_for,
@@ -30,6 +33,8 @@ def promote(
         int, typer.Option("--iterations", "-n", min=1, help="Iterations with the configured strategy.")
     ] = 1,
     reason: Annotated[str, typer.Option(help="Why (recorded with the move).")] = "",
+    strategy: StrategyOpt = None,
+    option: OptionOpt = None,
     agent: AgentOpt = None,
     workspace: WorkspaceOpt = None,
     json_output: JsonOpt = False,
@@ -42,7 +47,7 @@ def promote(
     if candidate is not None:
         _promote_one(ws, cfg, candidate, reason, json_output, limit)
     else:
-        _iterate(ws, cfg, iterations, json_output, limit)
+        _iterate(ws, cfg, iterations, json_output, limit, strategy, parse_options(option))
 
 
 def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool, budget) -> None:
@@ -67,14 +72,16 @@ def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool, budget) -> N
         typer.echo(f"{cfg.name}: v{move.from_version} -> v{move.to_version} is canonical ({move.reason})")
 
 
-def _iterate(ws, cfg, iterations: int, json_output: bool, budget) -> None:
+def _iterate(ws, cfg, iterations: int, json_output: bool, budget, strategy: str | None, options: dict) -> None:
     from release_pipeline.models import IterationSummary
     from release_pipeline.stages.iterate import iterate
 
     summary = []
     for i in range(1, iterations + 1):
         say(f"== iteration {i}/{iterations}: {cfg.name} v{ws.head(cfg).number}")
-        step = iterate(ws, cfg, progress=progress_for(json_output), say=say, budget=budget)
+        step = iterate(
+            ws, cfg, strategy=strategy, options=options, progress=progress_for(json_output), say=say, budget=budget
+        )
         gate = step.gate
         entry = IterationSummary(
             iteration=i,

@@ -1,0 +1,123 @@
+"""The `lora-sft` and `grpo` candidate strategies: one fine-tuned adapter, proposed as one `weights.yaml`.
+
+Both train from the fp32 checkpoint of the canonical version's local model (never on top of an earlier adapter:
+each iteration retrains on the latest canonical's own evidence, so rejection sampling improves its data as the
+agent improves), store the adapter in the workspace's blob store, and propose `weights.yaml` naming base and
+adapter by digest, with the configuration and the training log. A retry against the same base draws another seed,
+so it never proposes an adapter already judged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from release_pipeline.blobs import BlobStore
+from release_pipeline.errors import UserError
+from release_pipeline.finetune import require
+from release_pipeline.hookspecs import hookimpl
+from release_pipeline.locations import STATE_DIR
+from release_pipeline.models import CandidateContext, CandidateProposal
+from release_pipeline.weights import WEIGHTS_FILE, Weights, read_weights
+
+
+def lora_sft(ctx: CandidateContext) -> CandidateProposal:
+    """Rejection-sampling fine-tuning: LoRA SFT on the passing dev answers and the spec's demonstrations."""
+    from release_pipeline.finetune.examples import sft_prompts
+    from release_pipeline.finetune.train import LoraSettings, sft_trainer
+
+    require()
+    settings = _settings(ctx, LoraSettings.of(ctx.options))
+    prompts = sft_prompts(ctx, demos=settings.demos)
+    own = sum(1 for p in prompts if p.source == "own_pass")
+    intent = (
+        f"LoRA SFT of {_base_model(ctx)} on {own} passing dev answers and {len(prompts) - own} spec "
+        f"demonstrations ({settings.steps} steps, r={settings.lora_r})"
+    )
+    return _propose(ctx, "lora-sft", settings, intent, lambda ckpt, out: sft_trainer(ckpt, prompts, settings, out))
+
+
+def grpo(ctx: CandidateContext) -> CandidateProposal:
+    """GRPO with the suite's own verifier as reward, on dev prompts weighted by their current pass rate."""
+    from release_pipeline.finetune.examples import draw, drawn_counts, grpo_prompts
+    from release_pipeline.finetune.train import LoraSettings, grpo_trainer
+
+    require()
+    if ctx.verify is None:
+        raise UserError("grpo needs the suite's verifier: run it through `release candidate` or `release promote`")
+    settings = _settings(ctx, LoraSettings.of(ctx.options, learning_rate=5e-5, steps=20))
+    if settings.batch_size % settings.num_generations:
+        raise UserError(
+            f"grpo: batch_size ({settings.batch_size}) must be a multiple of num_generations "
+            f"({settings.num_generations})"
+        )
+    prompts, how = grpo_prompts(ctx)
+    per_step = settings.batch_size // settings.num_generations
+    drawn = draw(prompts, settings.steps * per_step, settings.seed)
+    verify = ctx.verify
+
+    def reward(completions: list[Any], task_id: list[str], **_: Any) -> list[float]:
+        return [float(verify(t, _text(c).strip()).passed) for c, t in zip(completions, task_id, strict=True)]
+
+    intent = (
+        f"GRPO of {_base_model(ctx)} with the suite's verifier as reward on {len(set(p.task_id for p in drawn))} "
+        f"dev prompts ({settings.steps} steps, {settings.num_generations} rollouts a prompt)"
+    )
+    extra = {"prompt_weights": how, "drawn": drawn_counts(drawn)}
+    return _propose(
+        ctx, "grpo", settings, intent, lambda ckpt, out: grpo_trainer(ckpt, drawn, reward, settings, out), extra
+    )
+
+
+def _text(completion: Any) -> str:
+    """A completion's text: conversational datasets give a list of messages."""
+    if isinstance(completion, list):
+        return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
+    return str(completion)
+
+
+def _settings(ctx: CandidateContext, settings: Any) -> Any:
+    """Another seed for every candidate already judged against this base: never the same adapter twice."""
+    from dataclasses import replace
+
+    return replace(settings, seed=settings.seed + len(ctx.judged))
+
+
+def _base_model(ctx: CandidateContext) -> str:
+    earlier = read_weights(ctx.base.path)
+    return earlier.base_model if earlier else ctx.base.manifest.model
+
+
+def _propose(
+    ctx: CandidateContext, method: str, settings: Any, intent: str, make: Any, extra: dict[str, Any] | None = None
+) -> CandidateProposal:
+    """Train from the base checkpoint, store checkpoint and adapter, and propose the weights file naming them."""
+    from release_pipeline.finetune.checkpoint import base_checkpoint
+    from release_pipeline.finetune.train import train
+    from release_pipeline.llm.providers import BASE_FILE
+
+    blobs = BlobStore(ctx.workspace / STATE_DIR / "blobs")
+    model = _base_model(ctx)
+    base, checkpoint = base_checkpoint(blobs, model)
+    with tempfile.TemporaryDirectory(prefix=f"{method}-") as tmp, contextlib.redirect_stdout(sys.stderr):
+        out = Path(tmp)
+        log = train(make(checkpoint, out), out / "adapter")
+        (out / "adapter" / BASE_FILE).write_text(base + "\n", encoding="utf-8")
+        (out / "adapter" / "README.md").unlink(missing_ok=True)  # PEFT's model card: paths and dates, not weights
+        adapter = blobs.put(out / "adapter")
+    weights = Weights(model, base, adapter, method, {**settings.to_dict(), **(extra or {})}, log.steps, log.summary)
+    text = f"# Written by the {method} strategy: fine-tuned weights of this version.\n" + yaml.safe_dump(
+        weights.to_dict(), sort_keys=False
+    )
+    return CandidateProposal(intent, files={WEIGHTS_FILE: text}, source=f"{method}:{adapter[7:23]}")
+
+
+@hookimpl
+def release_register_candidate_strategies(register):
+    register("lora-sft", lora_sft)
+    register("grpo", grpo)
