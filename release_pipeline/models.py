@@ -512,7 +512,8 @@ class CandidateContext:
     dev_examples: tuple[dict[str, Any], ...] = ()  # dev-split tasks with their latest canonical outcome
     judged: tuple[Judged, ...] = ()  # candidates already judged against this base: propose something else
     context_tokens: int = 0  # the agent model's context window, when known: a prompt must fit in it
-    verify: Any = None  # verify(task_id, output) -> Verdict: the suite's own verifier on the dev split
+    verifiers: dict[str, Any] = field(default_factory=dict)  # name -> verify(task_id, output) -> Verdict, on dev
+    # tasks: the suite's own `primary` verifier, then its secondary ones
 
     def already_judged(self, files: dict[str, str]) -> Judged | None:
         """The earlier candidate that proposed exactly these file contents against this base, if one did."""
@@ -679,7 +680,9 @@ class GateReport(Record):
     `Reason`); `fixes`, `regressions`, `unchanged`, `flaky` and `uncertain` list task ids by outcome; `tasks` has
     every task's row with the trial ids behind it. `trials` counts the trials used per side, `spent` those this
     gate ran; `secondary` maps each secondary verifier to its passes per side; `sampling` says per side how the
-    agent's model decodes (`repeats_are_copies` when both decode greedily). `id` is the stored report's number.
+    agent's model decodes (`repeats_are_copies` when both decode greedily); `training` says how a fine-tuned candidate
+    was trained (method, base model, summary, TRL's per-step `frac_reward_zero_std`, loss). `id` is the stored
+    report's number.
     """
 
     agent: str
@@ -717,6 +720,7 @@ class GateReport(Record):
     sampling: dict[str, Sampling] = field(default_factory=dict)
     repeats_are_copies: bool = False
     cost: GateCost | None = None
+    training: dict[str, Any] = field(default_factory=dict)  # a fine-tuned candidate's method, summary, GRPO zero-std
     policy: dict[str, Any] = field(default_factory=dict)
     policy_hash: str = ""
     tasks: tuple[TaskRow, ...] = ()

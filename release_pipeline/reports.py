@@ -85,6 +85,20 @@ def _cost_line(cost: dict[str, Any]) -> str:
     )
 
 
+def _training_line(training: dict[str, Any]) -> str:
+    """How a fine-tuned candidate was trained: method, steps, speed, and the share of useless GRPO groups."""
+    s = training.get("summary", {})
+    line = (
+        f"- training: {training.get('method')} of {training.get('base_model')}, {s.get('steps')} steps on "
+        f"{s.get('device')} ({s.get('steps_per_s')} steps/s, {s.get('tokens_per_s')} tokens/s)"
+    )
+    zero = training.get("frac_reward_zero_std")
+    if zero:
+        shown = ", ".join(f"{v:.2f}" for v in zero[:20]) + (", ..." if len(zero) > 20 else "")
+        line += f"; frac_reward_zero_std per step (groups that taught nothing): {shown}"
+    return line
+
+
 def gate_markdown(body: dict[str, Any], *, explain: bool = False) -> str:
     """The gate report for people and CI summaries; with `explain`, every task and why trials were spent on it."""
     paired = body["paired_test"]
@@ -123,6 +137,7 @@ def gate_markdown(body: dict[str, Any], *, explain: bool = False) -> str:
         *([f"- {secondary_line(body['secondary'])}"] if body.get("secondary") else []),
         *(f"- note: {n}" for n in body["notes"]),
         *([_cost_line(body["cost"])] if body.get("cost") else []),
+        *([_training_line(body["training"])] if body.get("training") else []),
         "",
         "## Tasks" if explain else "## Flips",
         "",

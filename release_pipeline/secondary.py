@@ -6,7 +6,7 @@ outputs already stored, when a report is made, so they cost no trial and apply t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from release_pipeline.models import Suite, Task, TrialRecord
@@ -26,17 +26,24 @@ def secondary_scores(ws: Workspace, suite: Suite, trials: Iterable[TrialRecord])
     tasks: dict[str, Task] = {t.id: t for t in suite.tasks}
     judged = [t for t in trials if t.status != "error" and t.task_id in tasks]
     scores = {}
-    for settings in suite.secondary:
-        options = {k: v for k, v in settings.items() if k not in ("type", "name")}
-        verify = ws.plugins.registry.get("verifier", settings["type"])(options, ws.root)
+    for name, verify in secondary_verifiers(ws, suite).items():
         passes = 0
         for trial in judged:
             try:
                 passes += bool(verify(tasks[trial.task_id], trial.output).passed)
             except Exception:  # a secondary verifier never decides, and never stops a report
                 continue
-        scores[secondary_name(settings)] = {"passes": passes, "trials": len(judged)}
+        scores[name] = {"passes": passes, "trials": len(judged)}
     return scores
+
+
+def secondary_verifiers(ws: Workspace, suite: Suite) -> dict[str, Callable[[Task, Any], Any]]:
+    """Each secondary verifier of a suite by name, built."""
+    built = {}
+    for settings in suite.secondary:
+        options = {k: v for k, v in settings.items() if k not in ("type", "name")}
+        built[secondary_name(settings)] = ws.plugins.registry.get("verifier", settings["type"])(options, ws.root)
+    return built
 
 
 def secondary_line(scores: dict[str, Any]) -> str:

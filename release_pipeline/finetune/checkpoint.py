@@ -7,21 +7,17 @@ kept in the blob store, named by its content; `index/` maps the GGUF file's dige
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 
 from release_pipeline.blobs import BlobStore
 from release_pipeline.errors import UserError
-from release_pipeline.llm.providers import LOCAL_PROVIDER, weights_path
+from release_pipeline.llm.providers import LOCAL_PROVIDER, file_sha256, weights_path
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def gguf_of(model: str) -> Path:
+    """The GGUF file a local model is served from."""
+    return weights_path(local_name(model))
 
 
 def local_name(model: str) -> str:
@@ -34,8 +30,8 @@ def local_name(model: str) -> str:
 
 def base_checkpoint(blobs: BlobStore, model: str) -> tuple[str, Path]:
     """The digest and folder of the fp32 checkpoint of a local model, made and stored on first use."""
-    gguf = weights_path(local_name(model))
-    index = blobs.root / "index" / f"{gguf.stem}-{file_digest(gguf)[:32]}.txt"
+    gguf = gguf_of(model)
+    index = blobs.root / "index" / f"{gguf.stem}-{file_sha256(gguf)[:32]}.txt"
     if index.is_file():
         digest = index.read_text(encoding="utf-8").strip()
         if blobs.has(digest):

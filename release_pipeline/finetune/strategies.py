@@ -48,8 +48,8 @@ def grpo(ctx: CandidateContext) -> CandidateProposal:
     from release_pipeline.finetune.train import LoraSettings, grpo_trainer
 
     require()
-    if ctx.verify is None:
-        raise UserError("grpo needs the suite's verifier: run it through `release candidate` or `release promote`")
+    if "primary" not in ctx.verifiers:
+        raise UserError("grpo needs the suite's verifiers: run it through `release candidate` or `release promote`")
     settings = _settings(ctx, LoraSettings.of(ctx.options, learning_rate=5e-5, steps=20))
     if settings.batch_size % settings.num_generations:
         raise UserError(
@@ -59,19 +59,29 @@ def grpo(ctx: CandidateContext) -> CandidateProposal:
     prompts, how = grpo_prompts(ctx)
     per_step = settings.batch_size // settings.num_generations
     drawn = draw(prompts, settings.steps * per_step, settings.seed)
-    verify = ctx.verify
+    rewards = [_reward(name, verify) for name, verify in ctx.verifiers.items()]
+    weights = [1.0 if name == "primary" else settings.secondary_reward for name in ctx.verifiers]
+    prompts_used = len({p.task_id for p in drawn})
+    intent = (
+        f"GRPO of {_base_model(ctx)} with the suite's verifiers ({', '.join(ctx.verifiers)}) as rewards on "
+        f"{prompts_used} dev prompts ({settings.steps} steps, {settings.num_generations} rollouts a prompt)"
+    )
+    extra = {"prompt_weights": how, "drawn": drawn_counts(drawn)}
+
+    def trainer(checkpoint: Path, out: Path) -> Any:
+        return grpo_trainer(checkpoint, drawn, rewards, weights, settings, out)
+
+    return _propose(ctx, "grpo", settings, intent, trainer, extra)
+
+
+def _reward(name: str, verify: Any) -> Any:
+    """A TRL reward function: 1 for each completion the verifier passes, else 0 (named for TRL's logs)."""
 
     def reward(completions: list[Any], task_id: list[str], **_: Any) -> list[float]:
         return [float(verify(t, _text(c).strip()).passed) for c, t in zip(completions, task_id, strict=True)]
 
-    intent = (
-        f"GRPO of {_base_model(ctx)} with the suite's verifier as reward on {len(set(p.task_id for p in drawn))} "
-        f"dev prompts ({settings.steps} steps, {settings.num_generations} rollouts a prompt)"
-    )
-    extra = {"prompt_weights": how, "drawn": drawn_counts(drawn)}
-    return _propose(
-        ctx, "grpo", settings, intent, lambda ckpt, out: grpo_trainer(ckpt, drawn, reward, settings, out), extra
-    )
+    reward.__name__ = name
+    return reward
 
 
 def _text(completion: Any) -> str:
@@ -97,9 +107,10 @@ def _propose(
     ctx: CandidateContext, method: str, settings: Any, intent: str, make: Any, extra: dict[str, Any] | None = None
 ) -> CandidateProposal:
     """Train from the base checkpoint, store checkpoint and adapter, and propose the weights file naming them."""
-    from release_pipeline.finetune.checkpoint import base_checkpoint
+    from release_pipeline.finetune.checkpoint import base_checkpoint, gguf_of
+    from release_pipeline.finetune.gguf_lora import convert
     from release_pipeline.finetune.train import train
-    from release_pipeline.llm.providers import BASE_FILE
+    from release_pipeline.llm.providers import ADAPTER_GGUF, BASE_FILE, BASE_GGUF_FILE, file_sha256
 
     blobs = BlobStore(ctx.workspace / STATE_DIR / "blobs")
     model = _base_model(ctx)
@@ -108,6 +119,8 @@ def _propose(
         out = Path(tmp)
         log = train(make(checkpoint, out), out / "adapter")
         (out / "adapter" / BASE_FILE).write_text(base + "\n", encoding="utf-8")
+        (out / "adapter" / BASE_GGUF_FILE).write_text(file_sha256(gguf_of(model)) + "\n", encoding="utf-8")
+        convert(out / "adapter", checkpoint, out / "adapter" / ADAPTER_GGUF)
         (out / "adapter" / "README.md").unlink(missing_ok=True)  # PEFT's model card: paths and dates, not weights
         adapter = blobs.put(out / "adapter")
     weights = Weights(model, base, adapter, method, {**settings.to_dict(), **(extra or {})}, log.steps, log.summary)

@@ -39,6 +39,7 @@ class LoraSettings:
     max_completion_length: int = 16
     temperature: float = 1.0
     beta: float = 0.0  # KL penalty; 0 needs no reference model
+    secondary_reward: float = 0.5  # weight of each secondary verifier's reward (the primary one weighs 1)
 
     @classmethod
     def of(cls, options: dict[str, Any], **defaults: Any) -> LoraSettings:
@@ -159,7 +160,12 @@ def sft_trainer(checkpoint: Path, prompts: list[Prompt], s: LoraSettings, out: P
 
 
 def grpo_trainer(
-    checkpoint: Path, prompts: list[Prompt], reward: Callable[..., list[float]], s: LoraSettings, out: Path
+    checkpoint: Path,
+    prompts: list[Prompt],
+    rewards: list[Callable[..., list[float]]],
+    weights: list[float],
+    s: LoraSettings,
+    out: Path,
 ) -> Any:
     from trl import GRPOConfig, GRPOTrainer
 
@@ -170,10 +176,11 @@ def grpo_trainer(
         max_completion_length=s.max_completion_length,
         temperature=s.temperature,
         beta=s.beta,
+        reward_weights=weights,
     )
     return GRPOTrainer(
         model=model,
-        reward_funcs=cast(Any, reward),
+        reward_funcs=cast(Any, rewards),
         args=args,
         train_dataset=grpo_dataset(prompts),
         processing_class=tokenizer,

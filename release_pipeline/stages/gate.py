@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from release_pipeline.errors import UserError
 from release_pipeline.models import (
+    Artifact,
     GateBounds,
     GateCost,
     GateEvidence,
@@ -45,6 +46,7 @@ from release_pipeline.stages.run import (
     preflight,
     task_outcomes,
 )
+from release_pipeline.weights import read_weights
 
 if TYPE_CHECKING:
     from release_pipeline.config import AgentConfig
@@ -267,6 +269,7 @@ def gate_candidate(
         sampling=sampling,
         repeats_are_copies=copies,
         cost=_cost(list(sides.values()), planned.rows, evidence.fixes, setup.ws.llm.calls - calls_before),
+        training=training_of(sides["candidate"].artifact),
     )
     return record_decision(setup, reasons, evidence, report)
 
@@ -357,6 +360,21 @@ def record_decision(setup: GateSetup, reasons: list[Reason], evidence: GateEvide
         )
         ws.store.set_status(agent, number, "candidate", [accepted])
     return GateResult(replace(report, id=report_id), reasons, evidence, markdown)
+
+
+def training_of(artifact: Artifact) -> dict[str, Any]:
+    """What the report says of a fine-tuned candidate's training (nothing for any other candidate)."""
+    weights = read_weights(artifact.path)
+    if weights is None:
+        return {}
+    return {
+        "method": weights.method,
+        "base_model": weights.base_model,
+        "adapter": weights.adapter,
+        "summary": weights.summary,
+        "loss": [s["loss"] for s in weights.log if "loss" in s],
+        "frac_reward_zero_std": [s["frac_reward_zero_std"] for s in weights.log if "frac_reward_zero_std" in s],
+    }
 
 
 def reliably_passing(source: StoreSource, first: dict[str, int]) -> set[str]:

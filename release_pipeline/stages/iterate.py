@@ -10,6 +10,7 @@ from release_pipeline.errors import AlreadyJudged
 from release_pipeline.llm.providers import context_window
 from release_pipeline.models import CandidateContext, HeadMove, Spec, Verdict, VersionInfo
 from release_pipeline.progress import ProgressFactory, silent
+from release_pipeline.secondary import secondary_verifiers
 from release_pipeline.stages.budget import Budget
 from release_pipeline.stages.candidate import judged_against
 from release_pipeline.stages.critic import store_symptoms
@@ -97,8 +98,11 @@ def propose(
     budget: Budget | None = None,
 ) -> Iteration:
     """Run the canonical version on dev, label and diagnose its failures, and record one candidate from them."""
+    from release_pipeline.gitops import ensure_clean
+
     hook, progress = ws.plugins.hook, progress or silent
     base = ws.head(agent)
+    ensure_clean(ws.repo)  # a candidate is recorded at the end: say so now, not after training
     outcome = hook.release_stage_run(
         workspace=ws, agent=agent, version=base, split="dev", progress=progress, budget=budget
     )
@@ -161,17 +165,22 @@ def candidate_context(
         dev_examples(ws, agent, run_id),
         judged_against(ws, agent, base),
         context_window(artifact.manifest.model or ws.config.models.get("agent", "")),
-        dev_verifier(ws, agent),
+        dev_verifiers(ws, agent),
     )
 
 
-def dev_verifier(ws: Workspace, agent: AgentConfig) -> Callable[[str, Any], Verdict]:
-    """The suite's own verifier over its dev tasks, for strategies that score outputs (GRPO's reward)."""
-    tasks = {t.id: t for t in ws.suite(agent).split("dev")}
-    verifiers = ws.verifiers
+def dev_verifiers(ws: Workspace, agent: AgentConfig) -> dict[str, Callable[[str, Any], Verdict]]:
+    """The suite's own verifiers over its dev tasks, by name (`primary`, then the secondary ones), for strategies
+    that score outputs (GRPO's rewards)."""
+    suite = ws.suite(agent)
+    tasks = {t.id: t for t in suite.split("dev")}
+    secondary = secondary_verifiers(ws, suite)
 
-    def verify(task_id: str, output: Any) -> Verdict:
-        task = tasks[task_id]
-        return verifiers(task)(task, output)
+    def scorer(name: str) -> Callable[[str, Any], Verdict]:
+        def verify(task_id: str, output: Any) -> Verdict:
+            task = tasks[task_id]
+            return (ws.verifiers(task) if name == "primary" else secondary[name])(task, output)
 
-    return verify
+        return verify
+
+    return {name: scorer(name) for name in ("primary", *secondary)}
