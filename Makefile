@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 DEMO_DIR ?= ./demo-workspace
+TORCH ?= 2.13.0
 
 .PHONY: demo test bench clean local-model benchmark-data
 
@@ -12,8 +13,10 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/pip install -q -e .
 	touch $@
 
+# The tests fine-tune on the CPU: torch's CPU build first (an unpinned torch pulls a multi-GB CUDA build).
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q torch==$(TORCH)
+	$(VENV)/bin/pip install -q -e '.[test,finetune]' torch==$(TORCH)
 	touch $(VENV)/.installed $@
 
 $(VENV)/.local-model: scripts/install-local-model.sh | $(VENV)/bin/python

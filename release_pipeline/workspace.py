@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from release_pipeline.config import AgentConfig, WorkspaceConfig, load_config
 from release_pipeline.errors import NotFoundError, UserError
+from release_pipeline.llm.providers import use_blob_store
 from release_pipeline.locations import ACTOR_ENV, CONFIG_FILE, DB_ENV, STATE_DIR, find_root
 from release_pipeline.manifest import load_manifest
 from release_pipeline.models import Artifact, Suite, VersionInfo
@@ -41,6 +42,7 @@ class Workspace:
         self.config: WorkspaceConfig = load_config(self.source)
         self._suites: dict[str, Suite] = {}
         self._judges: dict[str, Workspace] = {}
+        use_blob_store(self.root / STATE_DIR / "blobs")  # the local provider serves this workspace's adapters
 
     @classmethod
     def find(cls, start: Path | None = None) -> Workspace:
@@ -73,9 +75,7 @@ class Workspace:
     def llm(self) -> LLMGateway:
         """Every LLM call of this workspace goes through here: cached and recorded in its store."""
         from release_pipeline.llm.gateway import LLMGateway
-        from release_pipeline.llm.providers import use_blob_store
 
-        use_blob_store(self.blobs.root)
         return LLMGateway(self.store)
 
     @cached_property
