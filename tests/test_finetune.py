@@ -176,3 +176,21 @@ def test_a_corrupt_or_missing_adapter_is_one_clear_line(tmp_path):
     shutil.rmtree(adapter)
     result = run_release(root, "run", "--version", f"v{made['number']}")
     assert result.returncode == 2 and "is missing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_version_answers_with_its_weights_file_and_without_it_with_the_base_model(tmp_path):
+    from release_pipeline.builtin.prompt_agent import PromptAgent
+
+    agent = tmp_path / "qa"
+    shutil.copytree(REPO / "agents" / "qa", agent)
+    before = PromptAgent(Artifact("qa", 1, agent, load_manifest(agent), "sha", "hash"))
+    (agent / "weights.yaml").write_text(
+        f"base_model: local/smollm2\nbase: sha256:{'a' * 64}\nadapter: sha256:{'b' * 64}\n"
+    )
+    tuned = PromptAgent(Artifact("qa", 2, agent, load_manifest(agent), "sha", "hash"))
+    assert (before.model, tuned.model) == ("local/smollm2", f"local/smollm2@{'b' * 64}")
+    (agent / "weights.yaml").write_text(
+        f"base_model: local/other\nbase: sha256:{'a' * 64}\nadapter: sha256:{'b' * 64}\n"
+    )
+    with pytest.raises(ConfigError, match="was trained on local/other"):
+        PromptAgent(Artifact("qa", 3, agent, load_manifest(agent), "sha", "hash"))
