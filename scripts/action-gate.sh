@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The action's gate step (action.yml): gate (or promote) one candidate, and hand GitHub what it shows.
+#
+# In:  RELEASE_AGENT, RELEASE_MODE (gate | promote), RELEASE_CANDIDATE, RELEASE_BUDGET, RELEASE_OUT (a folder),
+#      RELEASE_DB_URL (empty: the workspace's SQLite), GITHUB_OUTPUT, GITHUB_STEP_SUMMARY; `release` on PATH.
+# Out: $RELEASE_OUT/gate.json, gate.md and junit.xml; the step summary; outputs decision, fixes, regressions,
+#      report, junit. Exit 0 accepted (and promoted, in promote mode), 1 rejected, 3 undecided, 2 bad input.
+set -uo pipefail
+
+release="${RELEASE:-release}"
+out="${RELEASE_OUT:?RELEASE_OUT names the folder for the reports}"
+mkdir -p "$out"
+[ -n "${RELEASE_DB_URL:-}" ] || unset RELEASE_DB_URL
+args=(--candidate "${RELEASE_CANDIDATE:?RELEASE_CANDIDATE names the candidate}")
+[ -n "${RELEASE_AGENT:-}" ] && args+=(--agent "$RELEASE_AGENT")
+[ -n "${RELEASE_BUDGET:-}" ] && args+=(--budget "$RELEASE_BUDGET")
+
+"$release" init >/dev/null 2>&1 || true   # a fresh checkout: record the committed agents, if nothing is recorded
+"$release" gate "${args[@]}" --json --markdown "$out/gate.md" --junit "$out/junit.xml" >"$out/gate.json"
+code=$?
+if [ "$code" -eq 0 ] && [ "${RELEASE_MODE:-gate}" = promote ]; then
+  "$release" promote "${args[@]}" --reason "merged: ${GITHUB_SHA:-$RELEASE_CANDIDATE}" >&2
+  code=$?
+fi
+if [ -s "$out/gate.json" ]; then
+  python3 - "$out" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+report = json.load(open(os.path.join(out, "gate.json")))
+with open(os.environ["GITHUB_OUTPUT"], "a") as fh:
+    fh.write(f"decision={report['decision']}\n")
+    fh.write(f"fixes={','.join(report.get('fixes', []))}\n")
+    fh.write(f"regressions={','.join(report.get('regressions', []))}\n")
+    fh.write(f"report={os.path.join(out, 'gate.json')}\n")
+    fh.write(f"junit={os.path.join(out, 'junit.xml')}\n")
+PY
+fi
+if [ -n "${GITHUB_STEP_SUMMARY:-}" ] && [ -s "$out/gate.md" ]; then
+  cat "$out/gate.md" >>"$GITHUB_STEP_SUMMARY"
+fi
+exit "$code"

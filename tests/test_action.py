@@ -1,0 +1,103 @@
+"""The GitHub Action (`action.yml`), run here as GitHub would run its steps: a temporary repository with a passing
+and a failing candidate, a faked `GITHUB_*` environment, and the composite's `run` steps executed in order.
+
+The `uses:` steps (setup-python, the Actions cache, the artifact upload) are GitHub's own and are not run; the
+install step is skipped because this interpreter already has the package.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, Cli, commit_all, git, make_workspace
+
+ACTION = yaml.safe_load((REPO / "action.yml").read_text())
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+def evaluate(expression: str, context: dict[str, str]) -> str:
+    """The expressions action.yml uses: dotted names, joined by `||` (the first non-empty one wins)."""
+    for operand in expression.split("||"):
+        value = context.get(operand.strip(), "")
+        if value:
+            return value
+    return ""
+
+
+def run_action(workspace: Path, tmp: Path, inputs: dict[str, str], head_sha: str) -> tuple[int, dict, str]:
+    """Run the composite's steps; the gate step's exit code, its outputs, and the step summary."""
+    output, summary = tmp / "github_output", tmp / "step_summary"
+    output.write_text("")
+    summary.write_text("")
+    defaults = {name: spec.get("default", "") for name, spec in ACTION["inputs"].items()}
+    context = {f"inputs.{k}": v for k, v in {**defaults, **inputs}.items()}
+    context |= {
+        "github.action_path": str(REPO),
+        "github.sha": head_sha,
+        "github.event.pull_request.head.sha": head_sha,
+        "github.repository": "user/agents",
+        "github.run_id": "1",
+        "runner.temp": str(tmp / "runner"),
+    }
+    env = {
+        **os.environ,
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_SHA": head_sha,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    code = 0
+    for step in ACTION["runs"]["steps"]:
+        if "run" not in step or step.get("name") == "Install release-pipeline":
+            continue
+        step_env = {k: EXPRESSION.sub(lambda m: evaluate(m.group(1), context), str(v)) for k, v in step["env"].items()}
+        script = EXPRESSION.sub(lambda m: evaluate(m.group(1), context), step["run"])
+        cwd = workspace / EXPRESSION.sub(lambda m: evaluate(m.group(1), context), step.get("working-directory", "."))
+        done = subprocess.run(["bash", "-c", script], cwd=cwd, env={**env, **step_env}, capture_output=True, text=True)
+        code = done.returncode
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+    return code, outputs, summary.read_text()
+
+
+def branch(root: Path, name: str, files: dict[str, str]) -> str:
+    """A candidate branch from the canonical commit, as a pull request would bring it."""
+    git(root, "checkout", "-q", "-b", name, "canonical/calc")
+    for path, text in files.items():
+        (root / path).write_text(text)
+    sha = commit_all(root, f"{name}: change the agent")
+    git(root, "checkout", "-q", "-")
+    return sha
+
+
+@pytest.mark.slow
+def test_the_action_gates_a_passing_and_a_failing_pull_request(tmp_path):
+    root = make_workspace(tmp_path / "repo")
+    Cli(root)("init")
+    ops = (root / "agents/calc/ops.py").read_text()
+    good = branch(root, "good", {"agents/calc/formatting.py": (root / "agents/calc/formatting.py").read_text()
+                                 .replace('f"{value:,}"', 'f"{value}"')})  # fmt: skip
+    bad = branch(root, "bad", {"agents/calc/ops.py": ops.replace('("add", re.compile', '("sub", re.compile', 1)})
+
+    code, outputs, summary = run_action(root, tmp_path / "good", {"agent": "calc"}, good)
+    assert (code, outputs["decision"]) == (0, "accepted"), summary
+    assert outputs["fixes"] and not outputs["regressions"]
+    assert "ACCEPTED" in summary
+
+    code, outputs, summary = run_action(root, tmp_path / "bad", {"agent": "calc"}, bad)
+    assert (code, outputs["decision"]) == (1, "rejected")
+    regressions = outputs["regressions"].split(",")
+    assert regressions and all(task in summary for task in regressions)  # the summary names them
+    cases = ET.parse(outputs["junit"]).getroot().iter("testcase")
+    failed = {c.get("name") for c in cases if c.find("failure") is not None}
+    assert failed == set(regressions)
+
+    # merged: promote mode moves the canonical head to the passing candidate
+    code, outputs, _ = run_action(root, tmp_path / "merge", {"agent": "calc", "mode": "promote"}, good)
+    assert code == 0 and git(root, "rev-parse", "canonical/calc") == good
