@@ -10,7 +10,11 @@ class UserError(Exception):
 
 
 class AlreadyJudged(UserError):
-    """A candidate with the same content as one already recorded against the same base."""
+    """A candidate with the same content as one already recorded against the same base (`twin`)."""
+
+    def __init__(self, message: str, twin: int = 0):
+        super().__init__(message)
+        self.twin = twin
 
 
 class ConfigError(UserError):

@@ -167,3 +167,36 @@ def write_report(state_dir: Path, stem: str, body: dict[str, Any], markdown: str
     (folder / f"{stem}.json").write_text(json.dumps(body, indent=2, default=str), encoding="utf-8")
     (folder / f"{stem}.md").write_text(markdown, encoding="utf-8")
     return folder / f"{stem}.md"
+
+
+def gate_junit(body: dict[str, Any]) -> str:
+    """The gate as JUnit XML for CI: one test case per gate task; a confirmed regression fails, a task the gate
+    could not show safe is skipped with the reason, every other task passes. A candidate rejected before running
+    (it changed files it may not) is one failing case."""
+    import xml.etree.ElementTree as ET
+
+    name = f"{body['agent']} v{body['candidate']} against v{body['base']}"
+    suite = ET.Element("testsuite", name=name)
+    failures = skipped = 0
+    for row in body.get("tasks", []):
+        case = ET.SubElement(suite, "testcase", classname=f"{body['agent']}.gate", name=row["task_id"])
+        base, cand = row["base"], row["candidate"]
+        seen = f"base {base['passes']}/{base['trials']}, candidate {cand['passes']}/{cand['trials']}"
+        if row["outcome"] == "regression":
+            failures += 1
+            ET.SubElement(case, "failure", message=f"confirmed regression: {seen}", type="regression")
+        elif not row["safe"]:
+            skipped += 1
+            why = row.get("why") or "not shown free of a drop of min_effect"
+            ET.SubElement(case, "skipped", message=f"uncertain ({seen}): {why}")
+    if not body.get("tasks") and body["decision"] == "rejected":
+        case = ET.SubElement(suite, "testcase", classname=f"{body['agent']}.gate", name="candidate")
+        ET.SubElement(case, "failure", message="; ".join(body.get("reasons", [])), type="rejected")
+        failures += 1
+    suite.set("tests", str(len(suite)))
+    suite.set("failures", str(failures))
+    suite.set("skipped", str(skipped))
+    root = ET.Element("testsuites", name="release-pipeline gate")
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

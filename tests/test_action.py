@@ -33,6 +33,7 @@ def evaluate(expression: str, context: dict[str, str]) -> str:
 
 def run_action(workspace: Path, tmp: Path, inputs: dict[str, str], head_sha: str) -> tuple[int, dict, str]:
     """Run the composite's steps; the gate step's exit code, its outputs, and the step summary."""
+    tmp.mkdir(parents=True)
     output, summary = tmp / "github_output", tmp / "step_summary"
     output.write_text("")
     summary.write_text("")

@@ -67,13 +67,18 @@ def candidate_version(ws, agent, ref: str):
     """A recorded candidate (`v3`, `3`), or a new one recorded from a git ref or patch file."""
     import re
 
+    from release_pipeline.errors import AlreadyJudged
     from release_pipeline.stages.candidate import create_candidate
 
     if re.fullmatch(r"[vV]?\d+", ref):
         return ws.resolve_version(agent, ref)
     ws.policy()  # a broken policy fails before anything is recorded
     ws.suite(agent)
-    result = create_candidate(ws, agent, ref)
+    try:
+        result = create_candidate(ws, agent, ref)
+    except AlreadyJudged as exc:  # the same change again (a merge of a gated pull request): that candidate
+        say(f"{ref} is v{exc.twin}, already recorded against the canonical version")
+        return ws.store.version(agent.name, exc.twin)
     say(f"recorded {ref} as candidate v{result.version.number} ({result.version.branch})")
     return result.version
 
@@ -83,19 +88,21 @@ def rejected_before_running(ws, version) -> bool:
     return version.status == "rejected" and ws.store.latest_gate_report(version.agent, version.number) is None
 
 
-def print_prerun_rejection(ws, version, json_output: bool) -> None:
-    """Report such a candidate as a gate report, so scripts read one format."""
+def print_prerun_rejection(ws, version, json_output: bool):
+    """Report such a candidate as a gate report, so scripts read one format; returns that report."""
     from release_pipeline.models import GateReport
 
-    reasons = tuple(version.reasons)
+    head = ws.store.head(version.agent)
+    report = GateReport(
+        version.agent, head.number if head else 0, version.number, "rejected", exit_code=1, reasons=version.reasons
+    )
     if json_output:
-        head = ws.store.head(version.agent)
-        base = head.number if head else 0
-        print_json(GateReport(version.agent, base, version.number, "rejected", exit_code=1, reasons=reasons))
+        print_json(report)
     else:
         typer.echo(f"v{version.number} REJECTED before running:")
-        for reason in reasons:
+        for reason in report.reasons:
             typer.echo(f"- {reason}")
+    return report
 
 
 StrategyOpt = Annotated[

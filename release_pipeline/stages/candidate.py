@@ -80,7 +80,8 @@ def refuse_twin(ws: Workspace, agent: AgentConfig, base: VersionInfo, content_ha
             why = f" ({'; '.join(v.reasons)})" if v.reasons else ""
             raise AlreadyJudged(
                 f"{source} has the same content as v{v.number}, already recorded against v{base.number} "
-                f"as {v.status}{why}"
+                f"as {v.status}{why}",
+                twin=v.number,
             )
 
 

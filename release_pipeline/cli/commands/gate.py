@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,27 +28,45 @@ def gate(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show every task: what was seen, what it shows, why trials were spent.")
     ] = False,
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write the Markdown report here.")] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Also write JUnit XML here (a test case per gate task).")
+    ] = None,
     agent: AgentOpt = None,
     workspace: WorkspaceOpt = None,
     json_output: JsonOpt = False,
     budget: BudgetOpt = None,
 ) -> None:
     """Run the flip-centered gate. Exit 0 accepted, 1 rejected, 3 undecided (budget or evidence), 2 bad input."""
-    from release_pipeline.reports import gate_markdown
+    from release_pipeline.reports import gate_junit, gate_markdown
     from release_pipeline.stages.gate import gate_candidate
 
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
     version = candidate_version(ws, cfg, candidate)
     if rejected_before_running(ws, version):
-        print_prerun_rejection(ws, version, json_output)
+        report = print_prerun_rejection(ws, version, json_output)
+        _write(
+            markdown,
+            f"# Gate: {cfg.name} v{version.number}: REJECTED before running\n\n"
+            + "".join(f"- {r}\n" for r in report.reasons),
+        )
+        _write(junit, gate_junit(report.to_dict()))
         raise typer.Exit(1)
     result = gate_candidate(ws, cfg, version, progress=progress_for(json_output), budget=make_budget(ws, budget))
+    _write(markdown, result.markdown)
+    _write(junit, gate_junit(result.body))
     if json_output:
         print_json(result.report)
     else:
         typer.echo(gate_markdown(result.body, explain=True) if explain else result.markdown)
     raise typer.Exit(result.exit_code)
+
+
+def _write(path: Path | None, text: str) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
 def register(app: typer.Typer) -> None:
