@@ -175,6 +175,29 @@ def commit_patch(repo: git.Repo, base: str, patch: Path, message: str) -> str:
         return _commit_index(repo, base, message)
 
 
+def merge_base(repo: git.Repo, a: str, b: str) -> str:
+    try:
+        return repo.git.merge_base(a, b)
+    except git.GitCommandError:
+        raise UserError(f"{b[:10]} shares no history with {a[:10]}") from None
+
+
+def rebase_onto(repo: git.Repo, base: str, sha: str, message: str) -> str | None:
+    """`sha`'s own change (since its merge base with `base`) committed on top of `base` (a three-way apply in a
+    temporary index; the working tree is untouched); None when it does not apply cleanly."""
+    diff = repo.git.diff("--binary", "--full-index", merge_base(repo, base, sha), sha)
+    if not diff.strip():
+        return base
+    with _scratch_index(repo, base) as tmp:
+        patch = tmp / "own-change.patch"
+        patch.write_text(diff + "\n", encoding="utf-8")
+        try:
+            repo.git.apply("--cached", "--3way", str(patch))
+        except git.GitCommandError:
+            return None
+        return _commit_index(repo, base, message)
+
+
 def commit_files(repo: git.Repo, base: str, files: dict[str, str], message: str) -> str:
     """Commit new contents for `files` (repository paths) on top of `base`; the working tree is untouched."""
     with _scratch_index(repo, base) as tmp:

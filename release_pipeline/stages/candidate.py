@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from release_pipeline import gitops
 from release_pipeline.config import read_text
-from release_pipeline.errors import AlreadyJudged, UserError
+from release_pipeline.errors import AlreadyJudged, ConflictError, UserError
 from release_pipeline.manifest import is_editable
 from release_pipeline.models import Candidate, CandidateProposal, Judged, VersionInfo
 from release_pipeline.patches import PATCH_SUFFIXES, patch_intent
@@ -153,7 +153,17 @@ def candidate_commit(
     if patch_text is not None or _load_patch(ws, source) is not None or source.endswith(PATCH_SUFFIXES):
         return commit_patch(ws, base, source, patch_text, intent)
     sha = gitops.resolve_commit(ws.repo, source)
-    return Commit(sha, intent or str(ws.repo.commit(sha).summary), f"ref:{source}")
+    intent = intent or str(ws.repo.commit(sha).summary)
+    forked = gitops.merge_base(ws.repo, base.git_sha, sha)
+    if forked == base.git_sha:  # branched from the canonical commit (or later): its own change is what it adds
+        return Commit(sha, intent, f"ref:{source}")
+    moved = gitops.rebase_onto(ws.repo, base.git_sha, sha, f"{intent}\n\n(rebased onto {agent.name} v{base.number})")
+    if moved is None:
+        raise ConflictError(
+            f"{source} branched from {forked[:10]}, not from canonical v{base.number} ({base.git_sha[:10]}), and its "
+            f"change does not apply cleanly there: `git rebase canonical/{agent.name}` on it, then try again"
+        )
+    return Commit(moved, intent, f"ref:{source} (rebased onto v{base.number})")
 
 
 def create_candidate(
