@@ -37,6 +37,31 @@ class InfrastructureError(Exception):
     """
 
 
+class PluginFailed(Exception):
+    """A plugin raised inside a hook: neither a verdict nor bad input. `release` exits with `EXIT_CODE` (4)."""
+
+    EXIT_CODE = 4
+
+    def __init__(self, hook: str, exc: BaseException):
+        where = _raising_module(exc)
+        super().__init__(
+            f"plugin {where or '(unknown)'} failed in {hook}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        )
+        self.hook, self.plugin = hook, where
+
+
+def _raising_module(exc: BaseException) -> str:
+    """The module of the first frame outside release-pipeline and pluggy the exception passed through: the hook
+    implementation that raised (or called what raised)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__", "")
+        if name.split(".")[0] not in ("release_pipeline", "pluggy"):  # the hook implementation's own frame
+            return name.replace("release_pipeline_workspace_plugins.", "workspace.")  # as `release plugins` says
+        tb = tb.tb_next
+    return ""
+
+
 class AgentProtocolError(Exception):
     """The agent answered, but not in the shape its adapter requires (a `fail` trial)."""
 

@@ -25,6 +25,7 @@ from release_pipeline.cli.commands import (
     run,
     show,
 )
+from release_pipeline.cli.common import QUIET
 
 COMMANDS = (init, run, critic, diagnose, candidate, gate, promote, log, show, diff, rollback, doctor, plugins)
 
@@ -39,11 +40,14 @@ class ReleaseGroup(TyperGroup):
     def invoke(self, ctx):
         from release_pipeline.errors import UserError
 
+        token = QUIET.set(False)  # `--quiet` holds for this invocation only
         try:
             return super().invoke(ctx)
         except UserError as exc:
             say_error(exc, str(exc), 2, bool(ctx.meta.get("json")))
             raise typer.Exit(2) from None
+        finally:
+            QUIET.reset(token)
 
 
 def build_app() -> typer.Typer:
@@ -55,10 +59,34 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+    app.callback()(_options)
     for module in COMMANDS:
         module.register(app)
     _add_plugin_commands(app)
     return app
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from release_pipeline import __version__
+
+        typer.echo(f"release-pipeline {__version__}")
+        raise typer.Exit()
+
+
+def _options(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Only results and errors: no progress lines or bars (also RELEASE_QUIET=1)."
+    ),
+) -> None:
+    """Release engineering for LLM agents: run -> critic -> diagnose -> candidate -> gate -> promote.
+
+    NO_COLOR=1 turns colour off.
+    """
+    QUIET.set(quiet)
 
 
 def _add_plugin_commands(app: typer.Typer) -> None:
@@ -79,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     """The `release` command: every failure a user can meet ends in one line on stderr and a non-zero exit.
 
     Exit codes: 0 done, 1 rejected (or `--check` found a problem), 2 bad input or a state to change,
-    130 interrupted. `RELEASE_PIPELINE_TRACEBACK=1` shows the traceback behind a one-line error.
+    3 undecided (gate), 4 a plugin raised, 130 interrupted. `RELEASE_PIPELINE_TRACEBACK=1` shows the traceback
+    behind a one-line error.
     """
     import signal
 
@@ -115,6 +144,7 @@ HINTS = {
     "conflict": "look at the current state (`release log`), then run the command again; `release doctor` "
     "repairs git and the database",
     "bad_input": "change what the message names, then run the command again",
+    "plugin_failed": "the plugin named has a bug: fix it, or block it with RELEASE_PIPELINE_BLOCK=<name>",
     "usage": "see `release <command> --help`",
     "aborted": "run the command again",
     "database_busy": "retry when the other process is done",
@@ -139,10 +169,18 @@ def error_kind(exc: BaseException) -> tuple[str, str]:
     """A failure's stable code (see HINTS) and the hint that goes with it."""
     from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-    from release_pipeline.errors import AlreadyJudged, ConfigError, ConflictError, NotFoundError, UserError
+    from release_pipeline.errors import (
+        AlreadyJudged,
+        ConfigError,
+        ConflictError,
+        NotFoundError,
+        PluginFailed,
+        UserError,
+    )
 
     kinds = {cls.__name__ for cls in type(exc).__mro__}
     for cls, code in (
+        (PluginFailed, "plugin_failed"),
         (AlreadyJudged, "already_judged"),
         (ConfigError, "config"),
         (NotFoundError, "not_found"),
@@ -170,10 +208,12 @@ def _one_line(exc: BaseException) -> tuple[str, int] | None:
     """A failure as one line and an exit code; None for what is a bug of ours (it keeps its traceback)."""
     from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-    from release_pipeline.errors import UserError
+    from release_pipeline.errors import PluginFailed, UserError
 
     if isinstance(exc, UserError):
         return str(exc), 2
+    if isinstance(exc, PluginFailed):
+        return str(exc), PluginFailed.EXIT_CODE
     # Typer's own copy of click, or click itself: known by name, the same in both
     kinds = {cls.__name__ for cls in type(exc).__mro__}
     ctx = getattr(exc, "ctx", None)

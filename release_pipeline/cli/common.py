@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,16 +33,25 @@ def print_json(data: Record | Sequence[Record]) -> None:
     typer.echo(json.dumps(plain(data), indent=2, default=str))
 
 
+QUIET: ContextVar[bool] = ContextVar("quiet", default=False)  # `release --quiet`, for this invocation
+
+
+def quiet() -> bool:
+    """`release --quiet` (or RELEASE_QUIET=1): results and errors only."""
+    return QUIET.get() or os.environ.get("RELEASE_QUIET", "") not in ("", "0")
+
+
 def say(message: str) -> None:
-    """Human-facing progress lines go to stderr, so stdout stays clean for --json and pipes."""
-    typer.echo(message, err=True)
+    """Human-facing progress lines go to stderr, so stdout stays clean for --json and pipes; none when quiet."""
+    if not quiet():
+        typer.echo(message, err=True)
 
 
 def progress_for(json_output: bool):
     """A rich progress bar for people at a terminal; nothing for --json or pipes."""
     from release_pipeline.progress import rich_bar, silent
 
-    return silent if json_output or not sys.stderr.isatty() else rich_bar
+    return silent if json_output or quiet() or not sys.stderr.isatty() else rich_bar
 
 
 def resolve_run(ws, agent, run_id: int | None) -> int:

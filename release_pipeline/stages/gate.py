@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from release_pipeline.errors import UserError
+from release_pipeline.errors import PluginFailed, UserError
 from release_pipeline.models import (
     Artifact,
     GateBounds,
@@ -255,7 +255,10 @@ def gate_candidate(
     calls_before = setup.ws.llm.calls
     source, planned, passing = gather_trials(setup, sides, copies, budget)
     evidence = gate_evidence(setup, sides, planned, passing)
-    found = setup.ws.plugins.hook.release_gate_checks(evidence=evidence, policy=setup.policy)
+    try:
+        found = setup.ws.plugins.hook.release_gate_checks(evidence=evidence, policy=setup.policy)
+    except Exception as exc:  # a plugin's bug is not a rejection: its own exit code, nothing recorded
+        raise PluginFailed("release_gate_checks", exc) from exc
     reasons = [r if isinstance(r, Reason) else Reason("plugin", str(r)) for answer in found for r in answer]
     decision = decision_of(reasons)
     report = replace(
