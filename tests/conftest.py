@@ -178,7 +178,8 @@ def build_workspace(
 def change_agent(root: Path, files: dict[str, str], message: str = "change") -> str:
     """Commit new agent files on a branch off the canonical version and return the branch name."""
     branch = f"change-{abs(hash(message)) % 10**8}"
-    git(root, "checkout", "-q", "-b", branch)
+    canonical = subprocess.run(["git", "rev-parse", "--verify", "-q", "canonical/toy"], cwd=root, capture_output=True)
+    git(root, "checkout", "-q", "-b", branch, *(["canonical/toy"] if canonical.returncode == 0 else []))
     for name, text in files.items():
         (root / "agents" / "toy" / name).write_text(text)
     commit_all(root, message)
