@@ -246,3 +246,15 @@ def create_tag(repo: git.Repo, name: str, sha: str, message: str) -> None:
 
 def delete_tag(repo: git.Repo, name: str) -> None:
     repo.git.tag("-d", name)
+
+
+def commit_lone_file(repo: git.Repo, parent: str | None, name: str, text: str, message: str) -> str:
+    """A commit (on `parent`, or a root commit) whose tree is one file: for data that travels with git."""
+    with tempfile.TemporaryDirectory() as tmp, repo.git.custom_environment(GIT_INDEX_FILE=str(Path(tmp) / "index")):
+        path = Path(tmp) / name
+        path.write_text(text, encoding="utf-8")
+        blob = repo.git.hash_object("-w", str(path))
+        repo.git.update_index("--add", "--cacheinfo", f"100644,{blob},{name}")
+        tree = repo.git.write_tree()
+        with identity(repo):
+            return repo.git.commit_tree(tree, *(["-p", parent] if parent else []), "-m", message)

@@ -15,7 +15,13 @@ args=(--candidate "${RELEASE_CANDIDATE:?RELEASE_CANDIDATE names the candidate}")
 [ -n "${RELEASE_AGENT:-}" ] && args+=(--agent "$RELEASE_AGENT")
 [ -n "${RELEASE_BUDGET:-}" ] && args+=(--budget "$RELEASE_BUDGET")
 
-"$release" init >/dev/null 2>&1 || true   # a fresh checkout: record the committed agents, if nothing is recorded
+# A fresh checkout: the canonical branches and the version line travel as refs of their own; fetch them, then
+# `release init` adopts the line (or records v1 in a repository that has none yet).
+if git remote get-url origin >/dev/null 2>&1; then
+  git fetch --quiet origin '+refs/release-pipeline/*:refs/release-pipeline/*' \
+    '+refs/heads/canonical/*:refs/heads/canonical/*' 2>/dev/null || true
+fi
+"$release" init >&2 || exit $?
 "$release" gate "${args[@]}" --json --markdown "$out/gate.md" --junit "$out/junit.xml" >"$out/gate.json"
 code=$?
 if [ "$code" -eq 0 ] && [ "${RELEASE_MODE:-gate}" = promote ]; then

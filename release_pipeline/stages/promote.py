@@ -14,25 +14,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from release_pipeline import gitops
+from release_pipeline import gitops, line_ref
 from release_pipeline.errors import ConflictError, UserError
 from release_pipeline.faults import crash_point
 from release_pipeline.manifest import load_manifest
 from release_pipeline.models import HeadMove, VersionInfo, version_tag
 from release_pipeline.stages.doctor import ensure_consistent
+from release_pipeline.store.schema import utcnow
 
 if TYPE_CHECKING:
     from release_pipeline.config import AgentConfig
     from release_pipeline.workspace import Workspace
 
 
-def _git_move(ws, agent: str, old: VersionInfo | None, new: VersionInfo, message: str) -> Callable[[], Callable]:
-    """The side effect of a head move: returns a callable that performs it and returns its undo."""
+def _git_move(
+    ws, agent: str, old: VersionInfo | None, new: VersionInfo, message: str, move: HeadMove
+) -> Callable[[], Callable]:
+    """The side effect of a head move: returns a callable that performs it and returns its undo. Git gets the
+    canonical ref, the version's tag, and the line as it stands after the move (`line_ref.py`)."""
 
     def perform() -> Callable[[], None]:
         repo = ws.repo
         ref = gitops.canonical_ref(agent)
         tag = version_tag(agent, new.number)
+        line = line_ref.line_after(ws.store.versions(agent), ws.store.head_moves(agent), move)
 
         def put_back() -> None:
             if old:
@@ -42,12 +47,14 @@ def _git_move(ws, agent: str, old: VersionInfo | None, new: VersionInfo, message
 
         gitops.move_ref(repo, ref, new.git_sha, old.git_sha if old else None)
         created = False  # by us: a tag another process made is never ours to delete
+        carried: str | None | bool = False  # the line ref before ours (False: not written)
         try:
             crash_point("git:ref-moved")
             if not gitops.tag_exists(repo, tag):
                 gitops.create_tag(repo, tag, new.git_sha, message)
                 created = True
                 crash_point("git:tagged")
+            carried = line_ref.write(repo, agent, line, message)
         except BaseException:  # git half moved: put it back before the transaction rolls back
             if created:
                 gitops.delete_tag(repo, tag)
@@ -55,6 +62,8 @@ def _git_move(ws, agent: str, old: VersionInfo | None, new: VersionInfo, message
             raise
 
         def undo() -> None:
+            if carried is not False:
+                line_ref.put_back(repo, agent, carried or None)
             if created:
                 gitops.delete_tag(repo, tag)
             put_back()
@@ -64,11 +73,40 @@ def _git_move(ws, agent: str, old: VersionInfo | None, new: VersionInfo, message
     return perform
 
 
+def adopt_line(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
+    """In a store that has no version of `agent` yet, record the line git carries (a fresh clone), if it carries
+    one that its canonical ref agrees with; returns the adopted canonical version."""
+    store = ws.store
+    if store.versions(agent.name):
+        return None
+    carried = line_ref.read(ws.repo, agent.name)
+    if carried is None:
+        return None
+    head = next(v for v in carried["versions"] if v["number"] == carried["canonical"])
+    if gitops.ref_sha(ws.repo, gitops.canonical_ref(agent.name)) != head["git_sha"]:
+        raise ConflictError(
+            f"git's version line of {agent.name!r} says v{head['number']} ({head['git_sha'][:10]}) is canonical, "
+            f"but canonical/{agent.name} points elsewhere: fetch both from the same remote, then `release init`"
+        )
+    store.ensure_agent(agent.name, agent.path)
+    store.adopt_line(agent.name, carried)
+    return store.head(agent.name)
+
+
 def record_baseline(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
-    """Record the committed agent as v1 and make it canonical; None when the agent already has a head."""
+    """Record the committed agent as v1 and make it canonical; None when the agent already has a head.
+
+    A repository whose git already has a canonical ref for the agent, but no line to adopt, is refused: a second
+    line would start from a stale commit."""
     store = ws.store
     if store.head(agent.name) is not None:
         return None
+    canonical = gitops.ref_sha(ws.repo, gitops.canonical_ref(agent.name))
+    if canonical and not store.versions(agent.name):
+        raise ConflictError(
+            f"git has canonical/{agent.name} ({canonical[:10]}) but no version line to adopt: fetch it "
+            f"(git fetch origin 'refs/release-pipeline/*:refs/release-pipeline/*'), or delete that branch to start over"
+        )
     ensure_consistent(ws, agent.name)  # before recording anything; checked again under the head's lock
     repo = ws.repo
     gitops.ensure_clean(repo)
@@ -93,6 +131,7 @@ def record_baseline(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
     )
     crash_point("init:version-recorded")
     message = f"{agent.name} v{version.number}: baseline"
+    move = HeadMove(agent.name, None, version.number, ws.actor, "baseline", "init", utcnow())
     store.move_head(
         agent.name,
         expected=None,
@@ -100,7 +139,7 @@ def record_baseline(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
         actor=ws.actor,
         reason="baseline",
         kind="init",
-        side_effect=_git_move(ws, agent.name, None, version, message),
+        side_effect=_git_move(ws, agent.name, None, version, message, move),
         precheck=lambda: ensure_consistent(ws, agent.name),
     )
     return store.version(agent.name, version.number)
@@ -113,6 +152,7 @@ def move_head(
     if target.number == expected.number:
         raise UserError(f"v{target.number} is already canonical")
     message = f"{agent.name} v{target.number}: {reason}" if reason else f"{agent.name} v{target.number}"
+    planned = HeadMove(agent.name, expected.number, target.number, ws.actor, reason, kind, utcnow())  # type: ignore[arg-type]
     move = ws.store.move_head(
         agent.name,
         expected=expected.number,
@@ -120,7 +160,7 @@ def move_head(
         actor=ws.actor,
         reason=reason,
         kind=kind,
-        side_effect=_git_move(ws, agent.name, expected, target, message),
+        side_effect=_git_move(ws, agent.name, expected, target, message, planned),
         precheck=lambda: ensure_consistent(ws, agent.name),
     )
     ws.plugins.hook.release_promoted(move=move, workspace=ws.root)

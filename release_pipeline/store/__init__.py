@@ -126,6 +126,47 @@ class Store:
             if s.get(AgentRow, name) is None:
                 s.add(AgentRow(name=name, path=path))
 
+    def adopt_line(self, agent: str, line: dict[str, Any]) -> None:
+        """Record a version line as git carried it (`line_ref.py`): its versions and head moves, as they were.
+
+        Only into an empty line: an agent with versions here already keeps its own."""
+        from release_pipeline.line_ref import parse_time
+
+        with self.writing() as s:
+            if s.scalar(select(VersionRow.id).where(VersionRow.agent == agent).limit(1)) is not None:
+                raise ConflictError(f"{agent!r} already has a version line here: it is not replaced by git's")
+            ids = {}
+            for v in line["versions"]:
+                row = VersionRow(
+                    agent=agent,
+                    number=v["number"],
+                    parent_number=v["parent"],
+                    git_sha=v["git_sha"],
+                    content_hash=v["content_hash"],
+                    status=v["status"],
+                    intent=v["intent"],
+                    source_ref=v["source_ref"],
+                    branch=v["branch"],
+                    reasons=list(v["reasons"]),
+                    created_at=parse_time(v["created_at"]),
+                )
+                s.add(row)
+                s.flush()
+                ids[v["number"]] = row.id
+            s.add(HeadRow(agent=agent, version_id=ids[line["canonical"]], revision=len(line["moves"])))
+            for m in line["moves"]:
+                s.add(
+                    HeadMoveRow(
+                        agent=agent,
+                        from_version_id=ids.get(m["from"]) if m["from"] is not None else None,
+                        to_version_id=ids[m["to"]],
+                        actor=m["actor"],
+                        reason=m["reason"],
+                        kind=m["kind"],
+                        at=parse_time(m["at"]),
+                    )
+                )
+
     def create_version(self, agent: str, *, status: str, branch: str = "", **fields: Any) -> VersionInfo:
         """Record a new version with the next number of its agent's line.
 

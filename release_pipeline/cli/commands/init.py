@@ -41,7 +41,7 @@ def init(
     from release_pipeline.locations import STATE_DIR
     from release_pipeline.models import Baseline, InitResult
     from release_pipeline.policy import default_policy_text
-    from release_pipeline.stages.promote import record_baseline
+    from release_pipeline.stages.promote import adopt_line, record_baseline
     from release_pipeline.workspace import Workspace
 
     root = path.resolve()
@@ -73,6 +73,11 @@ def init(
         cfg = ws.agent(name)
         if not (root / cfg.path / "agent.yaml").exists():
             say(f"{name}: no {cfg.path}/agent.yaml yet: add the agent, commit, and run `release init` again")
+            continue
+        adopted = adopt_line(ws, cfg)
+        if adopted is not None:
+            say(f"{name}: adopted the version line git carries: v{adopted.number} is canonical")
+            recorded.append(Baseline(name, adopted.number, adopted.git_sha, False))
             continue
         version = record_baseline(ws, cfg)
         head = ws.store.head(name)

@@ -1,0 +1,105 @@
+"""The version line as git carries it: `refs/release-pipeline/<agent>`, a commit whose tree holds `line.json`.
+
+It is written with every head move, in the same all-or-nothing git step as the canonical ref and the version tag
+(undone with them), and holds the line as it stands after the move: every version recorded so far (number,
+commit, parent, status, intent, source, content hash, and its reasons, which carry the gate's decision and the
+report it came from) and every head move. A fresh clone that fetched these refs knows its canonical version with
+no database, and `release init` there adopts the line instead of starting a second one.
+
+    git fetch origin 'refs/release-pipeline/*:refs/release-pipeline/*'   # beside the canonical branches and tags
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import git
+
+from release_pipeline import gitops
+from release_pipeline.models import HeadMove, VersionInfo
+
+LINE_FILE = "line.json"
+FORMAT = 1
+
+
+def line_ref(agent: str) -> str:
+    return f"refs/release-pipeline/{agent}"
+
+
+def line_after(versions: list[VersionInfo], moves: list[HeadMove], move: HeadMove) -> dict[str, Any]:
+    """The line once `move` is made: the old head retired, the new one canonical, the move appended."""
+    status = {v.number: v.status for v in versions}
+    if move.from_version is not None:
+        status[move.from_version] = "retired"
+    status[move.to_version] = "canonical"
+    return {
+        "format": FORMAT,
+        "agent": move.agent,
+        "canonical": move.to_version,
+        "versions": [{**_version(v), "status": status[v.number]} for v in versions],
+        "moves": [_move(m) for m in [*moves, move]],
+    }
+
+
+def _version(v: VersionInfo) -> dict[str, Any]:
+    return {
+        "number": v.number,
+        "git_sha": v.git_sha,
+        "parent": v.parent,
+        "intent": v.intent,
+        "source_ref": v.source_ref,
+        "branch": v.branch,
+        "content_hash": v.content_hash,
+        "created_at": v.created_at.isoformat(),
+        "reasons": list(v.reasons),
+    }
+
+
+def _move(m: HeadMove) -> dict[str, Any]:
+    return {
+        "from": m.from_version,
+        "to": m.to_version,
+        "actor": m.actor,
+        "reason": m.reason,
+        "kind": m.kind,
+        "at": m.at.isoformat(),
+    }
+
+
+def write(repo: git.Repo, agent: str, line: dict[str, Any], message: str) -> str | None:
+    """Commit `line` onto the agent's line ref; returns what the ref held before (None: nothing), for an undo."""
+    ref = line_ref(agent)
+    old = _sha(repo, ref)
+    text = json.dumps(line, indent=1, sort_keys=True) + "\n"
+    commit = gitops.commit_lone_file(repo, old, LINE_FILE, text, message)
+    repo.git.update_ref(ref, commit, old or "0" * 40)  # refused if another process moved it meanwhile
+    return old
+
+
+def put_back(repo: git.Repo, agent: str, old: str | None) -> None:
+    ref = line_ref(agent)
+    if old:
+        repo.git.update_ref(ref, old)
+    else:
+        repo.git.update_ref("-d", ref)
+
+
+def read(repo: git.Repo, agent: str) -> dict[str, Any] | None:
+    """The line git carries for `agent`, or None when it carries none."""
+    sha = _sha(repo, line_ref(agent))
+    if sha is None:
+        return None
+    return json.loads(repo.git.show(f"{sha}:{LINE_FILE}"))
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _sha(repo: git.Repo, ref: str) -> str | None:
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", ref) or None
+    except git.GitCommandError:
+        return None

@@ -1,0 +1,38 @@
+"""The version line travels with git: a fresh clone adopts it instead of starting a second one."""
+
+from __future__ import annotations
+
+from conftest import REPO, Cli, git
+
+PATCHES = REPO / "specs" / "candidates"
+
+
+def test_a_fresh_clone_adopts_the_line_git_carries(cli, workspace, tmp_path):
+    cli.json("promote", "--candidate", str(PATCHES / "01-percent-and-plain-digits.patch"))  # v2 canonical
+    cli("candidate", "--from", str(PATCHES / "02-true-division.patch"))
+    cli("gate", "--candidate", "v3", code=1)  # rejected: stays on record in this store
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(workspace), str(clone))
+    git(clone, "fetch", "-q", "origin", "refs/release-pipeline/*:refs/release-pipeline/*",
+        "refs/heads/canonical/*:refs/heads/canonical/*")  # fmt: skip
+    fresh = Cli(clone)
+    fresh("init")
+    line = {v["number"]: v for v in fresh.json("log")}
+    assert line[2]["status"] == "canonical" and line[1]["status"] == "retired"
+    assert line[2]["git_sha"] == git(workspace, "rev-parse", "canonical/calc")
+    assert any("accepted by gate report" in r for r in line[2]["reasons"])  # the gate's decision travelled
+    assert [m["kind"] for m in fresh.json("show", "v2")["head_moves"]] == ["promote"]
+    fresh("doctor", "--check")  # database and git agree
+    # the line git carries is written with each head move, and moves back with a rollback
+    cli("rollback", "--reason", "test")
+    git(clone, "fetch", "-q", "-f", "origin", "refs/release-pipeline/*:refs/release-pipeline/*")
+    assert '"canonical": 1' in git(clone, "show", "refs/release-pipeline/calc:line.json")
+
+
+def test_a_clone_without_the_line_refuses_to_start_a_second_one(cli, workspace, tmp_path):
+    cli.json("promote", "--candidate", str(PATCHES / "01-percent-and-plain-digits.patch"))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(workspace), str(clone))
+    git(clone, "fetch", "-q", "origin", "refs/heads/canonical/*:refs/heads/canonical/*")
+    refused = Cli(clone)("init", code=2)
+    assert "no version line to adopt" in refused.output and "refs/release-pipeline" in refused.output
