@@ -39,3 +39,10 @@ def test_a_plugin_that_raises_in_a_gate_check_exits_4_in_one_line(tmp_path):
     assert result.returncode == 4 and error["code"] == "plugin_failed" and "Traceback" not in result.stderr
     assert "broken" in error["message"] and "release_gate_checks" in error["message"]
     assert "KeyError" in error["message"]
+
+
+def test_a_run_says_when_the_working_tree_is_not_what_runs(workspace):
+    agent = workspace / "agents" / "calc" / "formatting.py"
+    agent.write_text(agent.read_text() + "\nthis is not python\n")
+    result = run_release(workspace, "run", "-k", "1")
+    assert result.returncode == 0 and "uncommitted change(s) in agents/calc do not run: v1 is commit" in result.stderr

@@ -105,8 +105,8 @@ def check_model(model: str) -> None:
             return
         if local_engine() is None:
             raise UserError(
-                "the local model needs llama-cpp-python (`make local-model`), or transformers, torch, gguf "
-                "and accelerate"
+                "the local model needs an engine: pip install 'release-pipeline[local]' (llama.cpp, compiled "
+                "once: a few minutes; `make local-model` in a checkout), or the finetune extra (transformers)"
             )
         return
     litellm = litellm_module()
@@ -308,7 +308,7 @@ def local_backend(name: str) -> Any:
             elif engine == "transformers":
                 _backends[name] = _Transformers(path)
             else:
-                raise UserError("the local model needs llama-cpp-python: `make local-model` installs it")
+                raise UserError("the local model needs llama.cpp: pip install 'release-pipeline[local]'")
         return _backends[name]
 
 

@@ -40,6 +40,7 @@ def run(
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
     target = ws.resolve_version(cfg, version)
+    _say_if_uncommitted(ws, cfg, target)
     outcome = run_version(
         ws,
         cfg,
@@ -65,6 +66,16 @@ def run(
     typer.echo(f"{c['pass']}/{total} trials passed, {c['fail']} failed, {c['error']} errors")
     if secondary:
         typer.echo(secondary_line(secondary))
+
+
+def _say_if_uncommitted(ws, cfg, target) -> None:
+    """A run is of a recorded version's commit, never of the working tree: say so when they differ."""
+    changed = ws.repo.git.status("--porcelain", "--", cfg.path).splitlines()
+    if changed:
+        say(
+            f"note: {len(changed)} uncommitted change(s) in {cfg.path} do not run: v{target.number} is commit "
+            f"{target.git_sha[:10]}; commit them and record a candidate (`release candidate --from HEAD`)"
+        )
 
 
 def register(app: typer.Typer) -> None:
