@@ -30,7 +30,7 @@ class Prompt:
     source: str = ""  # own_pass | spec_demo | dev
 
 
-def _chat(ctx: CandidateContext) -> PromptAgent:
+def _prompt_agent(ctx: CandidateContext) -> PromptAgent:
     if ctx.base.manifest.adapter != "prompt":
         raise UserError(f"fine-tuning needs a prompt agent (adapter: prompt), not {ctx.base.manifest.adapter!r}")
     return PromptAgent(ctx.base)
@@ -38,7 +38,7 @@ def _chat(ctx: CandidateContext) -> PromptAgent:
 
 def sft_prompts(ctx: CandidateContext, *, demos: bool = True) -> list[Prompt]:
     """The passing dev answers, and (with `demos`) the spec's failing targets with their expected answers."""
-    agent = _chat(ctx)
+    agent = _prompt_agent(ctx)
     targets = set(ctx.spec.target_tasks) if ctx.spec else set()
     prompts = []
     for e in ctx.dev_examples:
@@ -53,7 +53,7 @@ def sft_prompts(ctx: CandidateContext, *, demos: bool = True) -> list[Prompt]:
 
 def grpo_prompts(ctx: CandidateContext) -> tuple[list[Prompt], str]:
     """Every dev task's prompt with its draw weight, and how the weights were chosen."""
-    agent = _chat(ctx)
+    agent = _prompt_agent(ctx)
     rates = {e["task_id"]: e["passes"] / e["trials"] for e in ctx.dev_examples if e.get("trials")}
     informative = {t: p * (1 - p) for t, p in rates.items() if 0 < p < 1}
     prompts = []

@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -24,6 +25,9 @@ from release_pipeline.hookspecs import hookimpl
 from release_pipeline.locations import STATE_DIR
 from release_pipeline.models import CandidateContext, CandidateProposal
 from release_pipeline.weights import WEIGHTS_FILE, Weights, read_weights
+
+if TYPE_CHECKING:
+    from release_pipeline.finetune.train import LoraSettings
 
 
 def lora_sft(ctx: CandidateContext) -> CandidateProposal:
@@ -91,7 +95,7 @@ def _text(completion: Any) -> str:
     return str(completion)
 
 
-def _settings(ctx: CandidateContext, settings: Any) -> Any:
+def _settings(ctx: CandidateContext, settings: LoraSettings) -> LoraSettings:
     """Another seed for every candidate already judged against this base: never the same adapter twice."""
     from dataclasses import replace
 
@@ -104,7 +108,12 @@ def _base_model(ctx: CandidateContext) -> str:
 
 
 def _propose(
-    ctx: CandidateContext, method: str, settings: Any, intent: str, make: Any, extra: dict[str, Any] | None = None
+    ctx: CandidateContext,
+    method: str,
+    settings: LoraSettings,
+    intent: str,
+    make: Callable[[Path, Path], Any],
+    extra: dict[str, Any] | None = None,
 ) -> CandidateProposal:
     """Train from the base checkpoint, store checkpoint and adapter, and propose the weights file naming them."""
     from release_pipeline.finetune.checkpoint import base_checkpoint, gguf_of

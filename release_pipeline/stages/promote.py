@@ -75,15 +75,17 @@ def _git_move(
 
 def adopt_line(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
     """In a store that has no version of `agent` yet, record the line git carries (a fresh clone), if it carries
-    one that its canonical ref agrees with; returns the adopted canonical version."""
+    one that its canonical ref agrees with; returns the adopted canonical version. Without the canonical branch
+    the line is not adopted: deleting that branch (and the store) starts a new line."""
     store = ws.store
     if store.versions(agent.name):
         return None
     carried = line_ref.read(ws.repo, agent.name)
-    if carried is None:
+    canonical = gitops.ref_sha(ws.repo, gitops.canonical_ref(agent.name))
+    if carried is None or canonical is None:  # no line, or its canonical branch deleted: start over
         return None
     head = next(v for v in carried["versions"] if v["number"] == carried["canonical"])
-    if gitops.ref_sha(ws.repo, gitops.canonical_ref(agent.name)) != head["git_sha"]:
+    if canonical != head["git_sha"]:
         raise ConflictError(
             f"git's version line of {agent.name!r} says v{head['number']} ({head['git_sha'][:10]}) is canonical, "
             f"but canonical/{agent.name} points elsewhere: fetch both from the same remote, then `release init`"

@@ -70,7 +70,12 @@ def run(
 
 def _say_if_uncommitted(ws, cfg, target) -> None:
     """A run is of a recorded version's commit, never of the working tree: say so when they differ."""
-    changed = ws.repo.git.status("--porcelain", "--", cfg.path).splitlines()
+    import git
+
+    try:
+        changed = ws.repo.git.status("--porcelain", "--", cfg.path).splitlines()
+    except git.GitCommandError:  # only a note: git's own refusal is for the command that needs it to say
+        return
     if changed:
         say(
             f"note: {len(changed)} uncommitted change(s) in {cfg.path} do not run: v{target.number} is commit "
