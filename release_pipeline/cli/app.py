@@ -21,13 +21,14 @@ from release_pipeline.cli.commands import (
     log,
     plugins,
     promote,
+    report,
     rollback,
     run,
     show,
 )
 from release_pipeline.cli.common import QUIET
 
-COMMANDS = (init, run, critic, diagnose, candidate, gate, promote, log, show, diff, rollback, doctor, plugins)
+COMMANDS = (init, run, critic, diagnose, candidate, gate, promote, log, show, diff, report, rollback, doctor, plugins)
 
 
 class ReleaseGroup(TyperGroup):

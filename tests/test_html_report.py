@@ -1,0 +1,56 @@
+"""`release report`: a version as one self-contained HTML page that shows what the gate saw."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from conftest import REPO
+
+PATCHES = REPO / "specs" / "candidates"
+
+
+class Page(HTMLParser):
+    """The page's table rows (class and cells), links, and anything that would load from elsewhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[str, list[str]]] = []
+        self.links: list[str] = []
+        self.external: list[str] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr":
+            self.rows.append((attrs.get("class") or "", []))
+        if tag in ("td", "th"):
+            self.cell = []
+        if tag == "a":
+            self.links.append(attrs.get("href") or "")
+        if tag in ("script", "link", "img", "iframe") or re.match(r"https?:", attrs.get("src") or ""):
+            self.external.append(tag)
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None and self.rows:
+            self.rows[-1][1].append("".join(self.cell))
+            self.cell = None
+
+
+def test_the_report_of_a_rejected_candidate_shows_its_regressions(cli, workspace):
+    cli.json("promote", "--candidate", str(PATCHES / "01-percent-and-plain-digits.patch"))
+    cli("gate", "--candidate", str(PATCHES / "02-true-division.patch"), code=1)  # v3: 3 confirmed regressions
+    path = cli("report", "v3").stdout.strip()
+    page = Page()
+    page.feed(open(path, encoding="utf-8").read())
+    regressions = sorted(cells[0] for cls, cells in page.rows if cls == "regression")
+    assert regressions == ["sub-2", "sub-4", "sub-6"]
+    assert any(cls == "fix" for cls, _ in page.rows)
+    assert page.external == [] and all(not re.match(r"https?:", link) for link in page.links)
+    assert "calc-v2.html" in page.links and "calc-v1.html" in page.links  # the line links to the other versions
+    line = {cells[0]: cells for cls, cells in page.rows if cells and cells[0] in ("v1", "v2", "v3")}
+    assert line["v3"][1] == "rejected" and line["v3"][3].endswith("%")  # status, and its gate-split pass rate
