@@ -29,7 +29,8 @@ def line_ref(agent: str) -> str:
 
 
 def line_after(versions: list[VersionInfo], moves: list[HeadMove], move: HeadMove) -> dict[str, Any]:
-    """The line once `move` is made: the old head retired, the new one canonical, the move appended."""
+    """The line once `move` is made: the old head retired, the new one canonical, the move appended (each version
+    and move in its record's JSON shape, docs/json.md)."""
     status = {v.number: v.status for v in versions}
     if move.from_version is not None:
         status[move.from_version] = "retired"
@@ -38,40 +39,15 @@ def line_after(versions: list[VersionInfo], moves: list[HeadMove], move: HeadMov
         "format": FORMAT,
         "agent": move.agent,
         "canonical": move.to_version,
-        "versions": [{**_version(v), "status": status[v.number]} for v in versions],
-        "moves": [_move(m) for m in [*moves, move]],
-    }
-
-
-def _version(v: VersionInfo) -> dict[str, Any]:
-    return {
-        "number": v.number,
-        "git_sha": v.git_sha,
-        "parent": v.parent,
-        "intent": v.intent,
-        "source_ref": v.source_ref,
-        "branch": v.branch,
-        "content_hash": v.content_hash,
-        "created_at": v.created_at.isoformat(),
-        "reasons": list(v.reasons),
-    }
-
-
-def _move(m: HeadMove) -> dict[str, Any]:
-    return {
-        "from": m.from_version,
-        "to": m.to_version,
-        "actor": m.actor,
-        "reason": m.reason,
-        "kind": m.kind,
-        "at": m.at.isoformat(),
+        "versions": [{**v.to_dict(), "status": status[v.number]} for v in versions],
+        "moves": [m.to_dict() for m in [*moves, move]],
     }
 
 
 def write(repo: git.Repo, agent: str, line: dict[str, Any], message: str) -> str | None:
     """Commit `line` onto the agent's line ref; returns what the ref held before (None: nothing), for an undo."""
     ref = line_ref(agent)
-    old = _sha(repo, ref)
+    old = gitops.ref_sha(repo, ref)
     text = json.dumps(line, indent=1, sort_keys=True) + "\n"
     commit = gitops.commit_lone_file(repo, old, LINE_FILE, text, message)
     repo.git.update_ref(ref, commit, old or "0" * 40)  # refused if another process moved it meanwhile
@@ -88,7 +64,7 @@ def put_back(repo: git.Repo, agent: str, old: str | None) -> None:
 
 def read(repo: git.Repo, agent: str) -> dict[str, Any] | None:
     """The line git carries for `agent`, or None when it carries none."""
-    sha = _sha(repo, line_ref(agent))
+    sha = gitops.ref_sha(repo, line_ref(agent))
     if sha is None:
         return None
     return json.loads(repo.git.show(f"{sha}:{LINE_FILE}"))
@@ -96,10 +72,3 @@ def read(repo: git.Repo, agent: str) -> dict[str, Any] | None:
 
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-def _sha(repo: git.Repo, ref: str) -> str | None:
-    try:
-        return repo.git.rev_parse("--verify", "--quiet", ref) or None
-    except git.GitCommandError:
-        return None

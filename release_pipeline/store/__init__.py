@@ -158,8 +158,8 @@ class Store:
                 s.add(
                     HeadMoveRow(
                         agent=agent,
-                        from_version_id=ids.get(m["from"]) if m["from"] is not None else None,
-                        to_version_id=ids[m["to"]],
+                        from_version_id=ids[m["from_version"]] if m["from_version"] is not None else None,
+                        to_version_id=ids[m["to_version"]],
                         actor=m["actor"],
                         reason=m["reason"],
                         kind=m["kind"],
