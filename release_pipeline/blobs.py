@@ -23,15 +23,20 @@ class BlobError(UserError):
     """A blob is missing or its content no longer matches its name."""
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of one file's content, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def tree_digest(folder: Path) -> str:
     """The digest of a folder: every regular file's relative path and content, in sorted order."""
     outer = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        inner = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                inner.update(chunk)
-        outer.update(f"{path.relative_to(folder).as_posix()}\0{inner.hexdigest()}\n".encode())
+        outer.update(f"{path.relative_to(folder).as_posix()}\0{file_sha256(path)}\n".encode())
     return PREFIX + outer.hexdigest()
 
 

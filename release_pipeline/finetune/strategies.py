@@ -116,10 +116,11 @@ def _propose(
     extra: dict[str, Any] | None = None,
 ) -> CandidateProposal:
     """Train from the base checkpoint, store checkpoint and adapter, and propose the weights file naming them."""
+    from release_pipeline.blobs import file_sha256
     from release_pipeline.finetune.checkpoint import base_checkpoint, gguf_of
     from release_pipeline.finetune.gguf_lora import convert
     from release_pipeline.finetune.train import train
-    from release_pipeline.llm.providers import ADAPTER_GGUF, BASE_FILE, BASE_GGUF_FILE, file_sha256
+    from release_pipeline.llm.providers import ADAPTER_GGUF, BASE_FILE, BASE_GGUF_FILE
 
     blobs = BlobStore(ctx.workspace / STATE_DIR / "blobs")
     model = _base_model(ctx)

@@ -320,22 +320,14 @@ def _adapted(name: str, hexdigest: str) -> Any:
     gguf = weights_path(name)
     if local_engine() == "llama.cpp" and (adapter / ADAPTER_GGUF).is_file():
         made_for = (adapter / BASE_GGUF_FILE).read_text(encoding="utf-8").strip()
+        from release_pipeline.blobs import file_sha256
+
         if made_for != file_sha256(gguf):
             raise UserError(f"adapter sha256:{hexdigest} was made for another {gguf.name} than the one installed")
         return _LlamaCpp(gguf, lora=adapter / ADAPTER_GGUF)
     if local_engine() is None or importlib.util.find_spec("peft") is None:
         raise UserError(FINETUNE_EXTRA)
     return _Transformers(checkpoint, adapter)
-
-
-def file_sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def close_local_models() -> None:
