@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -410,3 +411,26 @@ def test_a_prompt_too_long_for_the_local_model_is_the_candidates_failure(tmp_pat
     assert run["counts"] == {"pass": 0, "fail": 1, "error": 0}
     (trial,) = Cli(root).json("show", "--run", str(run["id"]))["trials"]
     assert trial["reason"] == "request_rejected" and "context" in trial["feedback"].lower(), trial
+
+
+def test_the_llm_critic_shows_how_far_it_is(tmp_path, fake_llm, monkeypatch):
+    fake_llm.default = unsure
+    cli = Cli(prompt_workspace(tmp_path / "ws", TASKS))
+    cli.json("run")
+    bars: list[tuple[str, int, list[int]]] = []
+
+    @contextlib.contextmanager
+    def recording(description: str, total: int):
+        steps: list[int] = []
+        bars.append((description, total, steps))
+        yield steps.append
+
+    monkeypatch.setattr("release_pipeline.cli.commands.critic.progress_for", lambda json_output: recording)
+    fake_llm.default = lambda m: (
+        json.dumps({"label": "wrong_answer", "description": "d", "evidence": ["trace[1]"], "severity": "low"})
+        if "failed attempt" in m[0]["content"]
+        else unsure(m)
+    )
+    symptoms = cli.json("critic", "--critic", "llm")
+    failed = len({s["trial_id"] for s in symptoms})  # one step per failed trial, asked or answered from the cache
+    assert failed and bars == [("critic", failed, [1] * failed)]

@@ -28,6 +28,26 @@ def open_workspace(path: Path | None):
     return Workspace.find(path)
 
 
+def stdout_console():
+    """A rich console on stdout: the terminal's width at a terminal (or $COLUMNS), no wrapping in a pipe.
+
+    Rich itself honours NO_COLOR and FORCE_COLOR."""
+    from rich.console import Console
+
+    fixed = sys.stdout.isatty() or os.environ.get("COLUMNS")
+    return Console() if fixed else Console(width=200)
+
+
+def print_markdown(text: str) -> None:
+    """A Markdown report: rendered at a terminal, the Markdown itself into a pipe or file."""
+    if not sys.stdout.isatty():
+        typer.echo(text)
+        return
+    from rich.markdown import Markdown
+
+    stdout_console().print(Markdown(text))
+
+
 def print_json(data: Record | Sequence[Record]) -> None:
     """A record, or a list of them, in the JSON shape `docs/json.md` documents."""
     typer.echo(json.dumps(plain(data), indent=2, default=str))

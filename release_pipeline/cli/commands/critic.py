@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from release_pipeline.cli.common import AgentOpt, JsonOpt, RunOpt, WorkspaceOpt, open_workspace, print_json, resolve_run
+from release_pipeline.cli.common import (
+    AgentOpt,
+    JsonOpt,
+    RunOpt,
+    WorkspaceOpt,
+    open_workspace,
+    print_json,
+    progress_for,
+    resolve_run,
+)
 
 
 def critic(
@@ -23,7 +32,7 @@ def critic(
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
     run_id = resolve_run(ws, cfg, run)
-    symptoms = critique_run(ws, cfg, run_id, name)
+    symptoms = critique_run(ws, cfg, run_id, name, progress=progress_for(json_output))
     if json_output:
         print_json(symptoms)
         return

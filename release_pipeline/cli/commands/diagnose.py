@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from release_pipeline.cli.common import AgentOpt, JsonOpt, RunOpt, WorkspaceOpt, open_workspace, print_json, resolve_run
+from release_pipeline.cli.common import (
+    AgentOpt,
+    JsonOpt,
+    RunOpt,
+    WorkspaceOpt,
+    open_workspace,
+    print_json,
+    print_markdown,
+    resolve_run,
+)
 
 
 def diagnose(
@@ -20,7 +29,7 @@ def diagnose(
     if json_output:
         print_json(spec)
     else:
-        typer.echo(spec_markdown(spec))
+        print_markdown(spec_markdown(spec))
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ from release_pipeline.cli.common import (
     make_budget,
     open_workspace,
     print_json,
+    print_markdown,
     print_prerun_rejection,
     progress_for,
     rejected_before_running,
@@ -59,7 +60,7 @@ def gate(
     if json_output:
         print_json(result.report)
     else:
-        typer.echo(gate_markdown(result.body, explain=True) if explain else result.markdown)
+        print_markdown(gate_markdown(result.body, explain=True) if explain else result.markdown)
     raise typer.Exit(result.exit_code)
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from release_pipeline.cli.common import AgentOpt, JsonOpt, WorkspaceOpt, open_workspace, print_json
+from release_pipeline.cli.common import AgentOpt, JsonOpt, WorkspaceOpt, open_workspace, print_json, stdout_console
 
 
 def log(agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: JsonOpt = False) -> None:
     """Show the version line: canonical, retired, accepted and rejected versions with their reasons."""
-    from rich.console import Console
     from rich.table import Table
 
     from release_pipeline.queries import version_line
@@ -20,9 +19,15 @@ def log(agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: Jso
     if json_output:
         print_json(rows)
         return
+    console = stdout_console()
+    wide = console.width >= 90  # a narrow terminal drops the git and parent columns (`release show` has them)
     table = Table(title=f"{cfg.name}: version line", title_justify="left")
-    for col in ("version", "status", "git", "parent", "gate"):
-        table.add_column(col, no_wrap=True)
+    table.add_column("version", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    if wide:
+        table.add_column("git", no_wrap=True)
+        table.add_column("parent", no_wrap=True)
+    table.add_column("gate", overflow="fold")
     table.add_column("intent / reasons", overflow="fold", ratio=1)
     for entry in rows:
         v, gate = entry.version, entry.gate
@@ -33,8 +38,9 @@ def log(agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: Jso
             if v.status == "canonical"
             else (f"[red]{v.status}[/]" if v.status == "rejected" else v.status)
         )
-        table.add_row(f"v{v.number}", status, v.git_sha[:10], f"v{v.parent}" if v.parent else "", gate_text, detail)
-    Console(width=max(120, Console().width)).print(table)
+        where = (v.git_sha[:10], f"v{v.parent}" if v.parent else "") if wide else ()
+        table.add_row(f"v{v.number}", status, *where, gate_text, detail)
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

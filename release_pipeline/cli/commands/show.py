@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from release_pipeline.cli.common import AgentOpt, JsonOpt, WorkspaceOpt, open_workspace, print_json
+from release_pipeline.cli.common import AgentOpt, JsonOpt, WorkspaceOpt, open_workspace, print_json, print_markdown
 
 if TYPE_CHECKING:
     from release_pipeline.models import Run
@@ -50,7 +50,7 @@ def show(
         typer.echo("changed: " + ", ".join(data.changed_files))
     if data.gate_markdown:
         typer.echo("")
-        typer.echo(data.gate_markdown)
+        print_markdown(data.gate_markdown)
 
 
 def _show_run(data: Run, json_output: bool) -> None:
