@@ -1,14 +1,19 @@
-"""`release report`: one version as one self-contained HTML page (no script, no font, nothing fetched at view time).
+"""`release report`: an agent's release history as self-contained static HTML pages (no script, no font, nothing
+fetched at view time), one folder that can be opened, copied or uploaded as a CI artifact.
 
-The page shows the agent's version line with each version's pass rate per split (an inline SVG chart), the
-version's latest gate (decision, reasons, bounds, cost, and the flip matrix: every task with both versions' pass
-counts, its class and the largest drop the evidence still allows), the failure patterns of the spec it was built
-from, and its diff. Versions link to their own pages (`<agent>-v<N>.html` beside it).
+- `<agent>.html`: the version line with each version's pass rate per split (an inline SVG chart) and head moves;
+- `<agent>-v<N>.html`: one version: its latest gate (decision, reasons, bounds, cost, and the flip matrix: every
+  task with both versions' pass counts, its class and the largest drop the evidence still allows), the failure
+  patterns of the spec it was built from, its runs and its diff;
+- `<agent>-run<ID>.html`: one run: every task's verdict per repeat, and the critic's symptoms.
+
+Every page links to the others it names.
 """
 
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release_pipeline.queries import show_version, version_line
@@ -26,12 +31,94 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#2
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#f3f3f3}.regression{background:#fbe3e3}.fix{background:#e3f6e3}.uncertain{background:#fff6d6}
 .accepted{color:#1a7f37}.rejected{color:#c62828}.undecided{color:#9a6700}pre{background:#f6f8fa;padding:1em;
-overflow:auto}code{background:#f6f8fa}
+overflow:auto}code{background:#f6f8fa}td.pass{background:#e3f6e3}td.fail{background:#fbe3e3}td.error{background:#eee}
+nav{margin-bottom:1em}
 """
+
+
+def line_page(agent: str) -> str:
+    return f"{agent}.html"
 
 
 def page_name(agent: str, number: int) -> str:
     return f"{agent}-v{number}.html"
+
+
+def run_page(agent: str, run_id: int) -> str:
+    return f"{agent}-run{run_id}.html"
+
+
+def write_site(ws: Workspace, agent: AgentConfig, folder: Path) -> None:
+    """Every page of the agent: its line, each version, each run, written into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = {line_page(agent.name): render_line(ws, agent)}
+    for version in ws.store.versions(agent.name):
+        pages[page_name(agent.name, version.number)] = render(ws, agent, version)
+        for run in ws.store.runs_of(ws.store.version_id(agent.name, version.number)):
+            pages[run_page(agent.name, run["id"])] = render_run(ws, agent, run["id"])
+    for name, text in pages.items():
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+def _page(title: str, agent: str, body: list[str]) -> str:
+    nav = f'<nav><a href="{line_page(agent)}">{escape(agent)}: version line</a></nav>'
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body>{nav}{''.join(body)}</body></html>\n"
+    )
+
+
+def render_line(ws: Workspace, agent: AgentConfig) -> str:
+    """The agent's page: the version line and every head move."""
+    moves = "".join(
+        f"<tr><td>{move.at:%Y-%m-%d %H:%M}</td><td>{escape(move.kind)}</td>"
+        f"<td>{'' if not move.from_version else _version_link(agent.name, move.from_version)}</td>"
+        f"<td>{_version_link(agent.name, move.to_version)}</td><td>{escape(move.actor)}</td>"
+        f"<td>{escape(move.reason)}</td></tr>"
+        for move in ws.store.head_moves(agent.name)
+    )
+    body = [f"<h1>{escape(agent.name)}</h1>", _line(ws, agent, current=0)]
+    if moves:
+        body.append(
+            "<h2>Head moves</h2><table><tr><th>at</th><th>kind</th><th>from</th><th>to</th><th>by</th>"
+            f"<th>reason</th></tr>{moves}</table>"
+        )
+    return _page(f"{agent.name}: version line", agent.name, body)
+
+
+def _version_link(agent: str, number: int) -> str:
+    return f'<a href="{page_name(agent, number)}">v{number}</a>'
+
+
+def render_run(ws: Workspace, agent: AgentConfig, run_id: int) -> str:
+    """One run's page: a row per task with its verdict per repeat, and the critic's symptoms."""
+    run = ws.store.run(run_id)
+    version = ws.store.version_by_id(run["version_id"])
+    final = effective(ws.store.trials(run_id, with_trace=False)).values()
+    verdicts: dict[str, dict[int, str]] = {}
+    for trial in final:
+        verdicts.setdefault(trial.task_id, {})[trial.repeat] = trial.status
+    symptoms: dict[str, set[str]] = {}
+    for symptom in ws.store.symptoms(run_id):
+        symptoms.setdefault(symptom.task_id, set()).add(symptom.label)
+    repeats = range(max((r + 1 for by in verdicts.values() for r in by), default=run["repeats"]))
+    head = "".join(f"<th>r{r}</th>" for r in repeats)
+    rows = []
+    for task, by_repeat in sorted(verdicts.items()):
+        cells = "".join(f'<td class="{by_repeat.get(r, "")}">{by_repeat.get(r, "")}</td>' for r in repeats)
+        passes = sum(v == "pass" for v in by_repeat.values())
+        labels = ", ".join(sorted(symptoms.get(task, ())))
+        rows.append(
+            f"<tr><td>{escape(task)}</td>{cells}<td>{passes}/{len(by_repeat)}</td><td>{escape(labels)}</td></tr>"
+        )
+    counts = ", ".join(f"{sum(t.status == s for t in final)} {s}" for s in ("pass", "fail", "error"))
+    body = [
+        f"<h1>{escape(agent.name)} run #{run_id}</h1>",
+        f"<p>{_version_link(agent.name, version.number)} on {escape(run['split'])}, {run['repeats']} repeats "
+        f"({escape(run['purpose'])}, {escape(run['status'])}): {counts}.</p>",
+        f"<table><tr><th>task</th>{head}<th>passes</th><th>symptoms</th></tr>{''.join(rows)}</table>",
+    ]
+    return _page(f"{agent.name} run #{run_id}", agent.name, body)
 
 
 def render(ws: Workspace, agent: AgentConfig, version: VersionInfo) -> str:
@@ -54,13 +141,16 @@ def render(ws: Workspace, agent: AgentConfig, version: VersionInfo) -> str:
             f"<h2>Failure patterns (spec #{detail.spec.id})</h2><table><tr><th>pattern</th><th>tasks</th>"
             f"<th>share</th><th>intended change</th></tr>{rows}</table>"
         )
+    if detail.runs:
+        runs = "".join(
+            f'<li><a href="{run_page(agent.name, one.id)}">run #{one.id}</a>: {escape(one.split)} x{one.repeats} '
+            f"({escape(one.purpose)}, {escape(one.status)})</li>"
+            for one in detail.runs
+        )
+        parts.append(f"<h2>Runs</h2><ul>{runs}</ul>")
     if detail.diff:
         parts.append(f"<h2>Change</h2><pre>{escape(detail.diff)}</pre>")
-    title = f"{agent.name} v{version.number}"
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n"
-    )
+    return _page(f"{agent.name} v{version.number}", agent.name, parts)
 
 
 def _line(ws: Workspace, agent: AgentConfig, current: int) -> str:
@@ -72,10 +162,10 @@ def _line(ws: Workspace, agent: AgentConfig, current: int) -> str:
         rates.append((v.number, rate))
         cells = "".join(f"<td>{'' if rate.get(s) is None else f'{rate[s]:.0%}'}</td>" for s in SPLITS)
         gate = "" if entry.gate is None else f"{entry.gate.decision} vs v{entry.gate.against}"
-        name = f"v{v.number}" if v.number == current else f'<a href="{page_name(agent.name, v.number)}">v{v.number}</a>'
+        name = f"v{v.number}" if v.number == current else _version_link(agent.name, v.number)
         rows.append(f"<tr><td>{name}</td><td>{escape(v.status)}</td>{cells}<td>{escape(gate)}</td></tr>")
     head = "".join(f"<th>{s}</th>" for s in SPLITS)
-    table = f"<table><tr><th>version</th><th>status</th>{head}<th>gate</th></tr>{''.join(rows)}</table>"
+    table = f"<table><tr><th>version</th><th>status</th>{head}<th>gate decision</th></tr>{''.join(rows)}</table>"
     return f"<h2>Version line</h2>{_chart(rates)}{table}"
 
 
@@ -113,7 +203,9 @@ def _chart(rates: list[tuple[int, dict[str, float | None]]]) -> str:
     legend = " ".join(f'<span style="color:{COLOURS[s]}">&#9632; {s}</span>' for s in SPLITS)
     return (
         f'<svg role="img" aria-label="pass rate per split per version" width="{width}" height="{height + 32}">'
-        f'<line x1="28" y1="10" x2="28" y2="{height + 10}" stroke="#999"/>{"".join(shapes)}</svg><p>{legend}</p>'
+        f'<line x1="28" y1="10" x2="28" y2="{height + 10}" stroke="#999"/>'
+        f'<text x="0" y="16" font-size="10">100%</text><text x="10" y="{height + 10}" font-size="10">0%</text>'
+        f'{"".join(shapes)}</svg><p>{legend}</p>'
     )
 
 

@@ -3,8 +3,8 @@
 #
 # In:  RELEASE_AGENT, RELEASE_MODE (gate | promote), RELEASE_CANDIDATE, RELEASE_BUDGET, RELEASE_OUT (a folder),
 #      RELEASE_DB_URL (empty: the workspace's SQLite), GITHUB_OUTPUT, GITHUB_STEP_SUMMARY; `release` on PATH.
-# Out: $RELEASE_OUT/gate.json, gate.md and junit.xml; the step summary; outputs decision, fixes, regressions,
-#      report, junit. Exit 0 accepted (and promoted, in promote mode), 1 rejected, 3 undecided, 2 bad input.
+# Out: $RELEASE_OUT/gate.json, gate.md, junit.xml and html/ (`release report`); the step summary; outputs
+#      decision, fixes, regressions, report, junit, html (the candidate's page). Exit 0 accepted (and promoted, in promote mode), 1 rejected, 3 undecided, 2 bad input.
 set -uo pipefail
 
 release="${RELEASE:-release}"
@@ -29,16 +29,22 @@ if [ "$code" -eq 0 ] && [ "${RELEASE_MODE:-gate}" = promote ]; then
   code=$?
 fi
 if [ -s "$out/gate.json" ]; then
+  report_args=(--out "$out/html")
+  [ -n "${RELEASE_AGENT:-}" ] && report_args+=(--agent "$RELEASE_AGENT")
+  "$release" report "${report_args[@]}" >/dev/null || echo "the HTML report could not be written" >&2
   python3 - "$out" <<'PY'
 import json, os, sys
 out = sys.argv[1]
 report = json.load(open(os.path.join(out, "gate.json")))
+html = os.path.join(out, "html", f"{report['agent']}-v{report['candidate']}.html")
 with open(os.environ["GITHUB_OUTPUT"], "a") as fh:
     fh.write(f"decision={report['decision']}\n")
     fh.write(f"fixes={','.join(report.get('fixes', []))}\n")
     fh.write(f"regressions={','.join(report.get('regressions', []))}\n")
     fh.write(f"report={os.path.join(out, 'gate.json')}\n")
     fh.write(f"junit={os.path.join(out, 'junit.xml')}\n")
+    if os.path.exists(html):
+        fh.write(f"html={html}\n")
 PY
 fi
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ] && [ -s "$out/gate.md" ]; then

@@ -95,6 +95,8 @@ def test_the_action_gates_a_passing_and_a_failing_pull_request(tmp_path):
     assert (code, outputs["decision"]) == (1, "rejected")
     regressions = outputs["regressions"].split(",")
     assert regressions and all(task in summary for task in regressions)  # the summary names them
+    page = Path(outputs["html"]).read_text(encoding="utf-8")  # the HTML report the artifact uploads
+    assert all(f'<tr class="regression"><td>{task}</td>' in page for task in regressions)
     cases = ET.parse(outputs["junit"]).getroot().iter("testcase")
     failed = {c.get("name") for c in cases if c.find("failure") is not None}
     assert failed == set(regressions)

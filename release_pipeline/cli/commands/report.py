@@ -1,4 +1,4 @@
-"""`release report`: one version as a self-contained HTML page: the line, the gate's flip matrix, the spec, the diff."""
+"""`release report`: the agent's line, versions and runs as self-contained HTML pages in one folder."""
 
 from __future__ import annotations
 
@@ -11,23 +11,32 @@ from release_pipeline.cli.common import AgentOpt, WorkspaceOpt, open_workspace
 
 
 def report(
-    version: Annotated[str | None, typer.Argument(help="v<N> (default: canonical).")] = None,
+    version: Annotated[str | None, typer.Argument(help="v<N>: print that version's page (default: the line's).")] = None,
+    run: Annotated[int | None, typer.Option("--run", help="Print this run's page.")] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Where to write it (default: .release/reports/<agent>-vN.html).")
+        Path | None, typer.Option("--out", "-o", help="Folder to write the pages into (default: .release/reports).")
     ] = None,
-    open_it: Annotated[bool, typer.Option("--open", help="Open it in the browser.")] = False,
+    open_it: Annotated[bool, typer.Option("--open", help="Open the page in the browser.")] = False,
     agent: AgentOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Write one version's HTML report and print its path."""
-    from release_pipeline.html_report import page_name, render
+    """Write the agent's HTML report (line, versions, runs) and print the path of the page asked for."""
+    from release_pipeline.errors import UserError
+    from release_pipeline.html_report import line_page, page_name, run_page, write_site
 
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
-    target = ws.resolve_version(cfg, version)
-    path = out or ws.state_dir / "reports" / page_name(cfg.name, target.number)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(ws, cfg, target), encoding="utf-8")
+    folder = out or ws.state_dir / "reports"
+    if run is not None:
+        if ws.store.version_by_id(ws.store.run(run)["version_id"]).agent != cfg.name:
+            raise UserError(f"run #{run} is not a run of {cfg.name}")
+        page = run_page(cfg.name, run)
+    elif version is not None:
+        page = page_name(cfg.name, ws.resolve_version(cfg, version).number)
+    else:
+        page = line_page(cfg.name)
+    write_site(ws, cfg, folder)
+    path = folder / page
     typer.echo(str(path))
     if open_it:
         import webbrowser
