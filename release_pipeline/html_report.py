@@ -205,7 +205,7 @@ def _chart(rates: list[tuple[int, dict[str, float | None]]]) -> str:
         f'<svg role="img" aria-label="pass rate per split per version" width="{width}" height="{height + 32}">'
         f'<line x1="28" y1="10" x2="28" y2="{height + 10}" stroke="#999"/>'
         f'<text x="0" y="16" font-size="10">100%</text><text x="10" y="{height + 10}" font-size="10">0%</text>'
-        f'{"".join(shapes)}</svg><p>{legend}</p>'
+        f"{''.join(shapes)}</svg><p>{legend}</p>"
     )
 
 

@@ -1,10 +1,10 @@
-"""`release report`: a version as one self-contained HTML page that shows what the gate saw."""
+"""`release report`: the agent's history as self-contained HTML pages that show what the gate saw."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from html.parser import HTMLParser
+from pathlib import Path
 
 from conftest import REPO, run_release
 from test_bad_input import assert_one_line_error

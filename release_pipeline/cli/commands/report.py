@@ -11,7 +11,7 @@ from release_pipeline.cli.common import AgentOpt, WorkspaceOpt, open_workspace
 
 
 def report(
-    version: Annotated[str | None, typer.Argument(help="v<N>: print that version's page (default: the line's).")] = None,
+    version: Annotated[str | None, typer.Argument(help="v<N>: print its page (default: the line's).")] = None,
     run: Annotated[int | None, typer.Option("--run", help="Print this run's page.")] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Folder to write the pages into (default: .release/reports).")
