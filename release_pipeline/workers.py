@@ -13,6 +13,7 @@ import collections
 import itertools
 import json
 import signal
+from pathlib import Path
 from typing import Any
 
 from release_pipeline.agent_contract import trial_payload
@@ -227,6 +228,19 @@ def _raised(message: dict[str, Any], limits: Limits) -> Exception:
     return AgentRaised(f"{name}: {text}" if text else name, str(message.get("where", ""))[:200])
 
 
+def worker_launcher() -> str:
+    """Python that starts `agent_worker` from the very copy of this package the harness runs: isolated (`-I`: no
+    PYTHONPATH, no current folder), with this package's folder searched last, so a source tree or an unpacked sdist
+    runs its own worker and nothing in the agent's folder can shadow a module."""
+    import release_pipeline
+
+    home = str(Path(release_pipeline.__file__).resolve().parent.parent)
+    return (
+        f"import runpy, sys; sys.path.append({home!r}); "
+        "runpy.run_module('release_pipeline.agent_worker', run_name='__main__', alter_sys=True)"
+    )
+
+
 class WorkerPool:
     """Sandboxed workers for one version's Python agent, reused from trial to trial."""
 
@@ -235,7 +249,7 @@ class WorkerPool:
 
         self.limits = limits
         self.sandbox = Sandbox(limits)
-        self.argv = [sys.executable, "-I", "-m", "release_pipeline.agent_worker", entry]
+        self.argv = [sys.executable, "-I", "-c", worker_launcher(), entry]
         self.cwd = cwd
         self.idle: list[Worker] = []
         self.busy: set[Worker] = set()
