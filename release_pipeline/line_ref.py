@@ -3,7 +3,8 @@
 It is written with every head move, in the same all-or-nothing git step as the canonical ref and the version tag
 (undone with them), and holds the line as it stands after the move: every version recorded so far (number,
 commit, parent, status, intent, source, content hash, and its reasons, which carry the gate's decision and the
-report it came from) and every head move. A fresh clone that fetched these refs knows its canonical version with
+report it came from), every head move, and every gate decision with the SHA-256 of its report (so a copy of a
+report can be checked against the line). A fresh clone that fetched these refs knows its canonical version with
 no database, and `release init` there adopts the line instead of starting a second one.
 
     git fetch origin 'refs/release-pipeline/*:refs/release-pipeline/*'   # beside the canonical branches and tags
@@ -18,7 +19,7 @@ from typing import Any
 import git
 
 from release_pipeline import gitops
-from release_pipeline.models import HeadMove, VersionInfo
+from release_pipeline.models import GateDecision, HeadMove, VersionInfo
 
 LINE_FILE = "line.json"
 FORMAT = 1
@@ -28,9 +29,11 @@ def line_ref(agent: str) -> str:
     return f"refs/release-pipeline/{agent}"
 
 
-def line_after(versions: list[VersionInfo], moves: list[HeadMove], move: HeadMove) -> dict[str, Any]:
-    """The line once `move` is made: the old head retired, the new one canonical, the move appended (each version
-    and move in its record's JSON shape, docs/json.md)."""
+def line_after(
+    versions: list[VersionInfo], moves: list[HeadMove], gates: list[GateDecision], move: HeadMove
+) -> dict[str, Any]:
+    """The line once `move` is made: the old head retired, the new one canonical, the move appended, and every gate
+    decision with its report's digest (each in its record's JSON shape, docs/json.md)."""
     status = {v.number: v.status for v in versions}
     if move.from_version is not None:
         status[move.from_version] = "retired"
@@ -41,6 +44,7 @@ def line_after(versions: list[VersionInfo], moves: list[HeadMove], move: HeadMov
         "canonical": move.to_version,
         "versions": [{**v.to_dict(), "status": status[v.number]} for v in versions],
         "moves": [m.to_dict() for m in [*moves, move]],
+        "gates": [g.to_dict() for g in gates],
     }
 
 

@@ -498,6 +498,31 @@ class HeadMove(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class GateDecision(Record):
+    """One stored gate report in brief, as the version line in git carries it: report `id`, the versions compared,
+    the `decision`, the gate policy's hash and `report_sha256`, the SHA-256 of the report's JSON (keys sorted, no
+    spaces), which any copy of the store's report can be checked against."""
+
+    id: int
+    agent: str
+    base: int
+    candidate: int
+    decision: Decision
+    policy_hash: str
+    report_sha256: str
+    at: datetime
+
+    @staticmethod
+    def digest_of(body: dict[str, Any]) -> str:
+        """The SHA-256 of a report's JSON, keys sorted and no spaces: the same bytes for the same report anywhere."""
+        import hashlib
+        import json
+
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
 class CandidateContext:
     """What a candidate strategy gets: the canonical artifact and the spec to act on."""
 

@@ -36,3 +36,23 @@ def test_a_clone_without_the_line_refuses_to_start_a_second_one(cli, workspace, 
     git(clone, "fetch", "-q", "origin", "refs/heads/canonical/*:refs/heads/canonical/*")
     refused = Cli(clone)("init", code=2)
     assert "no version line to adopt" in refused.output and "refs/release-pipeline" in refused.output
+
+
+def test_the_line_carries_each_gate_decision_with_its_reports_digest(cli, workspace):
+    import json
+
+    from release_pipeline.models import GateDecision
+    from release_pipeline.workspace import Workspace
+
+    cli.json("promote", "--candidate", str(PATCHES / "01-percent-and-plain-digits.patch"))
+    cli("gate", "--candidate", str(PATCHES / "02-true-division.patch"), code=1)  # rejected after the move
+    cli("rollback", "--reason", "test")  # the next head move carries it
+    line = json.loads(git(workspace, "show", "refs/release-pipeline/calc:line.json"))
+    gates = [GateDecision.from_dict(g) for g in line["gates"]]
+    assert [(g.candidate, g.decision) for g in gates] == [(2, "accepted"), (3, "rejected")]
+    store = Workspace(workspace).store
+    for gate in gates:
+        body = store.latest_gate_report("calc", gate.candidate)["body"]
+        assert gate.report_sha256 == GateDecision.digest_of(body)
+        changed = {**body, "regressions": ["sub-2"]} if gate.decision == "accepted" else {**body, "fixes": []}
+        assert GateDecision.digest_of(changed) != gate.report_sha256  # an edited copy no longer matches

@@ -37,7 +37,9 @@ def _git_move(
         repo = ws.repo
         ref = gitops.canonical_ref(agent)
         tag = version_tag(agent, new.number)
-        line = line_ref.line_after(ws.store.versions(agent), ws.store.head_moves(agent), move)
+        line = line_ref.line_after(
+            ws.store.versions(agent), ws.store.head_moves(agent), ws.store.gate_decisions(agent), move
+        )
 
         def put_back() -> None:
             if old:

@@ -20,7 +20,17 @@ from sqlalchemy.orm import Session
 
 from release_pipeline.errors import ConflictError, NotFoundError, UserError
 from release_pipeline.faults import crash_point
-from release_pipeline.models import HeadMove, MoveKind, Severity, Symptom, TrialRecord, VersionInfo, VersionStatus
+from release_pipeline.models import (
+    Decision,
+    GateDecision,
+    HeadMove,
+    MoveKind,
+    Severity,
+    Symptom,
+    TrialRecord,
+    VersionInfo,
+    VersionStatus,
+)
 from release_pipeline.store.db import make_engine, upgrade
 from release_pipeline.store.schema import (
     AgentRow,
@@ -626,6 +636,25 @@ class Store:
             s.add(row)
             s.flush()
             return row.id
+
+    def gate_decisions(self, agent: str) -> list[GateDecision]:
+        """Every gate report of `agent` in brief, oldest first, each with its body's digest."""
+        with self.reading() as s:
+            numbers = dict(s.execute(select(VersionRow.id, VersionRow.number).where(VersionRow.agent == agent)).all())
+            rows = s.scalars(select(GateReportRow).where(GateReportRow.agent == agent).order_by(GateReportRow.id))
+            return [
+                GateDecision(
+                    id=row.id,
+                    agent=agent,
+                    base=numbers[row.base_version_id],
+                    candidate=numbers[row.candidate_version_id],
+                    decision=cast(Decision, row.decision),
+                    policy_hash=row.policy_hash,
+                    report_sha256=GateDecision.digest_of(row.body),
+                    at=row.created_at,
+                )
+                for row in rows
+            ]
 
     def latest_gate_report(self, agent: str, candidate: int) -> dict[str, Any] | None:
         with self.reading() as s:
