@@ -13,6 +13,7 @@ no database, and `release init` there adopts the line instead of starting a seco
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -38,12 +39,20 @@ def line_after(
     if move.from_version is not None:
         status[move.from_version] = "retired"
     status[move.to_version] = "canonical"
+    moved = [replace(v, status=status[v.number]) for v in versions]  # type: ignore[arg-type]
+    return line_as_is(move.agent, move.to_version, moved, [*moves, move], gates)
+
+
+def line_as_is(
+    agent: str, canonical: int, versions: list[VersionInfo], moves: list[HeadMove], gates: list[GateDecision]
+) -> dict[str, Any]:
+    """The line as the database holds it now (each version, move and gate decision in its record's JSON shape)."""
     return {
         "format": FORMAT,
-        "agent": move.agent,
-        "canonical": move.to_version,
-        "versions": [{**v.to_dict(), "status": status[v.number]} for v in versions],
-        "moves": [m.to_dict() for m in [*moves, move]],
+        "agent": agent,
+        "canonical": canonical,
+        "versions": [v.to_dict() for v in versions],
+        "moves": [m.to_dict() for m in moves],
         "gates": [g.to_dict() for g in gates],
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -65,6 +66,11 @@ def doctor_repairs(root, *, git_ahead: bool):
     if git_ahead:  # the repair is on record as a head move
         moves = cli.json("show")["head_moves"]
         assert moves[-1]["kind"] == "repair" and "doctor" in moves[-1]["reason"]
+    canonical = [v["number"] for v in cli.json("log") if v["status"] == "canonical"]
+    if git(root, "for-each-ref", "refs/release-pipeline/toy"):  # the line git carries agrees, repair and all
+        line = json.loads(git(root, "show", "refs/release-pipeline/toy:line.json"))
+        assert [line["canonical"]] == canonical
+        assert line["moves"][-1]["kind"] == ("repair" if git_ahead else line["moves"][-1]["kind"])
 
 
 @pytest.mark.parametrize("point", MOVE_POINTS)

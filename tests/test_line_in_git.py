@@ -56,3 +56,15 @@ def test_the_line_carries_each_gate_decision_with_its_reports_digest(cli, worksp
         assert gate.report_sha256 == GateDecision.digest_of(body)
         changed = {**body, "regressions": ["sub-2"]} if gate.decision == "accepted" else {**body, "fixes": []}
         assert GateDecision.digest_of(changed) != gate.report_sha256  # an edited copy no longer matches
+
+
+def test_doctor_finds_and_repairs_a_line_that_disagrees(cli, workspace):
+    before = git(workspace, "rev-parse", "refs/release-pipeline/calc")  # v1 canonical
+    cli.json("promote", "--candidate", str(PATCHES / "01-percent-and-plain-digits.patch"))
+    git(workspace, "update-ref", "refs/release-pipeline/calc", before)  # the line alone falls back to v1
+    (found,) = cli.json("doctor", "--check", code=1)[0]["disagreements"]
+    assert found["ref"] == "refs/release-pipeline/calc" and "names v1 canonical" in found["explanation"]
+    assert "release doctor" in cli("rollback", "--reason", "x", code=2).stderr  # no move on a disagreeing line
+    cli.json("doctor")
+    cli("doctor", "--check")
+    assert '"canonical": 2' in git(workspace, "show", "refs/release-pipeline/calc:line.json")

@@ -3,15 +3,16 @@
 A head move (promote, rollback, init) moves git first, inside the database transaction that moves the
 head; the commit of that transaction is the moment the move happens. A process killed between the two
 leaves git ahead of a database that never moved. So the database is the record: `check` lists where
-git says otherwise (the `canonical/<agent>` ref, the `<agent>/v<N>` tags), and `repair` puts git back
-to the database's state, the last one both agreed on, and records the repair as a head move.
+git says otherwise (the `canonical/<agent>` ref, the `<agent>/v<N>` tags, the canonical version the line in
+`refs/release-pipeline/<agent>` names), and `repair` puts git back to the database's state, the last one both
+agreed on, and records the repair as a head move (the line in git is rewritten with it).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from release_pipeline import gitops
+from release_pipeline import gitops, line_ref
 from release_pipeline.errors import ConflictError
 from release_pipeline.gitops import canonical_ref
 from release_pipeline.models import Disagreement, VersionInfo, version_tag
@@ -58,6 +59,18 @@ def check(ws: Workspace, agent: str) -> list[Disagreement]:
         else:
             why = f"tag {tag} points at {have[:10]}, not at v{number}'s commit {want[:10]}"
         found.append(Disagreement(agent, f"refs/tags/{tag}", want, have, why))
+    line = line_ref.read(ws.repo, agent)  # none before the first move of a line made by an older release
+    if line is not None and head is not None and line.get("canonical") != head.number:
+        found.append(
+            Disagreement(
+                agent,
+                line_ref.line_ref(agent),
+                f"v{head.number}",
+                f"v{line.get('canonical')}",
+                f"the version line git carries names v{line.get('canonical')} canonical, the database "
+                f"v{head.number} (a move that did not commit)",
+            )
+        )
     return found
 
 
@@ -98,6 +111,8 @@ def repair(ws: Workspace, agent: str) -> list[Disagreement]:
     head = ws.store.head(agent)
     versions = {v.number: v for v in ws.store.versions(agent)}
     for problem in problems:
+        if problem.ref == line_ref.line_ref(agent):
+            continue  # rewritten below, once the repair is recorded
         if problem.ref.startswith("refs/tags/"):
             name = problem.ref[len("refs/tags/") :]
             if problem.git:
@@ -112,4 +127,10 @@ def repair(ws: Workspace, agent: str) -> list[Disagreement]:
     if head is not None:
         story = "; ".join(p.explanation for p in problems)
         ws.store.record_repair(agent, head.number, actor=ws.actor, reason=f"doctor: {story}"[:4000])
+        if line_ref.read(repo, agent) is not None:
+            store = ws.store
+            line = line_ref.line_as_is(
+                agent, head.number, store.versions(agent), store.head_moves(agent), store.gate_decisions(agent)
+            )
+            line_ref.write(repo, agent, line, f"{agent}: line repaired by release doctor")
     return problems
