@@ -4,7 +4,7 @@
 # In:  RELEASE_AGENT, RELEASE_MODE (gate | promote), RELEASE_CANDIDATE, RELEASE_BUDGET, RELEASE_OUT (a folder),
 #      RELEASE_DB_URL (empty: the workspace's SQLite), GITHUB_OUTPUT, GITHUB_STEP_SUMMARY; `release` on PATH.
 # Out: $RELEASE_OUT/gate.json, gate.md, junit.xml and html/ (`release report`); the step summary; outputs
-#      decision, fixes, regressions, report, junit, html (the candidate's page). Exit 0 accepted (and promoted, in promote mode), 1 rejected, 3 undecided, 2 bad input.
+#      decision, fixes, regressions, report, junit, markdown, html (the candidate's page). Exit 0 accepted (and promoted, in promote mode), 1 rejected, 3 undecided, 2 bad input.
 set -uo pipefail
 
 release="${RELEASE:-release}"
@@ -43,6 +43,7 @@ with open(os.environ["GITHUB_OUTPUT"], "a") as fh:
     fh.write(f"regressions={','.join(report.get('regressions', []))}\n")
     fh.write(f"report={os.path.join(out, 'gate.json')}\n")
     fh.write(f"junit={os.path.join(out, 'junit.xml')}\n")
+    fh.write(f"markdown={os.path.join(out, 'gate.md')}\n")
     if os.path.exists(html):
         fh.write(f"html={html}\n")
 PY

@@ -32,9 +32,27 @@ def evaluate(expression: str, context: dict[str, str]) -> str:
     return ""
 
 
-def run_action(workspace: Path, tmp: Path, inputs: dict[str, str], head_sha: str) -> tuple[int, dict, str]:
-    """Run the composite's steps; the gate step's exit code, its outputs, and the step summary."""
+def fill(text: str, context: dict[str, str]) -> str:
+    """`text` with every `${{ ... }}` evaluated."""
+    return EXPRESSION.sub(lambda m: evaluate(m.group(1), context), text)
+
+
+FAKE_GH = """#!/usr/bin/env bash
+# GitHub's CLI, faked: records its arguments and the comment's body.
+{ echo "ARGS $*"; while [ $# -gt 0 ]; do [ "$1" = --body-file ] && cat "$2"; shift; done; } >>"$FAKE_GH_LOG"
+"""
+
+
+def run_action(
+    workspace: Path, tmp: Path, inputs: dict[str, str], head_sha: str, pr: str = "7"
+) -> tuple[int, dict, str]:
+    """Run the composite's steps; the gate step's exit code, its outputs, and the step summary. `gh` is faked: what
+    it was asked to post is in `tmp/gh.log`."""
     tmp.mkdir(parents=True)
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(FAKE_GH)
+    (bin_dir / "gh").chmod(0o755)
     output, summary = tmp / "github_output", tmp / "step_summary"
     output.write_text("")
     summary.write_text("")
@@ -44,6 +62,8 @@ def run_action(workspace: Path, tmp: Path, inputs: dict[str, str], head_sha: str
         "github.action_path": str(REPO),
         "github.sha": head_sha,
         "github.event.pull_request.head.sha": head_sha,
+        "github.event.pull_request.number": pr,
+        "github.token": "not-a-token",
         "github.repository": "user/agents",
         "github.run_id": "1",
         "runner.temp": str(tmp / "runner"),
@@ -53,17 +73,23 @@ def run_action(workspace: Path, tmp: Path, inputs: dict[str, str], head_sha: str
         "GITHUB_OUTPUT": str(output),
         "GITHUB_STEP_SUMMARY": str(summary),
         "GITHUB_SHA": head_sha,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "FAKE_GH_LOG": str(tmp / "gh.log"),
     }
     code = 0
     for step in ACTION["runs"]["steps"]:
         if "run" not in step or step.get("name") == "Install release-pipeline":
             continue
-        step_env = {k: EXPRESSION.sub(lambda m: evaluate(m.group(1), context), str(v)) for k, v in step["env"].items()}
-        script = EXPRESSION.sub(lambda m: evaluate(m.group(1), context), step["run"])
-        cwd = workspace / EXPRESSION.sub(lambda m: evaluate(m.group(1), context), step.get("working-directory", "."))
+        step_env = {k: fill(str(v), context) for k, v in step["env"].items()}
+        script = fill(step["run"], context)
+        cwd = workspace / fill(step.get("working-directory", "."), context)
         done = subprocess.run(["bash", "-c", script], cwd=cwd, env={**env, **step_env}, capture_output=True, text=True)
-        code = done.returncode
+        if step.get("id") == "gate":
+            code = done.returncode
+            step_outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+            context.update({f"steps.gate.outputs.{k}": v for k, v in step_outputs.items()})
+        else:
+            assert done.returncode == 0, (step.get("name"), done.stderr)  # only the gate step may fail the job
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
     return code, outputs, summary.read_text()
 
@@ -98,13 +124,17 @@ def test_the_action_gates_a_passing_and_a_failing_pull_request(tmp_path):
     assert regressions and all(task in summary for task in regressions)  # the summary names them
     page = Path(outputs["html"]).read_text(encoding="utf-8")  # the HTML report the artifact uploads
     assert all(f'<tr class="regression"><td>{task}</td>' in page for task in regressions)
+    comment = (tmp_path / "bad" / "gh.log").read_text()  # the report went to the pull request as a comment
+    assert comment.startswith("ARGS pr comment 7 --edit-last --create-if-none --body-file ")
+    assert "REJECTED" in comment and all(task in comment for task in regressions)
     cases = ET.parse(outputs["junit"]).getroot().iter("testcase")
     failed = {c.get("name") for c in cases if c.find("failure") is not None}
     assert failed == set(regressions)
 
     # merged: promote mode moves the canonical head to the passing candidate
-    code, outputs, _ = run_action(root, tmp_path / "merge", {"agent": "calc", "mode": "promote"}, good)
+    code, outputs, _ = run_action(root, tmp_path / "merge", {"agent": "calc", "mode": "promote"}, good, pr="")
     assert code == 0 and git(root, "rev-parse", "canonical/calc") == good
+    assert not (tmp_path / "merge" / "gh.log").exists()  # a push is no pull request: no comment
 
 
 def action_as_workflow() -> dict:
