@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 # The tests fine-tune on the CPU: torch's CPU build first (an unpinned torch pulls a multi-GB CUDA build).
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/pip install -q torch==$(TORCH)
-	$(VENV)/bin/pip install -q -e '.[test,finetune]' torch==$(TORCH)
+	$(VENV)/bin/pip install -q -e '.[test,finetune,ray]' torch==$(TORCH)
 	touch $(VENV)/.installed $@
 
 $(VENV)/.local-model: scripts/install-local-model.sh | $(VENV)/bin/python

@@ -94,7 +94,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "concurrency": _POSITIVE_INT,
                 "timeout_s": {"type": "number", "exclusiveMinimum": 0},
                 "seed": {"type": "integer"},
-                "executor": {"type": "string"},
+                "executor": {
+                    "oneOf": [
+                        {"type": "string"},
+                        {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+                    ]
+                },
             },
         },
         "critic": {"type": "string"},
@@ -134,6 +139,16 @@ class RunConfig:
     timeout_s: float = 60.0
     seed: int = 0
     executor: str = "local"
+    executor_options: dict[str, Any] = field(default_factory=dict)  # e.g. the `ray` executor's `address`
+
+
+def run_config(data: dict[str, Any]) -> RunConfig:
+    """`run:` of release.yaml; `executor:` is a name, or a mapping of `name` and the executor's options."""
+    executor = data.get("executor", "local")
+    if isinstance(executor, dict):
+        options = {k: v for k, v in executor.items() if k != "name"}
+        return RunConfig(**{**data, "executor": executor["name"], "executor_options": options})
+    return RunConfig(**data)
 
 
 DEFAULT_MODEL = "local/smollm2"
@@ -160,7 +175,7 @@ def load_config(root: Path) -> WorkspaceConfig:
     agents = {name: AgentConfig(name=name, **spec) for name, spec in data["agents"].items()}
     return WorkspaceConfig(
         agents=agents,
-        run=RunConfig(**data.get("run", {})),
+        run=run_config(data.get("run", {})),
         critic=data.get("critic", "heuristic"),
         strategy=data.get("strategy", {"name": "patch-queue"}),
         policy=data.get("policy", "gate-policy.yaml"),

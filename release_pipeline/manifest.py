@@ -30,6 +30,16 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "prompt": {"type": "string"},
         "demos": {"type": "string"},
         "tools": {"type": "string"},
+        "resources": {  # what one trial needs of the machine it runs on (the `ray` executor schedules by it)
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "cpus": {"type": "number", "minimum": 0},
+                "gpus": {"type": "number", "minimum": 0},
+                "memory_mb": {"type": "integer", "minimum": 1},
+                "custom": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+            },
+        },
         "sandbox": {
             "type": "object",
             "additionalProperties": False,
@@ -65,6 +75,7 @@ def load_manifest(folder: Path) -> Manifest:
         model=data.get("model", ""),
         files={k: data[k] for k in ("system", "prompt", "demos", "tools") if k in data},
         sandbox=dict(data.get("sandbox", {})),
+        resources=dict(data.get("resources", {})),
     )
 
 

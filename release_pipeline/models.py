@@ -237,6 +237,7 @@ class Manifest:
     model: str = ""
     files: dict[str, str] = field(default_factory=dict)  # prompt agents: system, prompt, demos, tools
     sandbox: dict[str, Any] = field(default_factory=dict)  # limits, network and env of the agent's sandbox
+    resources: dict[str, Any] = field(default_factory=dict)  # what one trial asks of a machine (cpus, gpus, ...)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ BUILTIN_PLUGINS = (
     "release_pipeline.builtin.llm_edit",
     "release_pipeline.finetune.strategies",
     "release_pipeline.builtin.executors",
+    "release_pipeline.builtin.ray_executor",
     "release_pipeline.builtin.gate_checks",
     "release_pipeline.builtin.stages",
     "release_pipeline.benchmarks.humaneval",

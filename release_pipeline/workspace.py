@@ -36,9 +36,10 @@ class Workspace:
     (`at_commit`), which no candidate can change.
     """
 
-    def __init__(self, root: Path, source: Path | None = None):
+    def __init__(self, root: Path, source: Path | None = None, db_url: str | None = None):
         self.root = root.resolve()
         self.source = (source or root).resolve()
+        self._db_url = db_url  # a store chosen by the caller (a remote trial host uses its driver's)
         self.config: WorkspaceConfig = load_config(self.source)
         self._suites: dict[str, Suite] = {}
         self._judges: dict[str, Workspace] = {}
@@ -62,7 +63,7 @@ class Workspace:
         """
         from sqlalchemy.engine import URL
 
-        chosen = os.environ.get(DB_ENV) or self.config.database
+        chosen = self._db_url or os.environ.get(DB_ENV) or self.config.database
         return chosen or URL.create("sqlite", database=str(self.state_dir / "release.db"))
 
     @cached_property

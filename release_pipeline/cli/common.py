@@ -164,6 +164,27 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
     return options
 
 
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--executor", help="Where trials run: local, ray, or a plugin's (default: run.executor)."
+    ),
+]
+AddressOpt = Annotated[
+    str | None, typer.Option("--address", help="The executor's address (a Ray cluster's, e.g. 10.0.0.5:6379).")
+]
+
+
+def choose_executor(executor: str | None, address: str | None) -> None:
+    """`--executor` and `--address` for every run this command makes (the gate's judge workspaces included)."""
+    from release_pipeline.stages.run import ADDRESS_ENV, EXECUTOR_ENV
+
+    if executor:
+        os.environ[EXECUTOR_ENV] = executor
+    if address:
+        os.environ[ADDRESS_ENV] = address
+
+
 BudgetOpt = Annotated[
     float | None,
     typer.Option("--budget", min=0, help="Dollars this command may spend on LLM calls (pre-flight checked)."),

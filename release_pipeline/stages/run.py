@@ -54,9 +54,12 @@ from release_pipeline.trial_clock import TrialClock, current_trial
 
 if TYPE_CHECKING:
     from release_pipeline.config import AgentConfig
+    from release_pipeline.remote_trials import TrialRecipe
     from release_pipeline.workspace import Workspace
 
 
+EXECUTOR_ENV = "RELEASE_EXECUTOR"  # `release run --executor`: overrides `run.executor` of release.yaml
+ADDRESS_ENV = "RELEASE_EXECUTOR_ADDRESS"  # `--address`: the executor's `address` option (a Ray cluster's)
 FLUSH_SECONDS = 0.2
 LEASE_WAIT_S = 1800.0  # how long a command waits for another process to finish the run it needs
 
@@ -86,12 +89,30 @@ class RunSettings:
     progress: Callable[[int], Any] | None = None
     llm: Any = None
     models: dict[str, str] = field(default_factory=dict)
+    executor_options: dict[str, Any] = field(default_factory=dict)
+    db_url: str = ""  # the store's URL, for trial hosts on other machines
 
     @classmethod
     def of(cls, ws: Workspace, progress: Callable[[int], Any] | None = None) -> RunSettings:
-        """The workspace's run settings, with its LLM gateway and role models."""
+        """The workspace's run settings, with its LLM gateway, role models, executor and store."""
         cfg = ws.config.run
-        return cls(cfg.concurrency, cfg.timeout_s, cfg.seed, cfg.executor, progress, ws.llm, ws.config.models)
+        url = ws.db_url
+        executor, options = cfg.executor, dict(cfg.executor_options)
+        if os.environ.get(EXECUTOR_ENV, executor) != executor:  # another executor than release.yaml's
+            executor, options = os.environ[EXECUTOR_ENV], {}
+        if os.environ.get(ADDRESS_ENV):
+            options["address"] = os.environ[ADDRESS_ENV]
+        return cls(
+            cfg.concurrency,
+            cfg.timeout_s,
+            cfg.seed,
+            executor,
+            progress,
+            ws.llm,
+            ws.config.models,
+            options,
+            url if isinstance(url, str) else url.render_as_string(hide_password=False),
+        )
 
 
 @dataclass
@@ -179,6 +200,7 @@ class TrialRunner:
     """
 
     def __init__(self, artifact: Artifact, plugins: Plugins, verifiers: Verifiers, run_id: int, settings: RunSettings):
+        self.artifact, self.settings = artifact, settings
         self.adapter = plugins.registry.get("adapter", artifact.manifest.adapter)(artifact)
         self.params = artifact.manifest.params
         self.timeout = artifact.manifest.timeout_s or settings.timeout_s
@@ -186,6 +208,20 @@ class TrialRunner:
         self.seed = settings.seed
         self.llm, self.models = settings.llm, settings.models
         self.verifiers = verifiers
+
+    def recipe(self) -> TrialRecipe:
+        """How to build this runner on another machine (for executors that run trials elsewhere)."""
+        from release_pipeline.remote_trials import TrialRecipe
+
+        s = self.settings
+        return TrialRecipe.of(self.artifact, self.verifiers.root, self.run_id, self.timeout, s.seed, s.models, s.db_url)
+
+    def lost(self, job: Job, why: str) -> TrialRecord:
+        """The `error` trial of a job whose worker was lost before it answered (an executor retries the job)."""
+        seed = trial_seed(self.seed, job.task.id, job.repeat, job.attempt)
+        trial = TrialRecord(self.run_id, job.task.id, job.repeat, seed, "error", attempt=job.attempt)
+        trial.reason, trial.feedback = "worker_lost", bounded_text(why, 2000)
+        return trial
 
     async def __call__(self, job: Job) -> TrialRecord:
         seed = trial_seed(self.seed, job.task.id, job.repeat, job.attempt)
@@ -316,8 +352,18 @@ def _stdout_kept_clean() -> Iterator[None]:
         os.close(saved)
 
 
+def make_executor(plugins: Plugins, settings: RunSettings) -> Any:
+    """The configured executor, built with its options; an option it does not take is a config error."""
+    factory = plugins.registry.get("executor", settings.executor)
+    try:
+        return factory(**settings.executor_options)
+    except TypeError as exc:
+        options = ", ".join(sorted(settings.executor_options)) or "none"
+        raise ConfigError(f"executor {settings.executor!r} does not take these options ({options}): {exc}") from None
+
+
 async def _execute(jobs: list[Job], runner: TrialRunner, plugins: Plugins, store: Store, settings: RunSettings) -> int:
-    executor = plugins.registry.get("executor", settings.executor)()
+    executor = make_executor(plugins, settings)
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial-writer") as pool:
             batcher = Batcher(store, pool, runner.run_id)

@@ -8,12 +8,15 @@ from typing import Annotated
 import typer
 
 from release_pipeline.cli.common import (
+    AddressOpt,
     AgentOpt,
     BudgetOpt,
     CandidateOpt,
+    ExecutorOpt,
     JsonOpt,
     WorkspaceOpt,
     candidate_version,
+    choose_executor,
     make_budget,
     open_workspace,
     print_json,
@@ -37,11 +40,14 @@ def gate(
     workspace: WorkspaceOpt = None,
     json_output: JsonOpt = False,
     budget: BudgetOpt = None,
+    executor: ExecutorOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Run the flip-centered gate. Exit 0 accepted, 1 rejected, 3 undecided (budget or evidence), 2 bad input."""
     from release_pipeline.reports import gate_junit, gate_markdown
     from release_pipeline.stages.gate import gate_candidate
 
+    choose_executor(executor, address)
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
     version = candidate_version(ws, cfg, candidate)

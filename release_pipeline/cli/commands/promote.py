@@ -7,13 +7,16 @@ from typing import Annotated
 import typer
 
 from release_pipeline.cli.common import (
+    AddressOpt,
     AgentOpt,
     BudgetOpt,
+    ExecutorOpt,
     JsonOpt,
     OptionOpt,
     StrategyOpt,
     WorkspaceOpt,
     candidate_version,
+    choose_executor,
     make_budget,
     open_workspace,
     parse_options,
@@ -39,8 +42,11 @@ def promote(
     workspace: WorkspaceOpt = None,
     json_output: JsonOpt = False,
     budget: BudgetOpt = None,
+    executor: ExecutorOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Promote a candidate (gating it first when it has no report against the head), or iterate the pipeline."""
+    choose_executor(executor, address)
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
     limit = make_budget(ws, budget)

@@ -8,10 +8,13 @@ from typing import Annotated
 import typer
 
 from release_pipeline.cli.common import (
+    AddressOpt,
     AgentOpt,
     BudgetOpt,
+    ExecutorOpt,
     JsonOpt,
     WorkspaceOpt,
+    choose_executor,
     make_budget,
     open_workspace,
     print_json,
@@ -29,6 +32,8 @@ def run(
     workspace: WorkspaceOpt = None,
     json_output: JsonOpt = False,
     budget: BudgetOpt = None,
+    executor: ExecutorOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Run a version over a suite split; an interrupted identical run is resumed, not repeated."""
     from release_pipeline.errors import UserError
@@ -37,6 +42,7 @@ def run(
 
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
+    choose_executor(executor, address)
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
     target = ws.resolve_version(cfg, version)

@@ -1,0 +1,127 @@
+"""Trials away from the driver: what a remote worker needs to run them exactly as `release run` would here.
+
+A `TrialRecipe` is everything a worker needs, in one picklable value: the judging workspace's files (its config,
+plugins and suites: the canonical commit's, never the candidate's), the artifact's files, the run, the trial
+settings and the store's URL. A `TrialHost` built from it on the worker unpacks both into a folder named by their
+digest (once per machine), opens the workspace there and holds one `TrialRunner`: the same code, adapter,
+verifiers and sandbox as a local run, started once and reused from trial to trial. Executors that ship trials
+elsewhere (the `ray` executor) build hosts where the trials run; the driver stores what they return.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from release_pipeline.models import Artifact, TrialRecord
+    from release_pipeline.stages.run import Job, TrialRunner
+
+SKIPPED = {".git", ".release", "__pycache__"}  # state and caches, never what judges or runs
+
+
+def pack(folder: Path) -> bytes:
+    """The files under `folder` as a gzipped tar, in a fixed order with fixed metadata: same files, same bytes."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder)
+            if SKIPPED & set(rel.parts) or not (path.is_file() or path.is_dir()) or path.is_symlink():
+                continue
+            info = tar.gettarinfo(str(path), arcname=rel.as_posix())
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if path.is_file():
+                with path.open("rb") as fh:
+                    tar.addfile(info, fh)
+            else:
+                tar.addfile(info)
+    return buffer.getvalue()
+
+
+def unpack_once(data: bytes, dest: Path) -> Path:
+    """`data` (a `pack`) extracted at `dest`, unless an earlier call already put it there; safe between processes."""
+    if dest.is_dir():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(scratch, filter="data")
+    try:
+        os.rename(scratch, dest)
+    except OSError:  # another process finished first: theirs is the same files
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+    return dest
+
+
+@dataclass(frozen=True)
+class TrialRecipe:
+    """How to build, on another machine, the trial runner of one run of one artifact."""
+
+    source: bytes  # the judging workspace's files
+    artifact_files: bytes
+    artifact: Artifact
+    run_id: int
+    timeout_s: float
+    seed: int
+    models: dict[str, str]
+    db_url: str  # the store's URL, with its password: workers record LLM calls where the driver does
+
+    @classmethod
+    def of(cls, artifact: Artifact, source: Path, run_id: int, timeout_s: float, seed: int, models: dict[str, str],
+           db_url: str) -> TrialRecipe:  # fmt: skip
+        """The recipe of a run: `source` is the judging workspace's folder, packed with the artifact's."""
+        return cls(pack(source), pack(artifact.path), artifact, run_id, timeout_s, seed, dict(models), db_url)
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.source + b"\0" + self.artifact_files).hexdigest()[:32]
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        """What one trial asks of a machine (`resources:` in the agent's manifest)."""
+        return dict(self.artifact.manifest.resources)
+
+
+class TrialHost:
+    """A trial runner built from a recipe on the machine that runs the trials; `run(job)` is one trial."""
+
+    def __init__(self, recipe: TrialRecipe, scratch: Path | None = None):
+        from release_pipeline.stages.run import RunSettings, TrialRunner
+        from release_pipeline.workspace import Workspace
+
+        home = (scratch or Path(tempfile.gettempdir()) / "release-pipeline-trials") / recipe.digest
+        source = unpack_once(recipe.source, home / "source")
+        folder = unpack_once(recipe.artifact_files, home / "artifact")
+        ws = Workspace(home / "state", source=source, db_url=recipe.db_url)
+        settings = RunSettings(
+            concurrency=1, timeout_s=recipe.timeout_s, seed=recipe.seed, llm=ws.llm, models=recipe.models
+        )
+        artifact = replace(recipe.artifact, path=folder)
+        self.runner: TrialRunner = TrialRunner(artifact, ws.plugins, ws.verifiers, recipe.run_id, settings)
+
+    async def run(self, job: Job) -> TrialRecord:
+        return await self.runner(job)
+
+    def where(self) -> str:
+        """Where this host runs: the machine and process, and the Ray node when it runs on one."""
+        import socket
+
+        here = f"{socket.gethostname()}:{os.getpid()}"
+        try:
+            import ray
+
+            return f"{here} node {ray.get_runtime_context().get_node_id()[:12]}"
+        except Exception:  # not in a Ray worker
+            return here
+
+    async def close(self) -> None:
+        await self.runner.aclose()
+        self.runner.close()

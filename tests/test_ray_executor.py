@@ -1,0 +1,130 @@
+"""The `ray` executor on a real two-node Ray cluster on this machine: trials spread over both nodes, a node killed
+mid-run costs nothing (its trials are `error`, then retried on the live node), a killed driver resumes, every trial
+is stored exactly once, and the gate decides as it does with the local executor."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import RELEASE, Cli, build_workspace, change_agent, run_release
+from ray_cluster import RayCluster, require_ray
+
+SLOW = "import time\n\ndef solve(x):\n    time.sleep(0.25)\n    return {body}\n"
+TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "dev" if i < 24 else "gate"} for i in range(36)]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    require_ray()
+    ray = RayCluster()
+    try:
+        ray.start_head(cpus=1)
+        ray.add_node(cpus=1)
+        ray.wait_for(nodes=2)
+        yield ray
+    finally:
+        ray.stop()
+
+
+def trials_of(root, run_id: int) -> list[dict]:
+    return Cli(root).json("show", "--run", str(run_id))["trials"]
+
+
+def assert_stored_once(trials: list[dict], tasks: int, repeats: int) -> dict[tuple[str, int], dict]:
+    """No (task, repeat, attempt) twice, and every (task, repeat) has a verdict that is not `error`."""
+    keys = collections.Counter((t["task_id"], t["repeat"], t["attempt"]) for t in trials)
+    assert max(keys.values()) == 1, [k for k, n in keys.items() if n > 1]
+    final: dict[tuple[str, int], dict] = {}
+    for t in sorted(trials, key=lambda t: t["attempt"]):
+        final[(t["task_id"], t["repeat"])] = t
+    assert len(final) == tasks * repeats
+    assert all(t["status"] != "error" for t in final.values()), [t for t in final.values() if t["status"] == "error"]
+    return final
+
+
+def wait_for_trials(root, at_least: int, timeout: float = 120) -> None:
+    """Until the store holds `at_least` trials of the first run (read straight from it, as another runner would)."""
+    from release_pipeline.workspace import Workspace
+
+    store = Workspace(root).store
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if len(store.trials(1, with_trace=False)) >= at_least:
+                return
+        except Exception:  # the run is not created yet
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"fewer than {at_least} trials stored in {timeout:g}s")
+
+
+@pytest.mark.slow
+def test_a_run_spreads_over_the_nodes_and_survives_losing_one(cluster, tmp_path):
+    root = build_workspace(
+        tmp_path / "ws", agent_files={"agent.py": SLOW.format(body="x * 2")}, tasks=TASKS, run={"concurrency": 8}
+    )
+    victim = cluster.add_node(cpus=1)  # a third node, to be lost mid-run
+    cluster.wait_for(nodes=3)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    driver = subprocess.Popen(
+        [RELEASE, "run", "--executor", "ray", "--address", cluster.address, "--json"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_trials(root, 8)
+    cluster.kill(victim)
+    out, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0, err[-3000:]
+    assert "trial hosts on 3 node(s)" in err  # the work was spread over every node
+    trials = trials_of(root, 1)
+    final = assert_stored_once(trials, tasks=24, repeats=3)
+    assert all(t["status"] == "pass" for t in final.values())
+    lost = [t for t in trials if t["reason"] == "worker_lost"]
+    assert lost and all(t["status"] == "error" for t in lost)  # the lost node's trials, each retried
+    assert all(final[(t["task_id"], t["repeat"])]["attempt"] > t["attempt"] for t in lost)
+
+
+@pytest.mark.slow
+def test_a_killed_driver_resumes_and_stores_every_trial_once(cluster, tmp_path):
+    root = build_workspace(
+        tmp_path / "ws", agent_files={"agent.py": SLOW.format(body="x * 2")}, tasks=TASKS, run={"concurrency": 4}
+    )
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    args = [RELEASE, "run", "--executor", "ray", "--address", cluster.address]
+    driver = subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_trials(root, 10)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=30)
+    resumed = run_release(root, *args[1:], "--json", env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert '"resumed": true' in resumed.stdout
+    assert_stored_once(trials_of(root, 1), tasks=24, repeats=3)
+
+
+@pytest.mark.slow
+def test_the_gate_decides_on_ray_as_it_does_locally(cluster, tmp_path):
+    decisions = {}
+    for executor in ("local", "ray"):
+        root = build_workspace(
+            tmp_path / executor,
+            agent_files={"agent.py": SLOW.format(body="x * 2 if x % 3 else 0")},
+            tasks=TASKS,
+            run={"concurrency": 8},
+        )
+        branch = change_agent(root, {"agent.py": SLOW.format(body="x * 2 if x % 5 else -1")}, "trade")
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+        more = ["--executor", "ray", "--address", cluster.address] if executor == "ray" else []
+        done = run_release(root, "gate", "--candidate", branch, "--json", *more, env=env, timeout=300)
+        assert done.returncode in (0, 1, 3), done.stderr[-3000:]
+        report = Cli(root).json("show", "v2")["gate_report"]
+        decisions[executor] = (report["decision"], report["fixes"], report["regressions"], report["trials"])
+    assert decisions["ray"] == decisions["local"]
+    assert decisions["local"][2]  # the candidate breaks tasks: the comparison is not of two empty reports
