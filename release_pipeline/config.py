@@ -117,6 +117,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         "policy": {"type": "string"},
         "database": {"type": "string"},
+        "remote": {"type": "string", "minLength": 1},
         "plugins": {"type": "array", "items": {"type": "string"}},
     },
 }
@@ -162,6 +163,7 @@ class WorkspaceConfig:
     strategy: dict[str, Any] = field(default_factory=lambda: {"name": "patch-queue"})
     policy: str = "gate-policy.yaml"
     database: str = ""
+    remote: str = ""  # a git remote every head move is pushed to, all or nothing (many runners, one line)
     plugins: tuple[str, ...] = ()
     models: dict[str, str] = field(
         default_factory=lambda: {role: DEFAULT_MODEL for role in ("agent", "critic", "synthesizer")}
@@ -180,6 +182,7 @@ def load_config(root: Path) -> WorkspaceConfig:
         strategy=data.get("strategy", {"name": "patch-queue"}),
         policy=data.get("policy", "gate-policy.yaml"),
         database=data.get("database", ""),
+        remote=data.get("remote", ""),
         plugins=tuple(data.get("plugins", ())),
         models={**WorkspaceConfig(agents={}).models, **data.get("models", {})},
     )

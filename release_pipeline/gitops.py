@@ -86,14 +86,26 @@ def folder_tree_sha(repo: git.Repo, sha: str, folder: str) -> str:
         raise NotFoundError(f"commit {sha[:10]} has no folder {folder!r}") from None
 
 
-def export_folder(repo: git.Repo, sha: str, folder: str, dest: Path) -> None:
-    """Write `folder` as it is at `sha` into `dest` (created fresh)."""
-    tree: Any = repo.commit(sha).tree / folder  # GitPython's traverse() is typed for trees of tuples too
+def export_folder(repo: git.Repo, sha: str, folder: str, dest: Path, content: str = "") -> None:
+    """Write `folder` as it is at `sha` into `dest` (created fresh). Where this clone lacks the commit (another
+    runner recorded it), the folder's own tree `content` does as well: same tree, same files."""
+    tree: Any  # GitPython's traverse() is typed for trees of tuples too
+    try:
+        tree, prefix = repo.commit(sha).tree / folder, folder
+    except (ValueError, git.BadName):
+        try:
+            tree, prefix = git.Tree(repo, bytes.fromhex(content), git.Tree.tree_id << 12, ""), ""
+            list(tree)  # reads the object: a missing one raises here
+        except (ValueError, git.BadName):
+            raise NotFoundError(
+                f"commit {sha[:10]} is not in this clone (another runner recorded it): fetch it, e.g. "
+                f"git fetch origin 'refs/heads/canonical/*:refs/heads/canonical/*'"
+            ) from None
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=dest.parent))
     for item in tree.traverse():
         if item.type != "blob":
             continue
-        target = tmp / Path(item.path).relative_to(folder)
+        target = tmp / (Path(item.path).relative_to(prefix) if prefix else Path(item.path))
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(item.data_stream.read())
         if item.mode & stat.S_IXUSR:
@@ -258,3 +270,37 @@ def commit_lone_file(repo: git.Repo, parent: str | None, name: str, text: str, m
         tree = repo.git.write_tree()
         with identity(repo):
             return repo.git.commit_tree(tree, *(["-p", parent] if parent else []), "-m", message)
+
+
+def fetch_line(repo: git.Repo, remote: str, agent: str) -> None:
+    """The agent's canonical branch, version tags and line as `remote` has them (the shared truth of many
+    runners), replacing this clone's; a remote without them yet changes nothing."""
+    specs = [
+        f"+refs/heads/canonical/{agent}:refs/heads/canonical/{agent}",
+        f"+refs/release-pipeline/{agent}:refs/release-pipeline/{agent}",
+        f"+refs/tags/{agent}/*:refs/tags/{agent}/*",
+    ]
+    try:
+        repo.git.fetch("--quiet", "--no-tags", "--update-head-ok", remote, *specs)
+    except git.GitCommandError as exc:
+        stderr = (exc.stderr or "").strip()
+        if "couldn't find remote ref" in stderr:  # a new line: nothing pushed yet
+            return
+        raise ConflictError(f"cannot fetch the version line from remote {remote!r}: {stderr}") from None
+
+
+def push_atomic(repo: git.Repo, remote: str, moves: list[tuple[str, str | None, str | None]]) -> None:
+    """Move refs on `remote` all at once or not at all: each (ref, new, old) is a compare-and-swap there too
+    (`--force-with-lease` on the value it must have; None: must not exist / delete)."""
+    args = ["--atomic", "--porcelain", "--quiet", remote]
+    for ref, new, old in moves:
+        args.insert(0, f"--force-with-lease={ref}:{old or ''}")
+        args.append(f"{new}:{ref}" if new else f":{ref}")
+    try:
+        repo.git.push(*args)
+    except git.GitCommandError as exc:
+        detail = " ".join(((exc.stderr or "") + " " + (exc.stdout or "")).split())[:400]
+        raise ConflictError(
+            f"remote {remote!r} refused the move (another runner moved the line, or the remote is unreachable): "
+            f"{detail}; nothing moved"
+        ) from None

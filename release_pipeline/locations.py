@@ -10,6 +10,7 @@ from release_pipeline.errors import UserError
 CONFIG_FILE = "release.yaml"
 STATE_DIR = ".release"
 DB_ENV = "RELEASE_DB_URL"
+REMOTE_ENV = "RELEASE_GIT_REMOTE"  # a git remote every head move is pushed to (overrides `remote:`)
 WORKSPACE_ENV = "RELEASE_WORKSPACE"
 ACTOR_ENV = "RELEASE_ACTOR"
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from release_pipeline.config import AgentConfig, WorkspaceConfig, load_config
 from release_pipeline.errors import NotFoundError, UserError
 from release_pipeline.llm.providers import use_blob_store
-from release_pipeline.locations import ACTOR_ENV, CONFIG_FILE, DB_ENV, STATE_DIR, find_root
+from release_pipeline.locations import ACTOR_ENV, CONFIG_FILE, DB_ENV, REMOTE_ENV, STATE_DIR, find_root
 from release_pipeline.manifest import load_manifest
 from release_pipeline.models import Artifact, Suite, VersionInfo
 from release_pipeline.policy import GatePolicy, load_policy
@@ -65,6 +65,11 @@ class Workspace:
 
         chosen = self._db_url or os.environ.get(DB_ENV) or self.config.database
         return chosen or URL.create("sqlite", database=str(self.state_dir / "release.db"))
+
+    @property
+    def remote(self) -> str:
+        """The git remote head moves are pushed to: `RELEASE_GIT_REMOTE`, else the config's `remote:` (or none)."""
+        return os.environ.get(REMOTE_ENV) or self.config.remote
 
     @cached_property
     def store(self) -> Store:
@@ -209,7 +214,7 @@ class Workspace:
         dest = self.state_dir / "artifacts" / f"{agent.name}-{version.content_hash}"
         if not dest.is_dir():
             dest.parent.mkdir(parents=True, exist_ok=True)
-            export_folder(self.repo, version.git_sha, agent.path, dest)
+            export_folder(self.repo, version.git_sha, agent.path, dest, content=version.content_hash)
         manifest = load_manifest(dest)
         return Artifact(
             agent.name, version.number, dest, manifest, version.git_sha, version.content_hash, trusted=agent.trusted

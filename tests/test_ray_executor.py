@@ -128,3 +128,44 @@ def test_the_gate_decides_on_ray_as_it_does_locally(cluster, tmp_path):
         decisions[executor] = (report["decision"], report["fixes"], report["regressions"], report["trials"])
     assert decisions["ray"] == decisions["local"]
     assert decisions["local"][2]  # the candidate breaks tasks: the comparison is not of two empty reports
+
+
+def test_room_and_actor_options_follow_the_trials_resources():
+    from release_pipeline.builtin.ray_executor import actor_options, trials_that_fit
+
+    cluster = {"CPU": 4.0, "GPU": 1.0, "memory": 8 * 2**30, "big_disk": 3.0}
+    assert trials_that_fit(cluster, {"cpus": 1}) == 4
+    assert trials_that_fit(cluster, {"cpus": 1, "gpus": 0.5}) == 2
+    assert trials_that_fit(cluster, {"memory_mb": 3072, "custom": {"big_disk": 1}}) == 2
+    assert trials_that_fit(cluster, {"gpus": 2}) == 0
+    assert actor_options({"cpus": 0.5, "gpus": 1, "memory_mb": 100, "custom": {"big_disk": 1}}, 2) == {
+        "num_cpus": 1.0,
+        "num_gpus": 2,
+        "memory": 200 * 2**20,
+        "resources": {"big_disk": 2},
+    }
+    assert actor_options({}, 8) == {"num_cpus": 0}  # asks for nothing: placed by hand, one per node
+
+
+def test_the_executor_and_its_options_come_from_release_yaml_or_the_command_line(tmp_path, monkeypatch):
+    import yaml
+
+    from release_pipeline.stages.run import RunSettings
+    from release_pipeline.workspace import Workspace
+
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": SLOW.format(body="x")}, tasks=TASKS[:2])
+    config = yaml.safe_load((root / "release.yaml").read_text())
+    config["run"]["executor"] = {"name": "ray", "address": "10.0.0.5:6379", "actors": 3}
+    (root / "release.yaml").write_text(yaml.safe_dump(config))
+    settings = RunSettings.of(Workspace(root))
+    assert (settings.executor, settings.executor_options) == ("ray", {"address": "10.0.0.5:6379", "actors": 3})
+    monkeypatch.setenv("RELEASE_EXECUTOR", "local")  # `release run --executor local`: release.yaml's options go
+    assert (RunSettings.of(Workspace(root)).executor, RunSettings.of(Workspace(root)).executor_options) == ("local", {})
+
+
+def test_an_option_the_executor_does_not_take_is_one_line(tmp_path):
+    from test_bad_input import assert_one_line_error
+
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": SLOW.format(body="x")}, tasks=TASKS[:2])
+    assert_one_line_error(run_release(root, "run", "--address", "10.0.0.5:6379"), "executor 'local'", "address")
+    assert_one_line_error(run_release(root, "run", "--executor", "nosuch"), "nosuch")

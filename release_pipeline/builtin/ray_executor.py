@@ -68,6 +68,7 @@ class Pool:
     per_actor: int
     options: dict[str, Any]
     hosts: list[Host] = field(default_factory=list)
+    spread: bool = True  # pin the first actors to the live nodes in turn (else Ray places them by resources)
     recipe_ref: Any = None  # the recipe in Ray's object store: shipped once, shared by every actor
 
     def add(self, node: str | None = None) -> Host:
@@ -88,7 +89,7 @@ class Pool:
         """`count` actors spread over the live nodes, placed and built, and where each runs; one that cannot
         start is one line naming why."""
         self.recipe_ref = self.ray.put(self.recipe)
-        nodes = sorted(n["NodeID"] for n in self.ray.nodes() if n.get("Alive"))
+        nodes = sorted(n["NodeID"] for n in self.ray.nodes() if n.get("Alive")) if self.spread else []
         hosts = [self.add(nodes[i % len(nodes)] if nodes else None) for i in range(count)]
         ready = [asyncio.wrap_future(h.actor.where.remote().future()) for h in hosts]
         try:
@@ -146,16 +147,21 @@ class RayExecutor:
             raise UserError("the ray executor runs trial runners only (it needs their recipe)")
         ray = connect(self.address)
         recipe = recipe_of()
-        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-        count = max(1, min(self.actors or nodes, concurrency, len(pending)))
-        per_actor = math.ceil(min(concurrency, len(pending)) / count)
-        pool = Pool(ray, recipe, per_actor, actor_options(recipe.resources, per_actor))
+        wanted = min(concurrency, len(pending))
+        if recipe.resources:  # one trial per actor, as many actors as the cluster has room for, placed by Ray
+            room = trials_that_fit(ray.cluster_resources(), recipe.resources)
+            if room == 0:
+                raise UserError(f"no room on the Ray cluster for one trial: it asks for {recipe.resources}")
+            count, per_actor, spread = min(self.actors or room, room, wanted), 1, False
+        else:  # trials that ask for nothing: one actor per live node, spread by hand, sharing the concurrency
+            nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+            count = max(1, min(self.actors or nodes, wanted))
+            per_actor, spread = math.ceil(wanted / count), True
+        pool = Pool(ray, recipe, per_actor, actor_options(recipe.resources, per_actor), spread=spread)
         try:
             places = await pool.start(count)
             nodes_used = len({place.rpartition(" node ")[2] for place in places})
-            sys.stderr.write(
-                f"ray: {count} trial hosts on {nodes_used} node(s), {per_actor} trial(s) at a time each\n"
-            )
+            sys.stderr.write(f"ray: {count} trial hosts on {nodes_used} node(s), {per_actor} trial(s) at a time each\n")
             await self._drive(ray, pool, pending, work, concurrency, on_result)
         finally:
             pool.stop()
@@ -181,6 +187,15 @@ class RayExecutor:
                     on_result(work.lost(job, f"{type(exc).__name__}: the Ray worker running it was lost"))
                     if job.attempt < self.retries:
                         pending.append(type(job)(job.task, job.repeat, job.attempt + 1))
+
+
+def trials_that_fit(cluster: dict[str, float], resources: dict[str, Any]) -> int:
+    """How many trials asking for `resources` the cluster's totals hold at once (fragmentation aside)."""
+    asks = {"CPU": resources.get("cpus", 0), "GPU": resources.get("gpus", 0)}
+    asks["memory"] = resources.get("memory_mb", 0) * 2**20
+    asks.update(resources.get("custom", {}))
+    fits = [int(cluster.get(name, 0) // amount) for name, amount in asks.items() if amount]
+    return min(fits, default=1_000_000)
 
 
 def actor_options(resources: dict[str, Any], per_actor: int) -> dict[str, Any]:

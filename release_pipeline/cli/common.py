@@ -166,9 +166,7 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
 
 ExecutorOpt = Annotated[
     str | None,
-    typer.Option(
-        "--executor", help="Where trials run: local, ray, or a plugin's (default: run.executor)."
-    ),
+    typer.Option("--executor", help="Where trials run: local, ray, or a plugin's (default: run.executor)."),
 ]
 AddressOpt = Annotated[
     str | None, typer.Option("--address", help="The executor's address (a Ray cluster's, e.g. 10.0.0.5:6379).")

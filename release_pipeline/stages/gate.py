@@ -139,9 +139,9 @@ class _Side:
         """
         if not self.missing(tasks, repeats, retries):
             return 0
-        if self.run_id is None:  # created only once there is something to record
+        if self.run_id is None:  # created only once there is something to record (or found: another gate's)
             run, _ = open_run(
-                self.ws, self.agent, self.version, split=SPLIT, repeats=self.repeats, purpose="gate", statuses=()
+                self.ws, self.agent, self.version, split=SPLIT, repeats=self.repeats, purpose="gate", statuses=(None,)
             )
             assert run is not None
             self.run_id = run["id"]

@@ -49,30 +49,59 @@ def _git_move(
 
         gitops.move_ref(repo, ref, new.git_sha, old.git_sha if old else None)
         created = False  # by us: a tag another process made is never ours to delete
-        carried: str | None | bool = False  # the line ref before ours (False: not written)
+        written, carried = False, None  # whether we wrote the line ref, and what it held before
+        shared: list[tuple[str, str | None, str | None]] = []  # what the shared remote moved with us
+
+        def put_all_back() -> None:
+            if written:
+                line_ref.put_back(repo, agent, carried)
+            if created:
+                gitops.delete_tag(repo, tag)
+            put_back()
+
         try:
             crash_point("git:ref-moved")
             if not gitops.tag_exists(repo, tag):
                 gitops.create_tag(repo, tag, new.git_sha, message)
                 created = True
                 crash_point("git:tagged")
-            carried = line_ref.write(repo, agent, line, message)
+            carried, written = line_ref.write(repo, agent, line, message), True
+            if ws.remote:
+                shared = _shared_moves(repo, agent, ref, tag if created else None, old, new, carried)
+                gitops.push_atomic(repo, ws.remote, shared)
+                crash_point("git:pushed")
         except BaseException:  # git half moved: put it back before the transaction rolls back
-            if created:
-                gitops.delete_tag(repo, tag)
-            put_back()
+            put_all_back()
             raise
 
         def undo() -> None:
-            if carried is not False:
-                line_ref.put_back(repo, agent, carried or None)
-            if created:
-                gitops.delete_tag(repo, tag)
-            put_back()
+            if shared:  # the remote moved with us: back, compare-and-swap on the values we pushed
+                gitops.push_atomic(repo, ws.remote, [(r, was, now) for r, now, was in shared])
+            put_all_back()
 
         return undo
 
     return perform
+
+
+def _shared_moves(
+    repo, agent: str, ref: str, tag: str | None, old: VersionInfo | None, new: VersionInfo, carried: str | None
+) -> list[tuple[str, str | None, str | None]]:
+    """What the remote must move with this clone: (ref, new value, value it must have now) for the canonical
+    branch, the line, and the version tag when this move made it."""
+    line = line_ref.line_ref(agent)
+    moves = [(ref, new.git_sha, old.git_sha if old else None), (line, gitops.ref_sha(repo, line), carried)]
+    if tag is not None:
+        moves.append((f"refs/tags/{tag}", gitops.ref_sha(repo, f"refs/tags/{tag}"), None))
+    return moves
+
+
+def sync_from_remote(ws: Workspace, agent: str) -> None:
+    """Before a move, under the head's lock: this clone's canonical branch, tags and line as the shared remote
+    has them (another runner may have moved the line), then the usual check that database and git agree."""
+    if ws.remote:
+        gitops.fetch_line(ws.repo, ws.remote, agent)
+    ensure_consistent(ws, agent)
 
 
 def adopt_line(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
@@ -144,7 +173,7 @@ def record_baseline(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
         reason="baseline",
         kind="init",
         side_effect=_git_move(ws, agent.name, None, version, message, move),
-        precheck=lambda: ensure_consistent(ws, agent.name),
+        precheck=lambda: sync_from_remote(ws, agent.name),
     )
     return store.version(agent.name, version.number)
 
@@ -165,7 +194,7 @@ def move_head(
         reason=reason,
         kind=kind,
         side_effect=_git_move(ws, agent.name, expected, target, message, planned),
-        precheck=lambda: ensure_consistent(ws, agent.name),
+        precheck=lambda: sync_from_remote(ws, agent.name),
     )
     ws.plugins.hook.release_promoted(move=move, workspace=ws.root)
     return move

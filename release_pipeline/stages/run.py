@@ -539,6 +539,18 @@ def open_run(
     seed = ws.config.run.seed
     suite = ws.suite(agent)
     version_id = ws.store.version_id(agent.name, version.number)
+    if create:  # found or made in one step: runners that need the same run at once share it
+        return ws.store.find_or_create_run(
+            version_id,
+            split=split,
+            seed=seed,
+            suite=suite.fingerprint(split),
+            statuses=statuses,
+            repeats=repeats,
+            purpose=purpose,
+            task_ids=[t.id for t in suite.split(split)],
+            sampling=Sampling.of(ws.materialize(agent, version).manifest).to_dict(),
+        )
     for status in statuses:
         found = ws.store.find_run(
             version_id,
@@ -550,19 +562,7 @@ def open_run(
         )
         if found is not None:
             return found, True
-    if not create:
-        return None, False
-    run_id = ws.store.create_run(
-        version_id,
-        split=split,
-        repeats=repeats,
-        seed=seed,
-        purpose=purpose,
-        task_ids=[t.id for t in suite.split(split)],
-        suite=suite.fingerprint(split),
-        sampling=Sampling.of(ws.materialize(agent, version).manifest).to_dict(),
-    )
-    return ws.store.run(run_id), False
+    return None, False
 
 
 @dataclass(frozen=True)
@@ -615,7 +615,8 @@ def run_version(
     artifact = ws.materialize(agent, version)
     preflight(ws, artifact, jobs, budget, f"run of {agent.name} v{version.number} on {split}")
     if run is None:
-        run, _ = open_run(ws, agent, version, split=split, repeats=repeats, purpose=purpose, statuses=())
+        # the same choice again, now made atomically: another runner may have made the run meanwhile
+        run, resumed = open_run(ws, agent, version, split=split, repeats=repeats, purpose=purpose, statuses=statuses)
         assert run is not None
     executed = execute_leased(ws, artifact, run["id"], tasks, repeats, progress or silent)
     final = effective(ws.store.trials(run["id"], with_trace=False))

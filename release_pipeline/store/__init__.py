@@ -373,20 +373,7 @@ class Store:
         sampling: dict[str, Any] | None = None,
     ) -> int:
         with self.writing() as s:
-            from release_pipeline.leases import me
-
-            row = RunRow(
-                version_id=version_id,
-                split=split,
-                repeats=repeats,
-                seed=seed,
-                purpose=purpose,
-                task_ids=task_ids,
-                suite=suite,
-                sampling=sampling,
-                owner=me(),  # its creator executes it
-                heartbeat_at=utcnow(),
-            )
+            row = _new_run(version_id, split, repeats, seed, purpose, task_ids, suite, sampling)
             s.add(row)
             s.flush()
             return row.id
@@ -403,23 +390,35 @@ class Store:
     ) -> dict[str, Any] | None:
         """The newest run of a version over the same split, suite fingerprint and seed (in `status`, if given)."""
         with self.reading() as s:
-            q = (
-                select(RunRow)
-                .where(
-                    RunRow.version_id == version_id,
-                    RunRow.split == split,
-                    RunRow.seed == seed,
-                    RunRow.suite == suite,
-                )
-                .order_by(RunRow.id.desc())
-                .limit(1)
-            )
-            if status is not None:
-                q = q.where(RunRow.status == status)
-            if repeats is not None:
-                q = q.where(RunRow.repeats == repeats)
-            row = s.scalar(q)
+            row = s.scalar(_same_run(version_id, split, seed, suite, status, repeats))
             return self._run_dict(row) if row else None
+
+    def find_or_create_run(
+        self,
+        version_id: int,
+        *,
+        split: str,
+        seed: int,
+        suite: str,
+        statuses: tuple[str | None, ...],
+        repeats: int,
+        purpose: str,
+        task_ids: list[str],
+        sampling: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """`find_run` for each of `statuses` in turn (None: any status and repeats), else a new run, in one write
+        transaction that holds the version's row: runners that need the same run at once get one run, not one
+        each. Returns the run and whether it existed."""
+        with self.writing() as s:
+            s.execute(select(VersionRow.id).where(VersionRow.id == version_id).with_for_update())
+            for status in statuses:
+                found = s.scalar(_same_run(version_id, split, seed, suite, status, None if status is None else repeats))
+                if found is not None:
+                    return self._run_dict(found), True
+            row = _new_run(version_id, split, repeats, seed, purpose, task_ids, suite, sampling)
+            s.add(row)
+            s.flush()
+            return self._run_dict(row), False
 
     def latest_run(self, version_id: int, split: str) -> dict[str, Any] | None:
         with self.reading() as s:
@@ -703,3 +702,45 @@ class Store:
             if role is not None:
                 q = q.where(LLMCallRow.role == role)
             return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def _new_run(
+    version_id: int,
+    split: str,
+    repeats: int,
+    seed: int,
+    purpose: str,
+    task_ids: list[str],
+    suite: str,
+    sampling: dict[str, Any] | None,
+) -> RunRow:
+    """A new run's row, leased to this process (its creator executes it)."""
+    from release_pipeline.leases import me
+
+    return RunRow(
+        version_id=version_id,
+        split=split,
+        repeats=repeats,
+        seed=seed,
+        purpose=purpose,
+        task_ids=task_ids,
+        suite=suite,
+        sampling=sampling,
+        owner=me(),
+        heartbeat_at=utcnow(),
+    )
+
+
+def _same_run(version_id: int, split: str, seed: int, suite: str, status: str | None, repeats: int | None):
+    """The query for the newest run of a version over one split, seed and suite (in `status`, with `repeats`)."""
+    q = (
+        select(RunRow)
+        .where(RunRow.version_id == version_id, RunRow.split == split, RunRow.seed == seed, RunRow.suite == suite)
+        .order_by(RunRow.id.desc())
+        .limit(1)
+    )
+    if status is not None:
+        q = q.where(RunRow.status == status)
+    if repeats is not None:
+        q = q.where(RunRow.repeats == repeats)
+    return q
