@@ -110,6 +110,12 @@ class TrialHost:
     async def run(self, job: Job) -> TrialRecord:
         return await self.runner(job)
 
+    async def run_many(self, jobs: list[Job]) -> list[TrialRecord]:
+        """Several trials at once, each on its own as `run` would: one call for all of them."""
+        import asyncio
+
+        return list(await asyncio.gather(*(self.runner(job) for job in jobs)))
+
     def where(self) -> str:
         """Where this host runs: the machine and process, and the Ray node when it runs on one."""
         import socket

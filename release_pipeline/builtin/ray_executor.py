@@ -2,8 +2,9 @@
 
 Trials run in a pool of Ray actors, each a `TrialHost` (remote_trials.py) built once from the run's recipe, so an
 adapter with an expensive start (a loaded model, a pool of sandboxed workers) starts once per actor, not per
-trial; the sandbox applies on the worker as it does here. At most `concurrency` trials are in flight; each
-result comes back as it finishes and goes to the driver's batched writer, so resuming a run and "every trial
+trial; the sandbox applies on the worker as it does here. At most `concurrency` trials are in flight, in calls of a
+few trials each (a call costs the driver about a millisecond; trials that ask for resources go one per call); each
+call's results come back as it finishes and go to the driver's batched writer, so resuming a run and "every trial
 stored exactly once" hold as for a local run. A trial whose actor or node is lost is stored as an `error`
 (`worker_lost`) and retried as its next attempt on an actor Ray places on a live node.
 
@@ -28,6 +29,7 @@ from release_pipeline.errors import UserError
 from release_pipeline.hookspecs import hookimpl
 
 READY_TIMEOUT_S = 300.0  # how long a new actor may take to be placed and build its trial runner
+CALLS_PER_ACTOR = 8  # an actor's trials travel in about this many calls at a time (batches of the rest)
 
 
 def _ray() -> Any:
@@ -167,26 +169,35 @@ class RayExecutor:
             pool.stop()
 
     async def _drive(self, ray: Any, pool: Pool, pending: deque, work: Any, concurrency: int, on_result) -> None:
-        in_flight: dict[asyncio.Future, tuple[Any, Host]] = {}
+        """Keep `concurrency` trials in flight, in calls of up to `batch` trials (one call costs the driver about
+        a millisecond: a batch shares it), and hand each call's trials over as it returns."""
+        batch = max(1, pool.per_actor // CALLS_PER_ACTOR)
+        in_flight: dict[asyncio.Future, tuple[list[Any], Host]] = {}
+        running = 0
         while pending or in_flight:
-            while pending and len(in_flight) < concurrency and (host := pool.free()) is not None:
-                job = pending.popleft()
-                host.busy += 1
-                in_flight[asyncio.wrap_future(host.actor.run.remote(job).future())] = (job, host)
+            while pending and running < concurrency and (host := pool.free()) is not None:
+                size = min(batch, host.capacity - host.busy, concurrency - running, len(pending))
+                jobs = [pending.popleft() for _ in range(size)]
+                host.busy, running = host.busy + size, running + size
+                in_flight[asyncio.wrap_future(host.actor.run_many.remote(jobs).future())] = (jobs, host)
             done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
-                job, host = in_flight.pop(future)
-                host.busy -= 1
+                jobs, host = in_flight.pop(future)
+                host.busy, running = host.busy - len(jobs), running - len(jobs)
                 try:
-                    on_result(future.result())
+                    trials = future.result()
                 except ray.exceptions.RayTaskError as exc:  # raised by our own code on the worker: a config error
                     cause = exc.cause if isinstance(exc.cause, UserError) else None
                     raise cause or UserError(f"a trial failed on the Ray cluster: {_cause(exc)}") from None
                 except ray.exceptions.RayError as exc:  # the actor, its worker or its node is gone
                     pool.lose(host)
-                    on_result(work.lost(job, f"{type(exc).__name__}: the Ray worker running it was lost"))
-                    if job.attempt < self.retries:
-                        pending.append(type(job)(job.task, job.repeat, job.attempt + 1))
+                    why = f"{type(exc).__name__}: the Ray worker running it was lost"
+                    trials = [work.lost(job, why) for job in jobs]
+                    pending.extend(
+                        type(job)(job.task, job.repeat, job.attempt + 1) for job in jobs if job.attempt < self.retries
+                    )
+                for trial in trials:
+                    on_result(trial)
 
 
 def trials_that_fit(cluster: dict[str, float], resources: dict[str, Any]) -> int:
