@@ -140,10 +140,12 @@ def release_register_candidate_strategies(register: Register) -> None:
 def release_register_executors(register: Register) -> None:
     """Register executors: `register(name, factory)`.
 
-    `factory()` returns an object with
-    `async map(jobs: list, work: async callable, concurrency: int, on_result: callable)`
-    that awaits `work(job)` for every job, at most `concurrency` at a time, and
-    hands each result to `on_result` as soon as it is ready. Built in: `local`.
+    `factory(**options)` (options from `run: {executor: {name, ...}}` in release.yaml, or `--address`) returns an
+    object with `async map(jobs: list, work: async callable, concurrency: int, on_result: callable)` that awaits
+    `work(job)` for every job, at most `concurrency` at a time, and hands each result to `on_result` as soon as it
+    is ready. An executor that runs trials elsewhere builds the runner there from `work.recipe()` (picklable:
+    `remote_trials.TrialHost(recipe)`), and hands over `work.lost(job, why)` (an `error` trial) for a job whose
+    worker was lost. Built in: `local`, `ray`.
     """
 
 

@@ -27,10 +27,12 @@ SKIPPED = {".git", ".release", "__pycache__"}  # state and caches, never what ju
 
 
 def pack(folder: Path) -> bytes:
-    """The files under `folder` as a gzipped tar, in a fixed order with fixed metadata: same files, same bytes."""
+    """The files under `folder` as a gzipped tar, in a fixed order with fixed metadata: same files, same bytes.
+    A folder that is a git work tree gives the files git would (tracked or not ignored): no build output, no
+    benchmark scratch, nothing `.gitignore` keeps out."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
-        for path in sorted(folder.rglob("*")):
+        for path in sorted(_files(folder)):
             rel = path.relative_to(folder)
             if SKIPPED & set(rel.parts) or not (path.is_file() or path.is_dir()) or path.is_symlink():
                 continue
@@ -42,6 +44,20 @@ def pack(folder: Path) -> bytes:
             else:
                 tar.addfile(info)
     return buffer.getvalue()
+
+
+def _files(folder: Path) -> list[Path]:
+    """Every file and folder under `folder`; only what git would keep when `folder` is a work tree's root."""
+    import subprocess
+
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True)
+    if top.returncode != 0 or Path(top.stdout.strip()).resolve() != folder.resolve():
+        return list(folder.rglob("*"))
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=folder, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return [folder / name for name in listed.decode().split("\0") if name]
 
 
 def unpack_once(data: bytes, dest: Path) -> Path:
