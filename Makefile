@@ -37,7 +37,7 @@ demo: $(VENV)/.installed $(VENV)/.local-model $(VENV)/.benchmark-data  ## run th
 test: $(VENV)/.installed-test $(VENV)/.local-model $(VENV)/.benchmark-data  ## lint and type-check, then the whole test suite, slow tests included
 	$(VENV)/bin/ruff check release_pipeline tests bench plugins
 	$(VENV)/bin/mypy
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(VENV)/.installed  ## run the benchmarks (installs inspect_ai for the side-by-side figures)
 	$(VENV)/bin/pip install -q -e '.[bench]'
