@@ -95,7 +95,7 @@ def test_four_runners_two_promotions_one_line(line, tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for clone, branch in runners
     ]
     outcomes = [(g.wait(timeout=600), g.communicate()) for g in gates]
@@ -129,7 +129,7 @@ def test_four_runners_two_promotions_one_line(line, tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for clone, branch in runners[:2]
     ]
     codes = sorted(r.wait(timeout=600) for r in racers)
