@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pg_server import _free_port
 
 RAY = str(Path(sys.executable).with_name("ray"))
 QUICK_DEATH = {  # a lost node is noticed in about 3 s, not Ray's default 30 s
@@ -24,17 +24,11 @@ QUICK_DEATH = {  # a lost node is noticed in about 3 s, not Ray's default 30 s
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class RayCluster:
     def __init__(self) -> None:
         # Ray's Unix sockets live under the temp dir, whose path must stay short
         self.temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
-        self.port = free_port()
+        self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", **QUICK_DEATH}
         self.env.pop("RAY_ADDRESS", None)

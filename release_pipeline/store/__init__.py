@@ -343,7 +343,7 @@ class Store:
 
     def head_moves(self, agent: str) -> list[HeadMove]:
         with self.reading() as s:
-            numbers = dict(s.execute(select(VersionRow.id, VersionRow.number).where(VersionRow.agent == agent)).all())
+            numbers = _version_numbers(s, agent)
             rows = s.scalars(select(HeadMoveRow).where(HeadMoveRow.agent == agent).order_by(HeadMoveRow.id))
             return [
                 HeadMove(
@@ -639,7 +639,7 @@ class Store:
     def gate_decisions(self, agent: str) -> list[GateDecision]:
         """Every gate report of `agent` in brief, oldest first, each with its body's digest."""
         with self.reading() as s:
-            numbers = dict(s.execute(select(VersionRow.id, VersionRow.number).where(VersionRow.agent == agent)).all())
+            numbers = _version_numbers(s, agent)
             rows = s.scalars(select(GateReportRow).where(GateReportRow.agent == agent).order_by(GateReportRow.id))
             return [
                 GateDecision(
@@ -744,3 +744,8 @@ def _same_run(version_id: int, split: str, seed: int, suite: str, status: str | 
     if repeats is not None:
         q = q.where(RunRow.repeats == repeats)
     return q
+
+
+def _version_numbers(s: Session, agent: str) -> dict[int, int]:
+    """Every version of `agent`: its row id to its number."""
+    return dict(s.execute(select(VersionRow.id, VersionRow.number).where(VersionRow.agent == agent)).all())
