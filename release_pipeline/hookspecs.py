@@ -144,8 +144,9 @@ def release_register_executors(register: Register) -> None:
     object with `async map(jobs: list, work: async callable, concurrency: int, on_result: callable)` that awaits
     `work(job)` for every job, at most `concurrency` at a time, and hands each result to `on_result` as soon as it
     is ready. An executor that runs trials elsewhere builds the runner there from `work.recipe()` (picklable:
-    `remote_trials.TrialHost(recipe)`), and hands over `work.lost(job, why)` (an `error` trial) for a job whose
-    worker was lost. Built in: `local`, `ray`.
+    `host = remote_trials.TrialHost(recipe)`, then `await host.run(job, work.run_id)`; a host serves every run of
+    the same artifact), and hands over `work.lost(job, why)` (an `error` trial) for a job whose worker was lost.
+    Built in: `local`, `ray`.
     """
 
 

@@ -1,18 +1,22 @@
 """Trials away from the driver: what a remote worker needs to run them exactly as `release run` would here.
 
 A `TrialRecipe` is everything a worker needs, in one picklable value: the judging workspace's files (its config,
-plugins and suites: the canonical commit's, never the candidate's), the artifact's files, the run, the trial
-settings and the store's URL. A `TrialHost` built from it on the worker unpacks both into a folder named by their
-digest (once per machine), opens the workspace there and holds one `TrialRunner`: the same code, adapter,
-verifiers and sandbox as a local run, started once and reused from trial to trial. Executors that ship trials
-elsewhere (the `ray` executor) build hosts where the trials run; the driver stores what they return.
+plugins and suites: the canonical commit's, never the candidate's), the artifact's files, the trial settings and
+the store's URL. A `TrialHost` built from it on the worker unpacks both into a folder named by their digest (once
+per machine), opens the workspace there and holds one `TrialRunner`: the same code, adapter, verifiers and sandbox
+as a local run, started once and reused from trial to trial and from run to run of the same artifact (each call
+names its run). Executors that ship trials elsewhere (the `ray` executor) build hosts where the trials run; the
+driver stores what they return.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import hashlib
 import io
 import os
+import pickle
 import tarfile
 import tempfile
 from dataclasses import dataclass, replace
@@ -31,7 +35,8 @@ def pack(folder: Path) -> bytes:
     A folder that is a git work tree gives the files git would (tracked or not ignored): no build output, no
     benchmark scratch, nothing `.gitignore` keeps out."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+    zipped = gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0)  # no time stamp in the header
+    with zipped, tarfile.open(fileobj=zipped, mode="w") as tar:
         for path in sorted(_files(folder)):
             rel = path.relative_to(folder)
             if SKIPPED & set(rel.parts) or not (path.is_file() or path.is_dir()) or path.is_symlink():
@@ -79,26 +84,32 @@ def unpack_once(data: bytes, dest: Path) -> Path:
 
 @dataclass(frozen=True)
 class TrialRecipe:
-    """How to build, on another machine, the trial runner of one run of one artifact."""
+    """How to build, on another machine, the trial runner of one artifact (for any of its runs)."""
 
     source: bytes  # the judging workspace's files
     artifact_files: bytes
     artifact: Artifact
-    run_id: int
     timeout_s: float
     seed: int
     models: dict[str, str]
     db_url: str  # the store's URL, with its password: workers record LLM calls where the driver does
 
     @classmethod
-    def of(cls, artifact: Artifact, source: Path, run_id: int, timeout_s: float, seed: int, models: dict[str, str],
+    def of(cls, artifact: Artifact, source: Path, timeout_s: float, seed: int, models: dict[str, str],
            db_url: str) -> TrialRecipe:  # fmt: skip
-        """The recipe of a run: `source` is the judging workspace's folder, packed with the artifact's."""
-        return cls(pack(source), pack(artifact.path), artifact, run_id, timeout_s, seed, dict(models), db_url)
+        """The recipe of an artifact's trials: `source` is the judging workspace's folder, packed with the
+        artifact's."""
+        return cls(pack(source), pack(artifact.path), artifact, timeout_s, seed, dict(models), db_url)
 
     @property
     def digest(self) -> str:
+        """The files' digest: hosts of recipes with the same files share one unpacked copy per machine."""
         return hashlib.sha256(self.source + b"\0" + self.artifact_files).hexdigest()[:32]
+
+    @property
+    def key(self) -> str:
+        """The whole recipe's digest: hosts built from recipes with the same key run trials the same way."""
+        return hashlib.sha256(pickle.dumps(self)).hexdigest()[:32]
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -107,9 +118,14 @@ class TrialRecipe:
 
 
 class TrialHost:
-    """A trial runner built from a recipe on the machine that runs the trials; `run(job)` is one trial."""
+    """A trial runner built from a recipe on the machine that runs the trials; `run(job, run_id)` is one trial.
 
-    def __init__(self, recipe: TrialRecipe, scratch: Path | None = None):
+    With a `limit`, at most that many trials run at once: calls beyond it wait their turn here (an executor can
+    queue trials ahead of the room it has, so a host never idles waiting for the next call), and a trial's clock
+    starts only when it runs.
+    """
+
+    def __init__(self, recipe: TrialRecipe, scratch: Path | None = None, limit: int | None = None):
         from release_pipeline.stages.run import RunSettings, TrialRunner
         from release_pipeline.workspace import Workspace
 
@@ -121,16 +137,24 @@ class TrialHost:
             concurrency=1, timeout_s=recipe.timeout_s, seed=recipe.seed, llm=ws.llm, models=recipe.models
         )
         artifact = replace(recipe.artifact, path=folder)
-        self.runner: TrialRunner = TrialRunner(artifact, ws.plugins, ws.verifiers, recipe.run_id, settings)
+        self.runner: TrialRunner = TrialRunner(artifact, ws.plugins, ws.verifiers, 0, settings)
+        self.limit = limit
+        self._room: asyncio.Semaphore | None = None  # made in the event loop that runs the trials
 
-    async def run(self, job: Job) -> TrialRecord:
-        return await self.runner(job)
+    async def run(self, job: Job, run_id: int) -> TrialRecord:
+        """One trial of run `run_id`, once there is room for it."""
+        if self.limit is None:
+            trial = await self.runner(job)
+        else:
+            self._room = self._room or asyncio.Semaphore(self.limit)
+            async with self._room:
+                trial = await self.runner(job)
+        trial.run_id = run_id
+        return trial
 
-    async def run_many(self, jobs: list[Job]) -> list[TrialRecord]:
-        """Several trials at once, each on its own as `run` would: one call for all of them."""
-        import asyncio
-
-        return list(await asyncio.gather(*(self.runner(job) for job in jobs)))
+    async def run_many(self, jobs: list[Job], run_id: int) -> list[TrialRecord]:
+        """Several trials, each on its own as `run` would: one call for all of them."""
+        return list(await asyncio.gather(*(self.run(job, run_id) for job in jobs)))
 
     def where(self) -> str:
         """Where this host runs: the machine and process, and the Ray node when it runs on one."""

@@ -113,9 +113,13 @@ def cli(workspace) -> Cli:
     return Cli(workspace)
 
 
-def run_release(cwd: Path, *args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """The installed `release` script in a subprocess: for exit codes, stderr shape and process faults."""
-    return subprocess.run([RELEASE, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
+def run_release(
+    cwd: Path, *args: str, env: dict | None = None, timeout: float = 120, launcher: list[str] | None = None
+) -> subprocess.CompletedProcess:
+    """The installed `release` script in a subprocess: for exit codes, stderr shape and process faults (started
+    through `launcher`, a command prefix, when given)."""
+    command = [*(launcher or []), RELEASE, *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def build_workspace(

@@ -7,7 +7,9 @@ from __future__ import annotations
 import collections
 import os
 import signal
+import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -72,7 +74,7 @@ def test_a_run_spreads_over_the_nodes_and_survives_losing_one(cluster, tmp_path)
     cluster.wait_for(nodes=3)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     driver = subprocess.Popen(
-        [RELEASE, "run", "--executor", "ray", "--address", cluster.address, "--json"],
+        cluster.command([RELEASE, "run", "--executor", "ray", "--address", cluster.address, "--json"]),
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,
@@ -98,12 +100,14 @@ def test_a_killed_driver_resumes_and_stores_every_trial_once(cluster, tmp_path):
         tmp_path / "ws", agent_files={"agent.py": SLOW.format(body="x * 2")}, tasks=TASKS, run={"concurrency": 4}
     )
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-    args = [RELEASE, "run", "--executor", "ray", "--address", cluster.address]
-    driver = subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = ["run", "--executor", "ray", "--address", cluster.address]
+    driver = subprocess.Popen(
+        cluster.command([RELEASE, *args]), cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_for_trials(root, 10)
-    driver.send_signal(signal.SIGKILL)
+    driver.send_signal(signal.SIGKILL)  # the driver itself: nsenter runs it in its own place
     driver.wait(timeout=30)
-    resumed = run_release(root, *args[1:], "--json", env=env, timeout=300)
+    resumed = run_release(root, *args, "--json", env=env, timeout=300, launcher=cluster.command([]))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert '"resumed": true' in resumed.stdout
     assert_stored_once(trials_of(root, 1), tasks=24, repeats=3)
@@ -122,12 +126,37 @@ def test_the_gate_decides_on_ray_as_it_does_locally(cluster, tmp_path):
         branch = change_agent(root, {"agent.py": SLOW.format(body="x * 2 if x % 5 else -1")}, "trade")
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
         more = ["--executor", "ray", "--address", cluster.address] if executor == "ray" else []
-        done = run_release(root, "gate", "--candidate", branch, "--json", *more, env=env, timeout=300)
+        done = run_release(
+            root, "gate", "--candidate", branch, "--json", *more, env=env, timeout=300, launcher=cluster.command([])
+        )
         assert done.returncode in (0, 1, 3), done.stderr[-3000:]
         report = Cli(root).json("show", "v2")["gate_report"]
         decisions[executor] = (report["decision"], report["fixes"], report["regressions"], report["trials"])
+        if executor == "ray":  # a pool per side, started once however many rounds the gate asked of it
+            assert done.stderr.count("trial hosts on 2 node(s)") == 2, done.stderr[-3000:]
     assert decisions["ray"] == decisions["local"]
     assert decisions["local"][2]  # the candidate breaks tasks: the comparison is not of two empty reports
+    assert min(decisions["local"][3].values()) > 36  # more than the first round's 12 tasks x 3 on a side
+
+
+@pytest.mark.slow
+def test_the_test_cluster_is_reachable_on_loopback_only(cluster):
+    """Every process of the cluster is in its own network, which has loopback only: its port answers there, and
+    nothing answers on it from this machine's network (Ray's own processes listen on every interface)."""
+    assert cluster.network is not None
+    networks = collections.Counter()
+    for pid in cluster.processes():
+        try:
+            networks[os.readlink(f"/proc/{pid}/ns/net")] += 1
+        except FileNotFoundError:  # ended since it was listed
+            pass
+    assert list(networks) == [cluster.network.namespace] and networks[cluster.network.namespace] >= 4
+    probe = "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=5)"
+    assert subprocess.run(cluster.command([sys.executable, "-c", probe, str(cluster.port)])).returncode == 0
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", cluster.port), timeout=5)
+    inside = subprocess.run(cluster.command(["cat", "/proc/net/dev"]), capture_output=True, text=True).stdout
+    assert [line.split(":")[0].strip() for line in inside.splitlines()[2:]] == ["lo"]
 
 
 def test_room_and_actor_options_follow_the_trials_resources():

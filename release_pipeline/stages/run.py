@@ -210,11 +210,12 @@ class TrialRunner:
         self.verifiers = verifiers
 
     def recipe(self) -> TrialRecipe:
-        """How to build this runner on another machine (for executors that run trials elsewhere)."""
+        """How to build this runner on another machine (for executors that run trials elsewhere); calls to a host
+        built from it name the run, `self.run_id`."""
         from release_pipeline.remote_trials import TrialRecipe
 
         s = self.settings
-        return TrialRecipe.of(self.artifact, self.verifiers.root, self.run_id, self.timeout, s.seed, s.models, s.db_url)
+        return TrialRecipe.of(self.artifact, self.verifiers.root, self.timeout, s.seed, s.models, s.db_url)
 
     def lost(self, job: Job, why: str) -> TrialRecord:
         """The `error` trial of a job whose worker was lost before it answered (an executor retries the job)."""
