@@ -5,25 +5,31 @@ is stored exactly once, and the gate decides as it does with the local executor.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from conftest import RELEASE, Cli, build_workspace, change_agent, run_release
+from conftest import RELEASE, Cli, build_workspace, change_agent, require_isolation, run_release
 from ray_cluster import RayCluster, require_ray
 
 SLOW = "import time\n\ndef solve(x):\n    time.sleep(0.25)\n    return {body}\n"
 TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "dev" if i < 24 else "gate"} for i in range(36)]
 
 
+NODE_SECRETS = {"RAY_TEST_NODE_TOKEN": "zq-node", "AWS_SECRET_ACCESS_KEY": "zq-aws"}
+
+
 @pytest.fixture(scope="module")
 def cluster():
     require_ray()
     ray = RayCluster()
+    ray.env.update(NODE_SECRETS)  # what every node's processes hold: never for an agent to see
     try:
         ray.start_head(cpus=1)
         ray.add_node(cpus=1)
@@ -157,6 +163,62 @@ def test_the_test_cluster_is_reachable_on_loopback_only(cluster):
         socket.create_connection(("127.0.0.1", cluster.port), timeout=5)
     inside = subprocess.run(cluster.command(["cat", "/proc/net/dev"]), capture_output=True, text=True).stdout
     assert [line.split(":")[0].strip() for line in inside.splitlines()[2:]] == ["lo"]
+
+
+@pytest.mark.slow
+def test_a_candidate_on_a_ray_worker_reaches_nothing_of_the_node_or_its_judge(cluster, tmp_path):
+    """The sandbox applies on the worker: an agent there sees no secret of the node's, neither the driver's store
+    nor its suite, nor the judge's files unpacked on the worker, nor Ray's sockets, nor the cluster's port; its
+    attempt to rewrite the judge's policy changes nothing; and the gate judges it as it is (it breaks every task)."""
+    from test_untrusted_candidates import probe_code
+
+    require_isolation()
+    root = tmp_path / "ws"
+    probes = (
+        probe_code(root, cluster.temp / "no.sock")
+        + f"""
+def more():
+    found = probes()
+    found["secrets"] = sorted(k for k in os.environ if k in {sorted(NODE_SECRETS)!r})
+    judges = [p for p in pathlib.Path(os.environ.get("TMPDIR", "/tmp")).glob("release-pipeline-trials/*/source")]
+    judges += pathlib.Path("/tmp").glob("release-pipeline-trials/*/source")
+    found["judge"] = bool(judges)
+    for judge in judges:
+        try:
+            (judge / "gate-policy.yaml").write_text("regression_budget: 99\\nmin_fixes: 0\\n")
+        except OSError:
+            pass
+    try:
+        found["ray_sockets"] = bool(os.listdir({str(cluster.temp)!r}))
+    except OSError:
+        found["ray_sockets"] = False
+    try:
+        socket.create_connection(("127.0.0.1", {cluster.port}), timeout=2).close()
+        found["ray_port"] = True
+    except OSError:
+        found["ray_port"] = False
+    return found
+"""
+    )
+    hostile = probes + "def solve(x):\n    return json.dumps(more(), sort_keys=True)\n"
+    root = build_workspace(root, agent_files={"agent.py": SLOW.format(body="x * 2")}, tasks=TASKS, run={"repeats": 1})
+    branch = change_agent(root, {"agent.py": hostile}, "probe the worker")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    more = ["--executor", "ray", "--address", cluster.address]
+    done = run_release(root, "gate", "--candidate", branch, "--json", *more, env=env, timeout=300,
+                       launcher=cluster.command([]))  # fmt: skip
+    assert done.returncode == 1, done.stderr[-3000:]
+    report = Cli(root).json("show", "v2")["gate_report"]
+    assert report["decision"] == "rejected" and report["fixes"] == []
+    assert len(report["regressions"]) == 12  # every gate task: the probes' report is not an answer
+    outputs = {json.dumps(t["output"]) for t in trials_of(root, 2)}
+    assert len(outputs) == 1, outputs
+    assert json.loads(json.loads(outputs.pop())) == {
+        "secrets": [], "shadow": False, "ssh": False, "database": False, "suite": False, "socket": False,
+        "disk": False, "judge": False, "ray_sockets": False, "ray_port": False,
+    }  # fmt: skip
+    policies = list(Path("/tmp").glob("release-pipeline-trials/*/source/gate-policy.yaml"))
+    assert policies and all("regression_budget: 99" not in p.read_text() for p in policies)
 
 
 def test_room_and_actor_options_follow_the_trials_resources():
