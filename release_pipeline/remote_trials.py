@@ -17,8 +17,10 @@ import hashlib
 import io
 import os
 import pickle
+import shutil
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from release_pipeline.stages.run import Job, TrialRunner
 
 SKIPPED = {".git", ".release", "__pycache__"}  # state and caches, never what judges or runs
+UNUSED_S = 24 * 3600  # recipes unpacked on a machine and unused this long are removed by the next host there
+TOUCH_S = 60.0  # how often a busy host marks its recipe as in use
 
 
 def pack(folder: Path) -> bytes:
@@ -76,10 +80,30 @@ def unpack_once(data: bytes, dest: Path) -> Path:
     try:
         os.rename(scratch, dest)
     except OSError:  # another process finished first: theirs is the same files
-        import shutil
-
         shutil.rmtree(scratch, ignore_errors=True)
     return dest
+
+
+def sweep(top: Path, unused_s: float = UNUSED_S) -> list[Path]:
+    """Remove the recipes unpacked under `top` that no host has used for `unused_s` seconds; what was removed."""
+    removed = []
+    for home in top.iterdir() if top.is_dir() else []:
+        if home.name.startswith(".removing-"):  # a sweep that stopped half way
+            shutil.rmtree(home, ignore_errors=True)
+            continue
+        try:
+            used = (home / ".used").stat().st_mtime
+        except OSError:  # being made right now, or not ours
+            continue
+        if time.time() - used > unused_s:
+            trash = home.with_name(f".removing-{home.name}-{os.getpid()}")
+            try:
+                os.rename(home, trash)  # at once: a host starting on it now unpacks afresh
+            except OSError:  # another sweep took it first
+                continue
+            shutil.rmtree(trash, ignore_errors=True)
+            removed.append(home)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -129,7 +153,11 @@ class TrialHost:
         from release_pipeline.stages.run import RunSettings, TrialRunner
         from release_pipeline.workspace import Workspace
 
-        home = (scratch or Path(tempfile.gettempdir()) / "release-pipeline-trials") / recipe.digest
+        top = scratch or Path(tempfile.gettempdir()) / "release-pipeline-trials"
+        home = top / recipe.digest
+        self.used, self.touched = home / ".used", 0.0
+        self._touch()
+        sweep(top)
         source = unpack_once(recipe.source, home / "source")
         folder = unpack_once(recipe.artifact_files, home / "artifact")
         ws = Workspace(home / "state", source=source, db_url=recipe.db_url)
@@ -141,8 +169,16 @@ class TrialHost:
         self.limit = limit
         self._room: asyncio.Semaphore | None = None  # made in the event loop that runs the trials
 
+    def _touch(self) -> None:
+        """Mark this host's unpacked recipe as in use (at most once a minute): sweeps leave it be."""
+        if time.monotonic() - self.touched >= TOUCH_S or not self.touched:
+            self.used.parent.mkdir(parents=True, exist_ok=True)
+            self.used.touch()
+            self.touched = time.monotonic()
+
     async def run(self, job: Job, run_id: int) -> TrialRecord:
         """One trial of run `run_id`, once there is room for it."""
+        self._touch()
         if self.limit is None:
             trial = await self.runner(job)
         else:

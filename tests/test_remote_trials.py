@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import subprocess
 import tarfile
 import time
@@ -68,7 +69,12 @@ def test_a_host_serves_every_run_of_its_artifact_within_its_limit(tmp_path):
     recipe = runner.recipe()
     assert recipe.key == runner.recipe().key  # found again by the next run of the same artifact
 
+    stale = tmp_path / "trials" / ("0" * 32)  # a recipe unpacked two days ago and unused since
+    (stale / "artifact").mkdir(parents=True)
+    (stale / ".used").touch()
+    os.utime(stale / ".used", (time.time() - 2 * 86400,) * 2)
     host = TrialHost(recipe, scratch=tmp_path / "trials", limit=3)
+    assert not stale.exists()  # swept by the next host on the machine
     jobs = [Job(task, 0) for task in ws.suite(agent).split("dev")]
 
     async def two_runs():
@@ -79,3 +85,21 @@ def test_a_host_serves_every_run_of_its_artifact_within_its_limit(tmp_path):
     assert all(t.status == "pass" for t in first + second)
     assert max(t.trace[-1]["value"] for t in first + second) == 3  # twelve trials asked at once, three ran
     assert (tmp_path / "trials" / recipe.digest / "artifact" / "agent.py").read_text() == COUNTING
+
+
+def test_a_sweep_removes_what_no_host_used_for_a_day_and_nothing_in_use(tmp_path):
+    from release_pipeline.remote_trials import sweep
+
+    def recipe(name: str, age_s: float | None) -> None:
+        (tmp_path / name / "source").mkdir(parents=True)
+        if age_s is not None:
+            (tmp_path / name / ".used").touch()
+            os.utime(tmp_path / name / ".used", (time.time() - age_s,) * 2)
+
+    recipe("old", 25 * 3600)
+    recipe("recent", 3600)
+    recipe("unpacking", None)  # a host is making it: no mark yet
+    (tmp_path / ".removing-gone-1" / "x").mkdir(parents=True)  # a sweep that stopped half way
+    assert sweep(tmp_path) == [tmp_path / "old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recent", "unpacking"]
+    assert sweep(tmp_path / "nothing-here") == []
