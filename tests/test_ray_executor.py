@@ -113,9 +113,10 @@ def test_a_killed_driver_resumes_and_stores_every_trial_once(cluster, tmp_path):
     wait_for_trials(root, 10)
     driver.send_signal(signal.SIGKILL)  # the driver itself: nsenter runs it in its own place
     driver.wait(timeout=30)
-    resumed = run_release(root, *args, "--json", env=env, timeout=300, launcher=cluster.command([]))
+    resumed = run_release(root, "--quiet", *args, "--json", env=env, timeout=300, launcher=cluster.command([]))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert '"resumed": true' in resumed.stdout
+    assert "trial hosts" not in resumed.stderr  # --quiet: results and errors only, the executor's notes too
     assert_stored_once(trials_of(root, 1), tasks=24, repeats=3)
 
 

@@ -25,7 +25,6 @@ that holds resources is stopped before another such pool starts, so the two neve
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Any
 
 from release_pipeline.errors import UserError
 from release_pipeline.hookspecs import hookimpl
+from release_pipeline.notices import say
 
 READY_TIMEOUT_S = 300.0  # how long a new actor may take to be placed and build its trial runner
 CALLS_PER_ACTOR = 8  # an actor's running trials travel in about this many calls (batches of the rest)
@@ -245,7 +245,7 @@ class RayExecutor:
         if places:
             nodes = len({place.rpartition(" node ")[2] for place in places})
             capacity = "/".join(str(c) for c in sorted({h.capacity for h in pool.hosts}))
-            sys.stderr.write(f"ray: {len(places)} trial hosts on {nodes} node(s), {capacity} trial(s) at a time each\n")
+            say(f"ray: {len(places)} trial hosts on {nodes} node(s), {capacity} trial(s) at a time each")
 
     def _keep(self, key: str, pool: Pool) -> None:
         """Keep `pool` started for the next run of its recipe, stopping the least recently used beyond the limit."""

@@ -6,13 +6,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from release_pipeline.models import Record, plain
+from release_pipeline.notices import QUIET, quiet, say  # noqa: F401 (the CLI's commands speak through these)
 
 AgentOpt = Annotated[str | None, typer.Option("--agent", "-a", help="Agent name (default: the only one).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -51,20 +51,6 @@ def print_markdown(text: str) -> None:
 def print_json(data: Record | Sequence[Record]) -> None:
     """A record, or a list of them, in the JSON shape `docs/json.md` documents."""
     typer.echo(json.dumps(plain(data), indent=2, default=str))
-
-
-QUIET: ContextVar[bool] = ContextVar("quiet", default=False)  # `release --quiet`, for this invocation
-
-
-def quiet() -> bool:
-    """`release --quiet` (or RELEASE_QUIET=1): results and errors only."""
-    return QUIET.get() or os.environ.get("RELEASE_QUIET", "") not in ("", "0")
-
-
-def say(message: str) -> None:
-    """Human-facing progress lines go to stderr, so stdout stays clean for --json and pipes; none when quiet."""
-    if not quiet():
-        typer.echo(message, err=True)
 
 
 def progress_for(json_output: bool):

@@ -45,6 +45,7 @@ from release_pipeline.models import (
     Verdict,
     VersionInfo,
 )
+from release_pipeline.notices import say
 from release_pipeline.plugins import Plugins, Registry
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.records import bounded_text, recordable
@@ -444,7 +445,7 @@ def leased(store: Store, run_id: int, *, wait_s: float = LEASE_WAIT_S) -> Iterat
                 f"run #{run_id} is being executed by {leases.describe(holder['owner'])}: busy, retry when it ends"
             )
         if not told:
-            sys.stderr.write(f"run #{run_id} is being executed by {leases.describe(holder['owner'])}: waiting\n")
+            say(f"run #{run_id} is being executed by {leases.describe(holder['owner'])}: waiting")
             told = True
         time.sleep(1.0)
     lease = Lease(store, run_id)
