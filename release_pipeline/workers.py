@@ -50,8 +50,8 @@ class Worker:
 
     @classmethod
     async def start(cls, prepared: Prepared, limits: Limits) -> Worker:
-        try:
-            proc = await asyncio.create_subprocess_exec(
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 *prepared.argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -61,9 +61,18 @@ class Worker:
                 preexec_fn=prepared.preexec,
                 limit=READ_LIMIT,
             )
+        )
+        try:
+            proc = await asyncio.shield(spawn)
         except OSError as exc:
             prepared.cleanup()
             raise InfrastructureError(f"cannot start the agent's sandbox: {exc}") from None
+        except asyncio.CancelledError:  # the run is ending: the process starts anyway, so end it before going
+            try:
+                await cls(await spawn, prepared, limits).kill()
+            except OSError:
+                prepared.cleanup()
+            raise
         worker = cls(proc, prepared, limits)
         try:
             async with asyncio.timeout(START_TIMEOUT_S):

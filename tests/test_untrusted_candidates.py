@@ -298,20 +298,40 @@ def test_agent_prints_never_reach_json_output(tmp_path, trusted):
     assert json.loads(result.stdout)["counts"]["pass"] == 6
 
 
-def test_an_interrupted_run_is_never_left_running(tmp_path):
+@pytest.mark.parametrize("after_s", [0.0, 2.0])
+def test_an_interrupted_run_is_never_left_running(tmp_path, after_s):
+    """SIGTERM as the run starts (its sandboxes starting) or once its trials are under way: the command ends at
+    once, says so, leaves no agent process behind and the run marked interrupted."""
     code = "import asyncio\nasync def solve(x):\n    await asyncio.sleep(30)\n    return x * 2\n"
     root = build_workspace(tmp_path / "ws", agent_files=agent(code), tasks=TASKS, run={"repeats": 1})
     proc = subprocess.Popen([RELEASE, "run", "--split", "gate"], cwd=root, stderr=subprocess.PIPE, text=True)
     running_run(root)  # on a busy machine the run may take a while to start: wait for it, not for a fixed time
-    time.sleep(2)  # and for its trials to be under way (a SIGTERM at the very start: see the issue note)
+    time.sleep(after_s)
     proc.terminate()  # SIGTERM, as a CI runner or a container stop sends it
-    assert proc.wait(timeout=30) != 0
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == [
+        "interrupted: finished trials are recorded; run the same command again to resume"
+    ]
+    assert not [pid for pid in _pids() if str(root).encode() in _cmdline_and_cwd(pid)]
     assert Cli(root).json("show", "--run", "1")["status"] == "interrupted"
     killed = subprocess.Popen([RELEASE, "run", "--split", "gate"], cwd=root, stderr=subprocess.PIPE)
     time.sleep(2)
     os.kill(killed.pid, 9)  # no chance to say anything: readers still see it is not running
     killed.wait()
     assert Cli(root).json("show", "--run", "1")["status"] == "interrupted"
+
+
+def _pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _cmdline_and_cwd(pid: int) -> bytes:
+    """What names a process's folders: its command line and its working directory."""
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read() + os.readlink(f"/proc/{pid}/cwd").encode()
+    except OSError:
+        return b""
 
 
 def running_run(root, timeout: float = 120) -> None:

@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = build_app()(args=argv, standalone_mode=False)
     except KeyboardInterrupt:
-        typer.echo("interrupted: finished trials are recorded; run the same command again to resume", err=True)
-        sys.exit(130)
+        code = INTERRUPTED
     except Exception as exc:
         failure = _one_line(exc)
         if failure is None or os.environ.get(TRACEBACK_ENV):
@@ -127,14 +126,29 @@ def main(argv: list[str] | None = None) -> None:
         message, code = failure
         say_error(exc, message, code, "--json" in (sys.argv[1:] if argv is None else argv))
         sys.exit(code)
+    if code == INTERRUPTED:  # Ctrl-C or SIGTERM (Typer turns KeyboardInterrupt into this exit code, silently)
+        typer.echo("interrupted: finished trials are recorded; run the same command again to resume", err=True)
     sys.exit(code if isinstance(code, int) else 0)
 
 
 TRACEBACK_ENV = "RELEASE_PIPELINE_TRACEBACK"
 
 
+INTERRUPTED = 130
+
+
 def _terminated(signum, frame) -> None:
-    raise KeyboardInterrupt
+    """SIGTERM does what Ctrl-C does. Inside `asyncio.run` that is its own SIGINT handler, which cancels the running
+    work (trials end, the run is marked interrupted) and raises KeyboardInterrupt once that is done: raising here
+    instead could land in the middle of a task's step, leaving a task that never finishes and a process that never
+    exits. Elsewhere it is Python's handler, which raises KeyboardInterrupt."""
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:  # SIGINT ignored or left to the system: SIGTERM still ends the command
+        raise KeyboardInterrupt
 
 
 # error code -> what to do about it
