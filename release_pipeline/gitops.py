@@ -289,6 +289,27 @@ def fetch_line(repo: git.Repo, remote: str, agent: str) -> None:
         raise ConflictError(f"cannot fetch the version line from remote {remote!r}: {stderr}") from None
 
 
+def fetch_line_view(repo: git.Repo, remote: str, agent: str) -> str:
+    """The agent's canonical branch, version tags and line as `remote` has them, fetched under a namespace of
+    this clone's own (`<prefix>/canonical`, `<prefix>/tags/*`, `<prefix>/line`: replaced each time, nothing of
+    the clone's own refs touched); returns the prefix. A remote without them yet leaves it empty."""
+    prefix = f"refs/release-pipeline-remote/{agent}"
+    for ref in repo.git.for_each_ref("--format=%(refname)", f"{prefix}/").splitlines():
+        repo.git.update_ref("-d", ref)
+    specs = [
+        f"+refs/heads/canonical/{agent}:{prefix}/canonical",
+        f"+refs/release-pipeline/{agent}:{prefix}/line",
+        f"+refs/tags/{agent}/*:{prefix}/tags/*",
+    ]
+    try:
+        repo.git.fetch("--quiet", "--no-tags", remote, *specs)
+    except git.GitCommandError as exc:
+        stderr = (exc.stderr or "").strip()
+        if "couldn't find remote ref" not in stderr:
+            raise ConflictError(f"cannot fetch the version line from remote {remote!r}: {stderr}") from None
+    return prefix
+
+
 def push_atomic(repo: git.Repo, remote: str, moves: list[tuple[str, str | None, str | None]]) -> None:
     """Move refs on `remote` all at once or not at all: each (ref, new, old) is a compare-and-swap there too
     (`--force-with-lease` on the value it must have; None: must not exist / delete)."""

@@ -75,9 +75,9 @@ def put_back(repo: git.Repo, agent: str, old: str | None) -> None:
         repo.git.update_ref("-d", ref)
 
 
-def read(repo: git.Repo, agent: str) -> dict[str, Any] | None:
-    """The line git carries for `agent`, or None when it carries none."""
-    sha = gitops.ref_sha(repo, line_ref(agent))
+def read(repo: git.Repo, agent: str, ref: str | None = None) -> dict[str, Any] | None:
+    """The line git carries for `agent` (at `ref`, else its own ref), or None when it carries none."""
+    sha = gitops.ref_sha(repo, ref or line_ref(agent))
     if sha is None:
         return None
     return json.loads(repo.git.show(f"{sha}:{LINE_FILE}"))

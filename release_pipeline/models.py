@@ -893,13 +893,15 @@ class FlipTable(Record):
 
 @dataclass(frozen=True, slots=True)
 class Disagreement(Record):
-    """One place where git does not say what the database says (`database` and `git` are shas, "" for none)."""
+    """One place where git does not say what the database says (`database` and `git` are shas, "" for none):
+    in this clone, or (`remote` names it) in the shared remote head moves are pushed to."""
 
     agent: str
     ref: str
     database: str
     git: str
     explanation: str
+    remote: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,3 +136,47 @@ def test_killed_init(tmp_path, point):
     cli("doctor", "--check")
     cli("init")
     assert state(root) == ([1], sha_of(root, 1), ["toy/v1"])
+
+
+def test_a_move_killed_after_its_push_is_repaired_on_the_shared_remote_too(gated, tmp_path, monkeypatch):
+    """With `remote:`, a promote killed after its push and before its commit leaves the remote ahead (every clone
+    fetching the line would fetch that): the doctor sees the remote's refs, puts them back with this clone's, and
+    mends a tag the remote lost; then the line moves on as usual, everywhere."""
+    root = copy(gated, tmp_path)
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(root, "remote", "add", "origin", str(remote))
+    git(root, "push", "-q", "origin", "canonical/toy", "refs/release-pipeline/toy:refs/release-pipeline/toy", "toy/v1")
+    monkeypatch.setenv("RELEASE_GIT_REMOTE", "origin")
+    killed.point = "git:pushed"
+    killed(root, "promote", "--candidate", "v2")
+
+    def on_remote():
+        line = json.loads(git(remote, "show", "refs/release-pipeline/toy:line.json"))
+        return (
+            git(remote, "rev-parse", "canonical/toy"),
+            sorted(git(remote, "tag", "--list").split()),
+            line["canonical"],
+        )
+
+    assert on_remote() == (sha_of(root, 2), ["toy/v1", "toy/v2"], 2)  # the push happened, the move did not
+    cli = Cli(root)
+    found = cli.json("doctor", "--check", code=1)[0]["disagreements"]
+    assert {(d["remote"], d["ref"]) for d in found} >= {
+        ("origin", "refs/heads/canonical/toy"), ("origin", "refs/tags/toy/v2"), ("origin", "refs/release-pipeline/toy"),
+    }  # fmt: skip
+    assert all(d["explanation"].startswith("remote 'origin': ") for d in found if d["remote"])
+    cli("doctor")
+    assert on_remote() == (sha_of(root, 1), ["toy/v1"], 1)
+    assert not cli.json("doctor", "--check")[0]["disagreements"]
+
+    git(remote, "tag", "-d", "toy/v1")  # the remote loses a tag: only the remote disagrees
+    found = cli.json("doctor", "--check", code=1)[0]["disagreements"]
+    assert [(d["remote"], d["ref"], d["git"]) for d in found] == [("origin", "refs/tags/toy/v1", "")]
+    cli("doctor")
+    assert git(remote, "rev-parse", "toy/v1^{commit}") == sha_of(root, 1)
+
+    cli("promote", "--candidate", "v2")
+    assert on_remote() == (sha_of(root, 2), ["toy/v1", "toy/v2"], 2)
+    assert state(root) == ([2], sha_of(root, 2), ["toy/v1", "toy/v2"])
+    assert not cli.json("doctor", "--check")[0]["disagreements"]

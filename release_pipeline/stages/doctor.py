@@ -6,10 +6,16 @@ leaves git ahead of a database that never moved. So the database is the record: 
 git says otherwise (the `canonical/<agent>` ref, the `<agent>/v<N>` tags, the canonical version the line in
 `refs/release-pipeline/<agent>` names), and `repair` puts git back to the database's state, the last one both
 agreed on, and records the repair as a head move (the line in git is rewritten with it).
+
+With a shared remote (`remote:`), the remote is git too: a runner killed after its push and before its commit
+leaves the remote ahead, and every clone that fetches the line would fetch that. `check` reads the remote's refs
+as well (fetched under a namespace of the clone's own), and `repair` pushes the repaired refs there, all at once
+and each a compare-and-swap on what the remote held, as a head move does.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from release_pipeline import gitops, line_ref
@@ -21,35 +27,74 @@ if TYPE_CHECKING:
     from release_pipeline.workspace import Workspace
 
 
-def _tags(ws: Workspace, agent: str) -> dict[int, str]:
-    """The `<agent>/v<N>` tags git has, by number, with the commit each points at."""
-    out = ws.repo.git.for_each_ref("--format=%(refname:strip=2) %(*objectname) %(objectname)", f"refs/tags/{agent}/")
-    tags = {}
-    for line in out.splitlines():
-        name, peeled, direct = (line.split(" ") + ["", ""])[:3]
-        suffix = name[len(agent) + 1 :]
-        if suffix.startswith("v") and suffix[1:].isdigit():
-            tags[int(suffix[1:])] = peeled or direct
-    return tags
+NO_TAG = ("", "")
+
+
+@dataclass(frozen=True)
+class GitView:
+    """What one copy of git says about an agent's line: this clone's refs, or the remote's as fetched."""
+
+    remote: str  # "" for this clone
+    canonical_ref: str  # where the canonical ref's value is read
+    tag_prefix: str  # where the version tags are read
+    line_ref: str  # where the line is read
+
+    @classmethod
+    def clone(cls, agent: str) -> GitView:
+        return cls("", canonical_ref(agent), f"refs/tags/{agent}/", line_ref.line_ref(agent))
+
+    @classmethod
+    def fetched(cls, ws: Workspace, agent: str) -> GitView:
+        prefix = gitops.fetch_line_view(ws.repo, ws.remote, agent)
+        return cls(ws.remote, f"{prefix}/canonical", f"{prefix}/tags/", f"{prefix}/line")
+
+    def canonical(self, ws: Workspace) -> str:
+        return gitops.ref_sha(ws.repo, self.canonical_ref) or ""
+
+    def tags(self, ws: Workspace) -> dict[int, tuple[str, str]]:
+        """The `v<N>` tags, by number: the commit each points at, and the tag's own object."""
+        out = ws.repo.git.for_each_ref("--format=%(refname) %(*objectname) %(objectname)", self.tag_prefix)
+        tags = {}
+        for row in out.splitlines():
+            name, peeled, direct = (row.split(" ") + ["", ""])[:3]
+            suffix = name[len(self.tag_prefix) :]
+            if suffix.startswith("v") and suffix[1:].isdigit():
+                tags[int(suffix[1:])] = (peeled or direct, direct)
+        return tags
+
+    def line(self, ws: Workspace, agent: str) -> dict | None:
+        return line_ref.read(ws.repo, agent, self.line_ref)
+
+
+def views(ws: Workspace, agent: str) -> list[GitView]:
+    """This clone's git, and the shared remote's when there is one."""
+    return [GitView.clone(agent), *([GitView.fetched(ws, agent)] if ws.remote else [])]
 
 
 def check(ws: Workspace, agent: str) -> list[Disagreement]:
-    """Every disagreement between the database and git about `agent`'s version line."""
+    """Every disagreement between the database and git about `agent`'s version line: this clone's, and the
+    shared remote's when there is one."""
+    return [problem for view in views(ws, agent) for problem in _disagreements(ws, agent, view)]
+
+
+def _disagreements(ws: Workspace, agent: str, view: GitView) -> list[Disagreement]:
+    """Where `view` disagrees with the database."""
     store = ws.store
     head = store.head(agent)
     versions = {v.number: v for v in store.versions(agent)}
     ever_canonical = {m.to_version for m in store.head_moves(agent)}
+    where = f"remote {view.remote!r}: " if view.remote else ""
     found = []
     ref = canonical_ref(agent)
-    at = gitops.ref_sha(ws.repo, ref) or ""
+    at = view.canonical(ws)
     want = head.git_sha if head else ""
     if at != want:
-        found.append(Disagreement(agent, ref, want, at, _ref_story(agent, head, at, versions)))
-    tags = _tags(ws, agent)
+        found.append(Disagreement(agent, ref, want, at, where + _ref_story(agent, head, at, versions), view.remote))
+    tags = view.tags(ws)
     for number in sorted(ever_canonical | set(tags)):
         tag = version_tag(agent, number)
         want = versions[number].git_sha if number in ever_canonical and number in versions else ""
-        have = tags.get(number, "")
+        have = tags[number][0] if number in tags else ""
         if have == want:
             continue
         if not want:
@@ -58,8 +103,8 @@ def check(ws: Workspace, agent: str) -> list[Disagreement]:
             why = f"v{number} was canonical but git has no tag {tag}"
         else:
             why = f"tag {tag} points at {have[:10]}, not at v{number}'s commit {want[:10]}"
-        found.append(Disagreement(agent, f"refs/tags/{tag}", want, have, why))
-    line = line_ref.read(ws.repo, agent)  # none before the first move of a line made by an older release
+        found.append(Disagreement(agent, f"refs/tags/{tag}", want, have, where + why, view.remote))
+    line = view.line(ws, agent)  # none before the first move of a line made by an older release
     if line is not None and head is not None and line.get("canonical") != head.number:
         found.append(
             Disagreement(
@@ -67,8 +112,9 @@ def check(ws: Workspace, agent: str) -> list[Disagreement]:
                 line_ref.line_ref(agent),
                 f"v{head.number}",
                 f"v{line.get('canonical')}",
-                f"the version line git carries names v{line.get('canonical')} canonical, the database "
+                f"{where}the version line git carries names v{line.get('canonical')} canonical, the database "
                 f"v{head.number} (a move that did not commit)",
+                view.remote,
             )
         )
     return found
@@ -103,7 +149,8 @@ def ensure_consistent(ws: Workspace, agent: str) -> None:
 
 
 def repair(ws: Workspace, agent: str) -> list[Disagreement]:
-    """Put git back to the database's state and record the repair; returns what was repaired."""
+    """Put git back to the database's state (this clone's, then the shared remote's) and record the repair;
+    returns what was repaired."""
     problems = check(ws, agent)
     if not problems:
         return []
@@ -111,8 +158,8 @@ def repair(ws: Workspace, agent: str) -> list[Disagreement]:
     head = ws.store.head(agent)
     versions = {v.number: v for v in ws.store.versions(agent)}
     for problem in problems:
-        if problem.ref == line_ref.line_ref(agent):
-            continue  # rewritten below, once the repair is recorded
+        if problem.remote or problem.ref == line_ref.line_ref(agent):
+            continue  # the remote is pushed this clone's repaired refs; the line is rewritten once recorded
         if problem.ref.startswith("refs/tags/"):
             name = problem.ref[len("refs/tags/") :]
             if problem.git:
@@ -127,10 +174,33 @@ def repair(ws: Workspace, agent: str) -> list[Disagreement]:
     if head is not None:
         story = "; ".join(p.explanation for p in problems)
         ws.store.record_repair(agent, head.number, actor=ws.actor, reason=f"doctor: {story}"[:4000])
-        if line_ref.read(repo, agent) is not None:
+        if line_ref.read(repo, agent) is not None or ws.remote:
             store = ws.store
             line = line_ref.line_as_is(
                 agent, head.number, store.versions(agent), store.head_moves(agent), store.gate_decisions(agent)
             )
             line_ref.write(repo, agent, line, f"{agent}: line repaired by release doctor")
+    if ws.remote:
+        _push_repair(ws, agent, GitView.clone(agent), GitView.fetched(ws, agent))
     return problems
+
+
+def _push_repair(ws: Workspace, agent: str, clone: GitView, remote: GitView) -> None:
+    """Give the remote this clone's (repaired) canonical ref, line and version tags where they differ, in one
+    atomic push, each a compare-and-swap on what the remote held when fetched."""
+    repo = ws.repo
+    moves: list[tuple[str, str | None, str | None]] = []
+    for ref, here, there in (
+        (canonical_ref(agent), clone.canonical_ref, remote.canonical_ref),
+        (line_ref.line_ref(agent), clone.line_ref, remote.line_ref),
+    ):
+        mine, theirs = gitops.ref_sha(repo, here), gitops.ref_sha(repo, there)
+        if mine != theirs:
+            moves.append((ref, mine, theirs))
+    mine_tags, their_tags = clone.tags(ws), remote.tags(ws)
+    for number in sorted(set(mine_tags) | set(their_tags)):
+        (our_commit, our_tag), (their_commit, their_tag) = mine_tags.get(number, NO_TAG), their_tags.get(number, NO_TAG)
+        if our_commit != their_commit:  # the tag objects two clones made differ; the commits they name must not
+            moves.append((f"refs/tags/{version_tag(agent, number)}", our_tag or None, their_tag or None))
+    if moves:
+        gitops.push_atomic(repo, ws.remote, moves)
