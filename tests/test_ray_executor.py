@@ -174,6 +174,7 @@ def test_a_candidate_on_a_ray_worker_reaches_nothing_of_the_node_or_its_judge(cl
     from test_untrusted_candidates import probe_code
 
     require_isolation()
+    started = time.time() - 1  # the unpacked judges this test's hosts use are those marked in use since
     root = tmp_path / "ws"
     probes = (
         probe_code(root, cluster.temp / "no.sock")
@@ -218,7 +219,8 @@ def more():
         "secrets": [], "shadow": False, "ssh": False, "database": False, "suite": False, "socket": False,
         "disk": False, "judge": False, "ray_sockets": False, "ray_port": False,
     }  # fmt: skip
-    policies = list(Path("/tmp").glob("release-pipeline-trials/*/source/gate-policy.yaml"))
+    used_here = [h for h in Path("/tmp").glob("release-pipeline-trials/*") if (h / ".used").stat().st_mtime >= started]
+    policies = [h / "source" / "gate-policy.yaml" for h in used_here]
     assert policies and all("regression_budget: 99" not in p.read_text() for p in policies)
 
 
