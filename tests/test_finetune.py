@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -130,20 +131,37 @@ def outputs(cli: Cli, run_id: int) -> dict[str, str]:
     return {t["task_id"]: t["output"] for t in cli.json("show", "--run", str(run_id))["trials"]}
 
 
+needs_extra = pytest.mark.skipif(not HAVE_EXTRA, reason="needs the finetune extra (make test installs it)")
+
+
+@pytest.fixture(scope="module")
+def sft(tmp_path_factory) -> tuple[Path, dict]:
+    """One LoRA SFT candidate of the qa agent, trained once for the tests below (training is minutes of CPU)."""
+    root = qa_workspace(tmp_path_factory.mktemp("finetune") / "ws")
+    made = Cli(root).json("candidate", "--strategy", "lora-sft", "-o", "steps=2", "-o", "learning_rate=0.002")
+    return root, made
+
+
+def linked_copy(root: Path, to: Path) -> Path:
+    """A copy of a workspace whose files are hard links: cheap for the blobs, safe as long as files are replaced,
+    never written in place."""
+    shutil.copytree(root, to, symlinks=True, copy_function=os.link)
+    return to
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not HAVE_EXTRA, reason="needs the finetune extra (make test installs it)")
-def test_lora_sft_and_grpo_each_make_one_gated_candidate(tmp_path):
-    root = qa_workspace(tmp_path / "ws")
+@needs_extra
+def test_lora_sft_and_grpo_each_make_one_gated_candidate(sft):
+    root, made = sft
     cli = Cli(root)
-    sft = cli.json("candidate", "--strategy", "lora-sft", "-o", "steps=2", "-o", "learning_rate=0.002")
-    assert sft["changed_files"] == ["agents/qa/weights.yaml"] and sft["status"] == "candidate"
-    weights = yaml.safe_load(git(root, "show", f"{sft['branch']}:agents/qa/weights.yaml"))
+    assert made["changed_files"] == ["agents/qa/weights.yaml"] and made["status"] == "candidate"
+    weights = yaml.safe_load(git(root, "show", f"{made['branch']}:agents/qa/weights.yaml"))
     assert weights["method"] == "lora-sft" and weights["summary"]["steps"] == 2 and len(weights["log"]) == 2
     store = BlobStore(root / ".release" / "blobs")
     adapter = store.get(weights["adapter"])
     assert (adapter / "adapter.gguf").is_file() and (adapter / "adapter_model.safetensors").is_file()
     assert store.get(weights["base"]).joinpath("model.safetensors").is_file()  # the fp32 checkpoint
-    gate = cli.json("gate", "--candidate", f"v{sft['number']}", code=None)
+    gate = cli.json("gate", "--candidate", f"v{made['number']}", code=None)
     assert gate["decision"] in ("accepted", "rejected", "undecided") and gate["training"]["method"] == "lora-sft"
     base, tuned = outputs(cli, gate["base_run"]), outputs(cli, gate["candidate_run"])
     assert any(base[t] != tuned[t] for t in base), "the adapter changed no answer"
@@ -161,14 +179,15 @@ def test_lora_sft_and_grpo_each_make_one_gated_candidate(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAVE_EXTRA, reason="needs the finetune extra (make test installs it)")
-def test_a_corrupt_or_missing_adapter_is_one_clear_line(tmp_path):
+@needs_extra
+def test_a_corrupt_or_missing_adapter_is_one_clear_line(sft, tmp_path):
     from conftest import run_release
 
-    root = qa_workspace(tmp_path / "ws")
-    made = Cli(root).json("candidate", "--strategy", "lora-sft", "-o", "steps=1")
+    root, made = sft
+    root = linked_copy(root, tmp_path / "ws")
     weights = yaml.safe_load(git(root, "show", f"{made['branch']}:agents/qa/weights.yaml"))
     adapter = BlobStore(root / ".release" / "blobs").get(weights["adapter"])
+    (adapter / "adapter.gguf").unlink()  # a link shared with the fixture's workspace: replace it, never write it
     (adapter / "adapter.gguf").write_bytes(b"not an adapter")
     result = run_release(root, "run", "--version", f"v{made['number']}", "--json")
     error = json.loads(result.stderr.strip().splitlines()[-1])["error"]
@@ -176,6 +195,7 @@ def test_a_corrupt_or_missing_adapter_is_one_clear_line(tmp_path):
     shutil.rmtree(adapter)
     result = run_release(root, "run", "--version", f"v{made['number']}")
     assert result.returncode == 2 and "is missing" in result.stderr and "Traceback" not in result.stderr
+    BlobStore(sft[0] / ".release" / "blobs").get(weights["adapter"])  # the fixture's workspace is untouched
 
 
 def test_a_version_answers_with_its_weights_file_and_without_it_with_the_base_model(tmp_path):
