@@ -99,3 +99,21 @@ def test_two_processes_resuming_one_run_execute_each_trial_once(tmp_path):
     assert sum(executed) == 180 - survivors, executed
     final = trials(root)
     assert len(final) == 180 and len({(r[1], r[2]) for r in final}) == 180
+
+
+@pytest.mark.slow
+def test_the_same_change_recorded_at_once_from_eight_branches_is_one_candidate(database, tmp_path):
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": "def solve(x):\n    return 0\n"}, tasks=TASKS)
+    names = []
+    for i in range(8):  # eight commits (messages differ), one content
+        git(root, "checkout", "-q", "-b", f"same-{i}")
+        (root / "agents" / "toy" / "agent.py").write_text("def solve(x):\n    return x * 2\n")
+        commit_all(root, f"same change, try {i}")
+        git(root, "checkout", "-q", "-")
+        names.append(f"same-{i}")
+    results = finish([spawn(root, "candidate", "--from", name, "--json") for name in names])
+    no_traceback(results)
+    recorded = [json.loads(out)["number"] for code, out, _ in results if code == 0]
+    twins = [err for code, _, err in results if code == 2 and "has the same content as v2" in err]
+    assert recorded == [2] and len(twins) == 7, results
+    assert [v["number"] for v in Cli(root).json("log")] == [1, 2]

@@ -20,6 +20,7 @@ from release_pipeline.errors import AlreadyJudged, ConflictError, UserError
 from release_pipeline.manifest import is_editable
 from release_pipeline.models import Candidate, CandidateProposal, Judged, VersionInfo
 from release_pipeline.patches import PATCH_SUFFIXES, patch_intent
+from release_pipeline.store import TwinVersion
 
 if TYPE_CHECKING:
     from release_pipeline.config import AgentConfig
@@ -74,15 +75,20 @@ def classify_change(judge: Workspace, agent: AgentConfig, base: VersionInfo, pat
 
 
 def refuse_twin(ws: Workspace, agent: AgentConfig, base: VersionInfo, content_hash: str, source: str) -> None:
-    """Refuse content already recorded as a candidate against the same base: it was judged, or waits to be."""
+    """Refuse content already recorded as a candidate against the same base: it was judged, or waits to be.
+    (A cheap look before any work; recording the candidate looks again, atomically.)"""
     for v in ws.store.versions(agent.name):
         if v.parent == base.number and v.number != base.number and v.content_hash == content_hash:
-            why = f" ({'; '.join(v.reasons)})" if v.reasons else ""
-            raise AlreadyJudged(
-                f"{source} has the same content as v{v.number}, already recorded against v{base.number} "
-                f"as {v.status}{why}",
-                twin=v.number,
-            )
+            raise already_judged(source, base, v)
+
+
+def already_judged(source: str, base: VersionInfo, twin: VersionInfo) -> AlreadyJudged:
+    why = f" ({'; '.join(twin.reasons)})" if twin.reasons else ""
+    return AlreadyJudged(
+        f"{source} has the same content as v{twin.number}, already recorded against v{base.number} "
+        f"as {twin.status}{why}",
+        twin=twin.number,
+    )
 
 
 def judged_against(ws: Workspace, agent: AgentConfig, base: VersionInfo) -> tuple[Judged, ...]:
@@ -191,7 +197,10 @@ def create_candidate(
     if not change.forbidden and content_hash == base.content_hash:
         raise UserError(f"{source} changes nothing in agent {agent.name!r} relative to v{base.number}")
     refuse_twin(ws, agent, base, content_hash, source)
-    return record_candidate(ws, agent, base, commit, record_as or commit.source_ref, change, content_hash, paths)
+    try:
+        return record_candidate(ws, agent, base, commit, record_as or commit.source_ref, change, content_hash, paths)
+    except TwinVersion as exc:  # recorded by another runner since the look above
+        raise already_judged(source, base, exc.twin) from None
 
 
 def record_candidate(
@@ -222,6 +231,7 @@ def record_candidate(
         spec_id=spec["id"] if spec else None,
         reasons=reasons,
         branch=f"rc/{agent.name}/v{{number}}",
+        refuse_twin=True,
     )
     gitops.create_branch(ws.repo, version.branch, commit.sha)
     hook = ws.plugins.hook

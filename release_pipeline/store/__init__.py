@@ -55,6 +55,14 @@ TRIAL_COLUMNS = (
 VERSION_NUMBER_ATTEMPTS = 20
 
 
+class TwinVersion(Exception):
+    """A version with the same content is already recorded against the same parent: `twin`."""
+
+    def __init__(self, twin: VersionInfo):
+        super().__init__(f"{twin.agent} v{twin.number} has this content already")
+        self.twin = twin
+
+
 def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
@@ -177,17 +185,26 @@ class Store:
                     )
                 )
 
-    def create_version(self, agent: str, *, status: str, branch: str = "", **fields: Any) -> VersionInfo:
+    def create_version(
+        self, agent: str, *, status: str, branch: str = "", refuse_twin: bool = False, **fields: Any
+    ) -> VersionInfo:
         """Record a new version with the next number of its agent's line.
 
         The number is taken inside the write transaction; where two writers still take the same one
         (PostgreSQL's default isolation lets them), the unique constraint refuses the second, which
         tries again with the next number. `branch` may contain `{number}`.
+
+        With `refuse_twin`, a version with the same content already recorded against the same parent raises
+        `TwinVersion` instead, however many writers record that content at once: the twin is looked for after
+        the number is taken, so of two writers that both missed the other's row, one took the other's number
+        and tries again, and finds it.
         """
         for attempt in range(VERSION_NUMBER_ATTEMPTS):
             try:
                 with self.writing() as s:
                     number = (s.scalar(select(func.max(VersionRow.number)).where(VersionRow.agent == agent)) or 0) + 1
+                    if refuse_twin:
+                        self._refuse_twin(s, agent, fields["parent_number"], fields["content_hash"])
                     row = VersionRow(
                         agent=agent, number=number, status=status, branch=branch.format(number=number), **fields
                     )
@@ -199,6 +216,17 @@ class Store:
                     raise ConflictError(f"could not take a version number for {agent!r}: busy, retry") from None
                 time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
         raise AssertionError("unreachable")
+
+    def _refuse_twin(self, s: Session, agent: str, parent: int | None, content_hash: str) -> None:
+        twin = s.scalar(
+            select(VersionRow)
+            .where(VersionRow.agent == agent, VersionRow.parent_number == parent)
+            .where(VersionRow.content_hash == content_hash, VersionRow.number != parent)
+            .order_by(VersionRow.number)
+            .limit(1)
+        )
+        if twin is not None:
+            raise TwinVersion(_version(twin))
 
     def _version_row(self, s: Session, agent: str, number: int) -> VersionRow:
         row = s.scalar(select(VersionRow).where(VersionRow.agent == agent, VersionRow.number == number))
