@@ -313,7 +313,7 @@ def test_an_interrupted_run_is_never_left_running(tmp_path, after_s):
     assert err.strip().splitlines() == [
         "interrupted: finished trials are recorded; run the same command again to resume"
     ]
-    assert not [pid for pid in _pids() if str(root).encode() in _cmdline_and_cwd(pid)]
+    assert not [pid for pid in _pids() if str(root).encode() in _cmdline_and_cwd(pid) and not _ours(pid)]
     assert Cli(root).json("show", "--run", "1")["status"] == "interrupted"
     killed = subprocess.Popen([RELEASE, "run", "--split", "gate"], cwd=root, stderr=subprocess.PIPE)
     time.sleep(2)
@@ -324,6 +324,16 @@ def test_an_interrupted_run_is_never_left_running(tmp_path, after_s):
 
 def _pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _ours(pid: int) -> bool:
+    """Whether this test process started `pid` (GitPython keeps `git cat-file` helpers running in the root,
+    ended when its repository object is collected, whenever that is)."""
+    try:
+        stat = open(f"/proc/{pid}/stat", "rb").read()
+    except OSError:
+        return False
+    return int(stat.rsplit(b")", 1)[1].split()[1]) == os.getpid()
 
 
 def _cmdline_and_cwd(pid: int) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from release_pipeline import event_loop
 from release_pipeline.builtin.critics import heuristic
 from release_pipeline.hookspecs import hookimpl
 from release_pipeline.llm.answers import json_object
@@ -174,7 +175,7 @@ def llm(items: list[CriticInput], services: CriticServices) -> list[Symptom]:
 
     bar = services.progress("critic", len(asked)) if services.progress and asked else nullcontext(lambda n: None)
     with bar as advance:
-        labelled = asyncio.run(label_all(advance)) if asked else []
+        labelled = event_loop.run(label_all(advance)) if asked else []
     answers = dict(zip([i.trial_id for i in asked], labelled, strict=True))
     symptoms = []
     for item in failed:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from release_pipeline import event_loop
 from release_pipeline.errors import InfrastructureError, RequestRejected
 from release_pipeline.llm.providers import litellm_module
 from release_pipeline.trial_clock import harness_time, note_provider_cut_short
@@ -212,7 +213,7 @@ class LLMGateway:
 
     def complete_sync(self, **kwargs: Any) -> LLMReply:
         """`complete` for code that is not on an event loop (critic, synthesizer)."""
-        return asyncio.run(self.complete(**kwargs))
+        return event_loop.run(self.complete(**kwargs))
 
     async def _call_with_retries(self, model, messages, params, tools) -> tuple[Any, float]:
         with harness_time():  # importing litellm (seconds on a busy machine) is not the trial's work

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release_pipeline import leases
+from release_pipeline import event_loop, leases
 from release_pipeline.errors import (
     AgentCrashed,
     AgentProtocolError,
@@ -409,7 +409,7 @@ def execute_jobs(
     runner = TrialRunner(artifact, plugins, verifiers, run_id, settings)
     try:
         with _stdout_kept_clean():
-            return asyncio.run(_execute(jobs, runner, plugins, store, settings))
+            return event_loop.run(_execute(jobs, runner, plugins, store, settings))
     finally:
         runner.close()
 
