@@ -134,6 +134,7 @@ class PidsCgroup:
                     _rmdir(path)
                     continue
                 self.path = path
+                _sweep_once(root)
                 break
 
     def hit(self) -> bool:
@@ -166,6 +167,26 @@ class PidsCgroup:
         if self.path is not None:
             self.kill_all()
             _rmdir(self.path)
+
+
+_swept: set[Path] = set()
+
+
+def _sweep_once(root: Path) -> None:
+    """Remove, once per process, the empty cgroups under `root` that processes no longer alive made: a command
+    killed outright (SIGKILL, a lost machine) had no chance to remove its own. A cgroup is left a minute (another
+    PID namespace's process may be about to move into it)."""
+    if root in _swept:
+        return
+    _swept.add(root)
+    for path in root.glob("release-sandbox-*-*"):
+        pid = path.name.split("-")[2]
+        try:
+            old = time.time() - path.stat().st_mtime > 60
+        except OSError:
+            continue
+        if old and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            _rmdir(path)  # refused while a process is still in it
 
 
 def _read(path: Path) -> str:

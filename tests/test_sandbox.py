@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -166,3 +167,28 @@ def test_a_child_cannot_outlive_its_parent(sandbox):
     time.sleep(0.2)
     alive = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True).stdout.strip()
     assert alive == ""
+
+
+def test_cgroups_left_by_killed_commands_are_removed_by_the_next_sandbox(monkeypatch):
+    from release_pipeline import sandbox as module
+
+    probe = module.PidsCgroup(8)
+    probe.close()
+    if probe.path is None:
+        pytest.skip("no pids cgroup this process may create")
+    dead = 2**22 + 1  # above the kernel's largest pid: no process has it
+    made = {}
+    for name, pid, age_s in [("stale", dead, 120), ("young", dead, 0), ("alive", os.getpid(), 120)]:
+        path = probe.path.parent / f"release-sandbox-{pid}-test{name}{uuid.uuid4().hex[:6]}"
+        path.mkdir()
+        os.utime(path, (time.time() - age_s, time.time() - age_s))
+        made[name] = path
+    try:
+        monkeypatch.setattr(module, "_swept", set())
+        module.PidsCgroup(8).close()
+        assert not made["stale"].exists()  # SIGKILLed: nobody else removes it
+        assert made["young"].exists() and made["alive"].exists()
+    finally:
+        for path in made.values():
+            if path.exists():
+                path.rmdir()
