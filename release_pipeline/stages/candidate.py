@@ -74,15 +74,9 @@ def classify_change(judge: Workspace, agent: AgentConfig, base: VersionInfo, pat
     return Change(editable, forbidden, ignored)
 
 
-def refuse_twin(ws: Workspace, agent: AgentConfig, base: VersionInfo, content_hash: str, source: str) -> None:
-    """Refuse content already recorded as a candidate against the same base: it was judged, or waits to be.
-    (A cheap look before any work; recording the candidate looks again, atomically.)"""
-    for v in ws.store.versions(agent.name):
-        if v.parent == base.number and v.number != base.number and v.content_hash == content_hash:
-            raise already_judged(source, base, v)
-
-
 def already_judged(source: str, base: VersionInfo, twin: VersionInfo) -> AlreadyJudged:
+    """The refusal of content already recorded as a candidate against the same base: it was judged, or waits to
+    be."""
     why = f" ({'; '.join(twin.reasons)})" if twin.reasons else ""
     return AlreadyJudged(
         f"{source} has the same content as v{twin.number}, already recorded against v{base.number} "
@@ -196,10 +190,9 @@ def create_candidate(
     content_hash = gitops.folder_tree_sha(ws.repo, commit.sha, agent.path)
     if not change.forbidden and content_hash == base.content_hash:
         raise UserError(f"{source} changes nothing in agent {agent.name!r} relative to v{base.number}")
-    refuse_twin(ws, agent, base, content_hash, source)
     try:
         return record_candidate(ws, agent, base, commit, record_as or commit.source_ref, change, content_hash, paths)
-    except TwinVersion as exc:  # recorded by another runner since the look above
+    except TwinVersion as exc:  # the store looks for it as it records, atomically: however many runners race
         raise already_judged(source, base, exc.twin) from None
 
 
