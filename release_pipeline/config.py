@@ -107,7 +107,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                role: {"type": "string", "pattern": "^[^/]+/.+"} for role in ("agent", "critic", "synthesizer")
+                **{role: {"type": "string", "pattern": "^[^/]+/.+"} for role in ("agent", "critic", "synthesizer")},
+                "allowed": {"type": "array", "items": {"type": "string", "pattern": "^[^/]+/.+"}},
             },
         },
         "strategy": {
@@ -168,6 +169,7 @@ class WorkspaceConfig:
     models: dict[str, str] = field(
         default_factory=lambda: {role: DEFAULT_MODEL for role in ("agent", "critic", "synthesizer")}
     )
+    allowed_models: tuple[str, ...] = ()  # more models agents may call (`models.allowed`); see llm/agent_calls.py
 
 
 def load_config(root: Path) -> WorkspaceConfig:
@@ -184,5 +186,9 @@ def load_config(root: Path) -> WorkspaceConfig:
         database=data.get("database", ""),
         remote=data.get("remote", ""),
         plugins=tuple(data.get("plugins", ())),
-        models={**WorkspaceConfig(agents={}).models, **data.get("models", {})},
+        models={
+            **WorkspaceConfig(agents={}).models,
+            **{role: name for role, name in data.get("models", {}).items() if role != "allowed"},
+        },
+        allowed_models=tuple(data.get("models", {}).get("allowed", ())),
     )

@@ -297,8 +297,9 @@ class Sampling(Record):
 class TrialContext:
     """What an agent sees besides the task input.
 
-    `llm` is the workspace's LLM gateway (`await ctx.llm.complete(role=..., model=..., messages=...)`):
-    cached, retried and recorded calls through litellm. `models` maps roles to model strings.
+    `llm` is the trial's door to the LLM gateway (`await ctx.llm.complete(model=..., messages=..., params=...)`,
+    an `AgentLLM`): cached, retried and recorded calls through litellm, limited to what an agent may ask (sampling
+    parameters, allowed models). `models` maps roles to model strings.
     """
 
     task_id: str

@@ -162,7 +162,12 @@ class TrialHost:
         folder = unpack_once(recipe.artifact_files, home / "artifact")
         ws = Workspace(home / "state", source=source, db_url=recipe.db_url)
         settings = RunSettings(
-            concurrency=1, timeout_s=recipe.timeout_s, seed=recipe.seed, llm=ws.llm, models=recipe.models
+            concurrency=1,
+            timeout_s=recipe.timeout_s,
+            seed=recipe.seed,
+            llm=ws.llm,
+            models=recipe.models,
+            allowed_models=ws.config.allowed_models,  # the judging workspace's, like everything that judges
         )
         artifact = replace(recipe.artifact, path=folder)
         self.runner: TrialRunner = TrialRunner(artifact, ws.plugins, ws.verifiers, 0, settings)

@@ -173,16 +173,9 @@ class Worker:
         try:
             if ctx.llm is None:
                 raise InfrastructureError("no LLM gateway is available to this run")
-            if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
+            if not isinstance(request, dict):
                 raise InfrastructureError("an LLM call needs `model` and a list of `messages`")
-            reply = await ctx.llm.complete(
-                role="agent",  # whatever the agent asks, its calls are the agent's
-                model=str(request.get("model") or ctx.models.get("agent", "")),
-                messages=request["messages"],
-                params=request.get("params") if isinstance(request.get("params"), dict) else None,
-                tools=request.get("tools") if isinstance(request.get("tools"), list) else None,
-                repeat=ctx.repeat,
-            )
+            reply = await ctx.llm.complete(**request)  # an `AgentLLM`: it refuses what an agent may not ask
             answer = {"op": "llm_reply", "id": message.get("id"), "reply": _reply_fields(reply)}
         except Exception as exc:  # the provider's or the request's fault: the agent sees InfrastructureError
             answer = {
@@ -281,7 +274,7 @@ class WorkerPool:
 
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
         """One trial's answer from a worker (the run stage checks it again: it comes from the agent's process)."""
-        with harness_time():  # starting a sandbox is not the agent's work
+        with harness_time(starting=True):  # starting a sandbox is not the agent's work
             worker = await self._worker()
         self.busy.add(worker)
         healthy = False

@@ -20,7 +20,7 @@ from typing import Any
 from release_pipeline import event_loop
 from release_pipeline.errors import InfrastructureError, RequestRejected
 from release_pipeline.llm.providers import litellm_module
-from release_pipeline.trial_clock import harness_time, note_provider_cut_short
+from release_pipeline.trial_clock import current_trial, harness_time, note_provider_cut_short
 
 # Failures worth waiting out; anything else (bad request, auth, unknown model) will not improve with time.
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
@@ -166,8 +166,11 @@ class LLMGateway:
         shared = self._in_flight.get(slot)
         if shared is not None:  # the same call is under way: a copy of its answer, for free
             shared.waiters += 1
-            with harness_time():  # someone else's call: waiting for it is not this trial's work
-                reply = await shared.wait()
+            if shared.owner is not None and shared.owner is current_trial.get():
+                reply = await shared.wait()  # the trial's own call: waiting for it is its own time
+            else:
+                with harness_time():  # someone else's call: waiting for it is not this trial's work
+                    reply = await shared.wait()
             return replace(reply, cost=0.0, latency_ms=0.0, cached=True)
         # registered before the cache is read, and until the answer is stored: an identical call either
         # joins this one or finds the answer in the store, never makes a second call
@@ -252,6 +255,7 @@ class _Shared:
     def __init__(self, task: asyncio.Future[LLMReply]):
         self.task = task
         self.waiters = 1
+        self.owner = current_trial.get()  # the trial that made the call (None: not a trial's)
 
     async def wait(self) -> LLMReply:
         try:

@@ -394,7 +394,7 @@ def _make_provider_class() -> type:
         ) -> Any:
             import asyncio
 
-            from release_pipeline.trial_clock import harness_time
+            from release_pipeline.trial_clock import harness_time, own_work
 
             loop = asyncio.get_running_loop()
             started: asyncio.Future[None] = loop.create_future()
@@ -417,7 +417,8 @@ def _make_provider_class() -> type:
             try:
                 with harness_time():  # waiting for the model is not the trial's own work
                     await asyncio.wait({started, running}, return_when=asyncio.FIRST_COMPLETED)
-                return await asyncio.shield(running)
+                with own_work():  # its generation is, even while its other calls wait for the model
+                    return await asyncio.shield(running)
             except asyncio.CancelledError:
                 stop.set()  # a waiting call never starts; a running one ends at its next token, freeing the model
                 raise

@@ -32,6 +32,7 @@ from release_pipeline.errors import (
     SandboxViolation,
     UserError,
 )
+from release_pipeline.llm.agent_calls import AgentLLM, allowed_models
 from release_pipeline.llm.providers import check_model
 from release_pipeline.models import (
     AgentResult,
@@ -92,6 +93,7 @@ class RunSettings:
     models: dict[str, str] = field(default_factory=dict)
     executor_options: dict[str, Any] = field(default_factory=dict)
     db_url: str = ""  # the store's URL, for trial hosts on other machines
+    allowed_models: tuple[str, ...] = ()  # models agents may call besides models.agent and their manifest's
 
     @classmethod
     def of(cls, ws: Workspace, progress: Callable[[int], Any] | None = None) -> RunSettings:
@@ -113,6 +115,7 @@ class RunSettings:
             ws.config.models,
             options,
             url if isinstance(url, str) else url.render_as_string(hide_password=False),
+            ws.config.allowed_models,
         )
 
 
@@ -208,6 +211,8 @@ class TrialRunner:
         self.run_id = run_id
         self.seed = settings.seed
         self.llm, self.models = settings.llm, settings.models
+        self.allowed_models = allowed_models(settings.models.get("agent", ""), artifact.manifest.model,
+                                             settings.allowed_models)  # fmt: skip
         self.verifiers = verifiers
 
     def recipe(self) -> TrialRecipe:
@@ -255,22 +260,32 @@ class TrialRunner:
     async def _answer(self, task: Task, trial: TrialRecord, start: float) -> AgentResult | TrialRecord:
         """The agent's answer under the trial's clock, or the trial ended with the reason it has none."""
         clock = TrialClock(self.timeout)
+        llm = AgentLLM(self.llm, self.allowed_models, trial.repeat, self.models.get("agent", "")) if self.llm else None
         token = current_trial.set(clock)
         try:
-            async with asyncio.timeout(self.timeout) as clock.timeout:
+            async with asyncio.timeout(None) as timeout:
+                clock.attach(timeout)
                 ctx = TrialContext(
-                    task.id, trial.repeat, trial.seed, self.params, self.llm, self.models, attempt=trial.attempt
+                    task.id, trial.repeat, trial.seed, self.params, llm, self.models, attempt=trial.attempt
                 )
                 result = await self.adapter.run(task, ctx)
         except TimeoutError:
+            if clock.overran:  # the harness kept it waiting past its grace: load, not the agent's failure
+                trial.status = "error"
+                return _ended(trial, start, "harness_overloaded", f"the harness kept the trial waiting over "
+                              f"{clock.grace_s:g}s (the machine is overloaded)", [])  # fmt: skip
             if clock.provider_cut_short:  # the time went waiting on an LLM provider: its fault, not the agent's
                 trial.status = "error"
                 return _ended(trial, start, "provider_timeout", f"the LLM provider did not answer within "
                               f"the trial's {self.timeout:g}s", [])  # fmt: skip
             return _ended(trial, start, "timeout", f"no answer within {self.timeout:g}s", [])
-        except RequestRejected as exc:  # the provider refused the agent's own request
+        except RequestRejected as exc:  # the provider (or the harness) refused the agent's own request
+            if llm is not None and llm.refused:
+                return _ended(trial, start, "forbidden_request", bounded_text(llm.refused[0], 2000), [])
             return _ended(trial, start, "request_rejected", bounded_text(exc, 2000), [])
         except InfrastructureError as exc:
+            if llm is not None and llm.refused:  # a refused request is the agent's failure, whatever it raised
+                return _ended(trial, start, "forbidden_request", bounded_text(llm.refused[0], 2000), [])
             trial.status = "error"
             return _ended(trial, start, "infrastructure", bounded_text(exc, 2000), [])
         except AgentProtocolError as exc:
@@ -291,6 +306,8 @@ class TrialRunner:
             )
         finally:
             current_trial.reset(token)
+        if llm is not None and llm.refused:  # whatever it answered after: the harness refused what it asked for
+            return _ended(trial, start, "forbidden_request", bounded_text(llm.refused[0], 2000), [])
         return result
 
     async def _verify(self, task: Task, trial: TrialRecord) -> TrialRecord:

@@ -1,0 +1,230 @@
+"""A hostile candidate steers nothing of the harness: not its keys, not its clock (issue 22)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+
+import pytest
+from conftest import Cli, build_workspace
+from test_run import by_task, trials
+
+KEY = "sk-canary-of-the-harness-0123456789"
+
+
+class Listener:
+    """An HTTP server on loopback that records every request it gets (and answers like a provider would not)."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+        seen = self.seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                length = int(self.headers.get("content-length") or 0)
+                seen.append({"path": self.path, "headers": dict(self.headers), "body": self.rfile.read(length)})
+                self.send_response(500)
+                self.end_headers()
+
+            do_GET = do_POST  # noqa: N815
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def probing_agent(url: str) -> str:
+    """Each task asks the gateway for one thing an agent may not have; it swallows the refusal and answers right."""
+    return f"""
+URL = {url!r}
+M = [{{"role": "user", "content": "hi"}}]
+ASKS = {{
+    1: dict(model="openai/gpt-4o-mini", messages=M, params={{"api_base": URL}}),
+    2: dict(model="fake/agent", messages=M, params={{"base_url": URL, "api_key": "x"}}),
+    3: dict(model="fake/agent", messages=M, api_base=URL),
+    4: dict(model="fake/agent", messages=M, params={{"extra_headers": {{"X-Steal": "1"}}}}),
+    5: dict(model="fake/agent", messages=M, params={{"mock_response": "pass"}}),
+    6: dict(model="fake/agent", messages=M, params={{"custom_llm_provider": "openai", "api_base": URL}}),
+    7: dict(model="openai/gpt-4o-mini", messages=M),
+    8: dict(model="openai/gpt-4o-mini@" + "a" * 64, messages=M),
+    9: dict(model="fake/agent", messages=M, params={{"temperature": 0.5, "max_tokens": 4, "seed": 1}}),
+}}
+
+def solve(x, ctx):
+    try:
+        ctx.llm.complete_sync(**ASKS[x])
+    except Exception:
+        pass
+    return x * 2
+"""
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_a_candidate_cannot_send_the_harness_key_anywhere(tmp_path, monkeypatch, fake_llm, trusted):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    listener = Listener()
+    try:
+        tasks = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "gate"} for i in range(1, 10)]
+        root = build_workspace(
+            tmp_path / "ws", agent_files={"agent.py": probing_agent(listener.url)}, tasks=tasks,
+            run={"repeats": 1}, trusted=trusted, init=False,
+        )  # fmt: skip
+        config = root / "release.yaml"
+        config.write_text(config.read_text() + "models: {agent: fake/agent}\n")
+        from conftest import commit_all
+
+        commit_all(root, "fake model")
+        Cli(root)("init")
+        out = Cli(root).json("run", "--split", "gate")
+        rows = by_task(trials(root))
+    finally:
+        listener.close()
+    assert listener.seen == []  # not one request, so not one key
+    for i in range(1, 9):
+        status, reason, feedback = rows[(f"t{i}", 0)][4:7]
+        assert (status, reason) == ("fail", "forbidden_request"), (i, status, reason, feedback)
+    assert "api_base" in rows[("t1", 0)][6] and "not one this workspace allows" in rows[("t7", 0)][6]
+    assert rows[("t9", 0)][4] == "pass"  # sampling settings on an allowed model are the agent's to choose
+    assert out["counts"] == {"pass": 1, "fail": 8, "error": 0}
+    sent = [{k: v for k, v in r["params"].items() if k != "max_retries"} for r in fake_llm.requests]  # litellm's
+    assert sent == [{"temperature": 0.5, "max_tokens": 4, "seed": 1}]
+
+
+def test_models_allowed_in_the_config_may_be_called(tmp_path, fake_llm):
+    code = (
+        "def solve(x, ctx):\n"
+        "    return ctx.llm.complete_sync(model='fake/other', messages=[{'role': 'user', 'content': 'q'}]).content\n"
+    )
+    tasks = [{"id": "t1", "input": 1, "expected": "ok", "split": "gate"}]
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": code}, tasks=tasks, run={"repeats": 1}, init=False)
+    config = root / "release.yaml"
+    config.write_text(config.read_text() + "models: {agent: fake/agent, allowed: [fake/other]}\n")
+    from conftest import commit_all
+
+    commit_all(root, "allow fake/other")
+    Cli(root)("init")
+    assert Cli(root).json("run", "--split", "gate")["counts"]["pass"] == 1
+    assert [r["model"] for r in fake_llm.requests] == ["other"]
+
+
+# ----- the trial's clock ----------------------------------------------------------------------------------
+
+
+def test_llm_calls_never_reset_the_trial_clock(tmp_path, fake_llm):
+    """Sleep, make a cheap call, sleep again: each call used to restart the deadline, so the trial passed after
+    ~9 s against a 3 s timeout. Its own time adds up now; the call's waits on the harness are credited, not reset."""
+    code = (
+        "import time\n"
+        "def solve(x, ctx):\n"
+        "    for n in range(6):\n"
+        "        time.sleep(1.5)\n"
+        "        ctx.llm.complete_sync(model='fake/agent', messages=[{'role': 'user', 'content': str(n)}])\n"
+        "    return x * 2\n"
+    )
+    tasks = [{"id": "t1", "input": 1, "expected": 2, "split": "gate"}]
+    root = build_workspace(
+        tmp_path / "ws", agent_files={"agent.py": code}, tasks=tasks, run={"repeats": 1, "timeout_s": 3}, init=False
+    )
+    config = root / "release.yaml"
+    config.write_text(config.read_text() + "models: {agent: fake/agent}\n")
+    from conftest import commit_all
+
+    commit_all(root, "fake model")
+    Cli(root)("init")
+    start = time.monotonic()
+    Cli(root).json("run", "--split", "gate")
+    took = time.monotonic() - start
+    assert by_task(trials(root))[("t1", 0)][4:6] == ("fail", "timeout")
+    assert took < 8 + 30  # cut near 3 s of its own time (plus the machine's start-up), never ~9 s of sleeps
+    assert len(fake_llm.requests) <= 2
+
+
+async def _clock_after(waits: list[tuple[str, float]], budget: float = 1.0) -> tuple[str, float, float]:
+    """Run `waits` (("agent" | "harness" | "starting", seconds)) under a TrialClock: how it ended, its books."""
+    import asyncio
+
+    from release_pipeline.trial_clock import TrialClock, current_trial, harness_time
+
+    clock = TrialClock(budget, grace_s=0.6)
+    current_trial.set(clock)
+    try:
+        async with asyncio.timeout(None) as timeout:
+            clock.attach(timeout)
+            for kind, seconds in waits:
+                if kind == "agent":
+                    await asyncio.sleep(seconds)
+                else:
+                    with harness_time(starting=kind == "starting"):
+                        await asyncio.sleep(seconds)
+            clock.stop()
+        return "done", clock.used, clock.credit
+    except TimeoutError:
+        clock.stop()
+        return ("harness" if clock.overran else "agent"), clock.used, clock.credit
+
+
+def test_the_clock_adds_the_agents_time_and_bounds_the_harness_credit():
+    import asyncio
+
+    # harness waits are credited: 0.4 + 0.4 of the agent's own within its 1 s budget
+    ended, used, credit = asyncio.run(_clock_after([("agent", 0.4), ("harness", 0.4), ("agent", 0.4)]))
+    assert ended == "done" and 0.75 < used < 1.0 and credit > 0.35
+    # never reset: three stretches of 0.4 s of its own exceed 1 s, however many waits come between
+    ended, used, _ = asyncio.run(_clock_after([("agent", 0.4), ("harness", 0.05)] * 3))
+    assert ended == "agent" and used == pytest.approx(1.0, abs=0.15)
+    # waits past the grace are the harness's fault, not the agent's
+    ended, _, credit = asyncio.run(_clock_after([("harness", 0.3), ("harness", 0.5)]))
+    assert ended == "harness" and credit == pytest.approx(0.6)
+    # a sandbox starting is not counted at all, nor held to the grace
+    assert asyncio.run(_clock_after([("starting", 1.2), ("agent", 0.3)]))[0] == "done"
+
+
+def test_a_trial_s_own_generation_runs_its_clock_while_its_other_calls_wait():
+    import asyncio
+
+    from release_pipeline.trial_clock import TrialClock, current_trial, harness_time, own_work
+
+    async def trial() -> TrialClock:
+        clock = TrialClock(10.0, grace_s=10.0)
+        current_trial.set(clock)
+        async with asyncio.timeout(None) as timeout:
+            clock.attach(timeout)
+
+            async def waiting() -> None:
+                with harness_time():
+                    await asyncio.sleep(0.5)
+
+            async def generating() -> None:
+                with own_work():
+                    await asyncio.sleep(0.5)
+
+            await asyncio.gather(waiting(), generating())
+            clock.stop()
+        return clock
+
+    clock = asyncio.run(trial())
+    assert clock.used == pytest.approx(0.5, abs=0.1) and clock.credit < 0.1
+
+
+def test_refusal_reasons_are_stored_for_the_critic(tmp_path, fake_llm):
+    code = "def solve(x, ctx):\n    ctx.llm.complete_sync(model='fake/agent', messages=[], params={'api_key': 'k'})\n"
+    tasks = [{"id": "t1", "input": 1, "expected": 2, "split": "dev"}]
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": code}, tasks=tasks, run={"repeats": 1}, init=False)
+    config = root / "release.yaml"
+    config.write_text(config.read_text() + "models: {agent: fake/agent}\n")
+    from conftest import commit_all
+
+    commit_all(root, "fake model")
+    Cli(root)("init")
+    Cli(root)("run", "--split", "dev")
+    symptoms = Cli(root).json("critic")
+    assert symptoms and "api_key" in json.dumps(symptoms)
