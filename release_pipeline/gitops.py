@@ -101,39 +101,33 @@ def export_folder(repo: git.Repo, sha: str, folder: str, dest: Path, content: st
                 f"commit {sha[:10]} is not in this clone (another runner recorded it): fetch it, e.g. "
                 f"git fetch origin 'refs/heads/canonical/*:refs/heads/canonical/*'"
             ) from None
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=dest.parent))
-    for item in tree.traverse():
-        if item.type != "blob":
-            continue
-        target = tmp / (Path(item.path).relative_to(prefix) if prefix else Path(item.path))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(item.data_stream.read())
-        if item.mode & stat.S_IXUSR:
-            target.chmod(0o755)
-    try:
-        tmp.rename(dest)
-    except OSError:  # someone else exported it first
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+    _write_tree(tree, prefix, dest)
 
 
 def export_commit(repo: git.Repo, sha: str, dest: Path) -> None:
-    """Write every file of commit `sha` into `dest` (created fresh, atomically)."""
+    """Write every file of commit `sha` into `dest` (created fresh, atomically), read from its blobs: no attribute
+    file of the commit (`export-ignore`, filters) has any say in what is written."""
+    try:
+        tree = repo.commit(sha).tree
+    except (ValueError, git.BadName):
+        raise NotFoundError(f"cannot read the files of commit {sha[:10]}") from None
+    _write_tree(tree, "", dest)
+
+
+def _write_tree(tree: Any, prefix: str, dest: Path) -> None:
+    """The blobs under `tree` (paths relative to `prefix`) as files in `dest`, which appears whole or not at all."""
     import shutil
-    import subprocess
-    import tarfile
 
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=dest.parent))
     try:
-        with subprocess.Popen(
-            ["git", "archive", "--format=tar", sha], cwd=repo.working_tree_dir, stdout=subprocess.PIPE
-        ) as proc:
-            assert proc.stdout is not None
-            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-                tar.extractall(tmp, filter="data")
-        if proc.returncode != 0:
-            raise NotFoundError(f"cannot read the files of commit {sha[:10]}")
+        for item in tree.traverse():
+            if item.type != "blob":
+                continue  # folders are made as their files need them; submodules are not the commit's files
+            target = tmp / (Path(item.path).relative_to(prefix) if prefix else Path(item.path))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(item.data_stream.read())  # a symbolic link's blob is its target, written as text
+            if item.mode & stat.S_IXUSR:
+                target.chmod(0o755)
         tmp.rename(dest)
     except OSError:
         if not dest.is_dir():  # someone else exported it first, or it really failed
@@ -218,6 +212,15 @@ def commit_files(repo: git.Repo, base: str, files: dict[str, str], message: str)
             blob.write_text(content, encoding="utf-8")
             sha = repo.git.hash_object("-w", str(blob))
             repo.git.update_index("--add", "--cacheinfo", f"100644,{sha},{path}")
+        return _commit_index(repo, base, message)
+
+
+def carry_folder(repo: git.Repo, base: str, sha: str, folder: str, message: str) -> str:
+    """A commit on top of `base` whose only change is `folder` as `sha` has it: nothing else of `sha` comes along
+    (the working tree is untouched)."""
+    with _scratch_index(repo, base):
+        repo.git.rm("-r", "--cached", "--quiet", "--ignore-unmatch", "--", folder)
+        repo.git.read_tree(f"--prefix={folder}/", f"{sha}:{folder}")
         return _commit_index(repo, base, message)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import git
 
 from release_pipeline import gitops
+from release_pipeline.errors import ConflictError
 from release_pipeline.models import GateDecision, HeadMove, VersionInfo
 
 LINE_FILE = "line.json"
@@ -75,12 +76,47 @@ def put_back(repo: git.Repo, agent: str, old: str | None) -> None:
         repo.git.update_ref("-d", ref)
 
 
+class LineDamaged(ConflictError):
+    """The line git carries cannot be read as a line (hand-edited, truncated, another tool's ref)."""
+
+
 def read(repo: git.Repo, agent: str, ref: str | None = None) -> dict[str, Any] | None:
-    """The line git carries for `agent` (at `ref`, else its own ref), or None when it carries none."""
-    sha = gitops.ref_sha(repo, ref or line_ref(agent))
+    """The line git carries for `agent` (at `ref`, else its own ref), or None when it carries none; `LineDamaged`
+    when what it carries is not a line."""
+    where = ref or line_ref(agent)
+    sha = gitops.ref_sha(repo, where)
     if sha is None:
         return None
-    return json.loads(repo.git.show(f"{sha}:{LINE_FILE}"))
+    try:
+        line = json.loads(repo.git.show(f"{sha}:{LINE_FILE}"))
+    except git.GitCommandError:
+        raise LineDamaged(f"the version line at {where} has no {LINE_FILE}") from None
+    except (ValueError, RecursionError) as exc:
+        raise LineDamaged(f"the version line at {where} is not JSON ({' '.join(str(exc).split())[:120]})") from None
+    problem = _shape_problem(line)
+    if problem:
+        raise LineDamaged(f"the version line at {where} is damaged: {problem}")
+    return line
+
+
+def _shape_problem(line: Any) -> str:
+    """What keeps `line` from being a line, or ""."""
+    if not isinstance(line, dict):
+        return f"a {type(line).__name__}, not an object"
+    if not isinstance(line.get("canonical"), int) or not isinstance(line.get("versions"), list):
+        return "no canonical version number or no list of versions"
+    for version in line["versions"]:
+        if not (isinstance(version, dict) and isinstance(version.get("number"), int)
+                and isinstance(version.get("git_sha"), str)):  # fmt: skip
+            return "a version without a number or a commit"
+    if not any(v["number"] == line["canonical"] for v in line["versions"]):
+        return f"its canonical v{line['canonical']} is not among its versions"
+    return ""
+
+
+def exists(repo: git.Repo, agent: str) -> bool:
+    """Whether git carries a line for `agent` at all (readable or not)."""
+    return gitops.ref_sha(repo, line_ref(agent)) is not None
 
 
 def parse_time(text: str) -> datetime:

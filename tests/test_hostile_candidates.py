@@ -228,3 +228,75 @@ def test_refusal_reasons_are_stored_for_the_critic(tmp_path, fake_llm):
     Cli(root)("run", "--split", "dev")
     symptoms = Cli(root).json("critic")
     assert symptoms and "api_key" in json.dumps(symptoms)
+
+
+# ----- what reaches canonical -------------------------------------------------------------------------------
+
+FIX_TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "gate"} for i in range(4)]
+BROKEN = "def solve(x):\n    return x * 2 if x < 3 else 0\n"
+FIXED = "def solve(x):\n    return x * 2\n"
+
+
+def test_files_outside_the_agent_never_reach_canonical_and_judges_ignore_attributes(tmp_path):
+    """A real fix plus `release.yaml export-ignore` in .gitattributes was accepted and promoted, and every later
+    gate exited 2 ("the canonical commit cannot judge"): the attribute file rode into canonical, and git archive
+    obeyed it. Only the agent's folder is carried now, and judges are read from blobs."""
+    from conftest import commit_all, git
+
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": BROKEN}, tasks=FIX_TASKS, run={"repeats": 1})
+    git(root, "checkout", "-q", "-b", "hostile", "canonical/toy")
+    (root / "agents" / "toy" / "agent.py").write_text(FIXED)
+    (root / ".gitattributes").write_text("release.yaml export-ignore\ngate-policy.yaml export-ignore\n")
+    (root / "notes.txt").write_text("rides along\n")
+    commit_all(root, "fix, and hide the judge")
+    git(root, "checkout", "-q", "-")
+    cli = Cli(root)
+    cli("candidate", "--from", "hostile")
+    assert cli.json("gate", "--candidate", "v2")["decision"] == "accepted"
+    cli("promote", "--candidate", "v2")
+    files = git(root, "ls-tree", "-r", "--name-only", "canonical/toy").split()
+    assert ".gitattributes" not in files and "notes.txt" not in files
+    assert git(root, "show", "canonical/toy:agents/toy/agent.py") + "\n" == FIXED
+    # the next gate still has its judge
+    git(root, "checkout", "-q", "-b", "next", "canonical/toy")
+    (root / "agents" / "toy" / "agent.py").write_text(FIXED + "# again\n")
+    commit_all(root, "a comment")
+    git(root, "checkout", "-q", "-")
+    cli("candidate", "--from", "next")
+    assert cli("gate", "--candidate", "v3", code=None).exit_code in (0, 1, 3)
+
+
+def test_a_judge_is_exported_whatever_the_commit_s_attributes_say(tmp_path):
+    from conftest import commit_all
+
+    from release_pipeline.gitops import export_commit, open_repo
+
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": FIXED}, tasks=FIX_TASKS, init=False)
+    (root / ".gitattributes").write_text("release.yaml export-ignore\nspecs/** export-ignore\n")
+    sha = commit_all(root, "attributes")
+    export_commit(open_repo(root), sha, tmp_path / "judge")
+    assert (tmp_path / "judge" / "release.yaml").is_file() and (tmp_path / "judge" / "specs" / "toy.yaml").is_file()
+
+
+def test_a_candidate_recorded_with_outside_files_is_never_promoted(tmp_path):
+    """Defence in depth: a version recorded (before this fix) with files outside its agent is refused at promote."""
+    from conftest import commit_all, git
+
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": BROKEN}, tasks=FIX_TASKS, run={"repeats": 1})
+    cli = Cli(root)
+    git(root, "checkout", "-q", "-b", "fix", "canonical/toy")
+    (root / "agents" / "toy" / "agent.py").write_text(FIXED)
+    commit_all(root, "fix")
+    git(root, "checkout", "-q", "-")
+    cli("candidate", "--from", "fix")
+    assert cli.json("gate", "--candidate", "v2")["decision"] == "accepted"
+    git(root, "checkout", "-q", "rc/toy/v2")
+    (root / "README.md").write_text("outside\n")
+    smuggled = commit_all(root, "outside")
+    git(root, "checkout", "-q", "-")
+    import sqlite3
+
+    with sqlite3.connect(root / ".release" / "release.db") as conn:
+        conn.execute("UPDATE versions SET git_sha = ? WHERE number = 2", (smuggled,))
+    result = cli("promote", "--candidate", "v2", code=2)
+    assert "outside agents/toy/" in result.output and "README.md" in result.output

@@ -312,7 +312,7 @@ def test_an_interrupted_run_is_never_left_running(tmp_path, after_s):
     assert proc.returncode == 130
     assert err.strip().splitlines() == [
         "interrupted: finished trials are recorded; run the same command again to resume"
-    ]
+    ], err
     assert not [pid for pid in _pids() if str(root).encode() in _cmdline_and_cwd(pid) and not _ours(pid)]
     assert Cli(root).json("show", "--run", "1")["status"] == "interrupted"
     killed = subprocess.Popen([RELEASE, "run", "--split", "gate"], cwd=root, stderr=subprocess.PIPE)

@@ -166,6 +166,7 @@ HINTS = {
     "database": "check the store's URL and that its database is reachable",
     "os_error": "check the path and its permissions",
     "too_deep": "flatten the input",
+    "git": "check the repository (`git status`), its disk space and locks, then run the command again",
 }
 
 
@@ -214,6 +215,8 @@ def error_kind(exc: BaseException) -> tuple[str, str]:
         code = "database"
     elif isinstance(exc, OSError):
         code = "os_error"
+    elif "GitCommandError" in kinds:
+        code = "git"
     else:
         code = "too_deep"
     return code, HINTS[code]
@@ -251,4 +254,14 @@ def _one_line(exc: BaseException) -> tuple[str, int] | None:
         return f"{exc.strerror}{where}", 2
     if isinstance(exc, RecursionError):
         return "the input is nested too deeply", 2
+    if "GitCommandError" in kinds:  # git itself failed (a full disk, a damaged repository, a lock left behind)
+        return f"git failed: {_git_failure(exc)}", 2
     return None
+
+
+def _git_failure(exc: BaseException) -> str:
+    """What a failed git command said, in one line: its last line of stderr, and the command."""
+    stderr = " ".join(str(getattr(exc, "stderr", "") or "").split()).removeprefix("stderr: ").strip("'\" ")
+    command = getattr(exc, "command", None)
+    verb = " ".join(str(c) for c in command[:2]) if isinstance(command, list | tuple) else "git"
+    return f"{stderr[-300:] or 'no message'} (from `{verb}`)"

@@ -187,6 +187,10 @@ def create_candidate(
     paths = gitops.changed_paths(ws.repo, base.git_sha, commit.sha)
     judge = ws.at_commit(base.git_sha)
     change = classify_change(judge, judge.agent(agent.name), base, paths)
+    if change.ignored and not change.forbidden:  # only the agent's own files may ever reach canonical
+        folder = judge.repo_path(agent.path) or agent.path
+        sha = gitops.carry_folder(ws.repo, base.git_sha, commit.sha, folder, commit.intent)
+        commit = Commit(sha, commit.intent, f"{commit.source_ref} (only {folder}/ carried)")
     content_hash = gitops.folder_tree_sha(ws.repo, commit.sha, agent.path)
     if not change.forbidden and content_hash == base.content_hash:
         raise UserError(f"{source} changes nothing in agent {agent.name!r} relative to v{base.number}")

@@ -104,7 +104,11 @@ def _disagreements(ws: Workspace, agent: str, view: GitView) -> list[Disagreemen
         else:
             why = f"tag {tag} points at {have[:10]}, not at v{number}'s commit {want[:10]}"
         found.append(Disagreement(agent, f"refs/tags/{tag}", want, have, where + why, view.remote))
-    line = view.line(ws, agent)  # none before the first move of a line made by an older release
+    try:
+        line = view.line(ws, agent)  # none before the first move of a line made by an older release
+    except line_ref.LineDamaged as exc:
+        want = f"v{head.number}" if head else ""
+        return [*found, Disagreement(agent, line_ref.line_ref(agent), want, "damaged", where + str(exc), view.remote)]
     if line is not None and head is not None and line.get("canonical") != head.number:
         found.append(
             Disagreement(
@@ -174,7 +178,7 @@ def repair(ws: Workspace, agent: str) -> list[Disagreement]:
     if head is not None:
         story = "; ".join(p.explanation for p in problems)
         ws.store.record_repair(agent, head.number, actor=ws.actor, reason=f"doctor: {story}"[:4000])
-        if line_ref.read(repo, agent) is not None or ws.remote:
+        if line_ref.exists(repo, agent) or ws.remote:
             store = ws.store
             line = line_ref.line_as_is(
                 agent, head.number, store.versions(agent), store.head_moves(agent), store.gate_decisions(agent)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import git
+
 from release_pipeline import gitops, line_ref
 from release_pipeline.errors import ConflictError, UserError
 from release_pipeline.faults import crash_point
@@ -111,7 +113,10 @@ def adopt_line(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
     store = ws.store
     if store.versions(agent.name):
         return None
-    carried = line_ref.read(ws.repo, agent.name)
+    try:
+        carried = line_ref.read(ws.repo, agent.name)
+    except line_ref.LineDamaged as exc:
+        raise line_ref.LineDamaged(f"{exc}: {DAMAGED_HINT.format(ref=line_ref.line_ref(agent.name))}") from None
     canonical = gitops.ref_sha(ws.repo, gitops.canonical_ref(agent.name))
     if carried is None or canonical is None:  # no line, or its canonical branch deleted: start over
         return None
@@ -122,8 +127,17 @@ def adopt_line(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
             f"but canonical/{agent.name} points elsewhere: fetch both from the same remote, then `release init`"
         )
     store.ensure_agent(agent.name, agent.path)
-    store.adopt_line(agent.name, carried)
+    try:
+        store.adopt_line(agent.name, carried)
+    except (KeyError, TypeError, ValueError) as exc:  # a field a line holds is missing or of the wrong kind
+        raise line_ref.LineDamaged(
+            f"the version line at {line_ref.line_ref(agent.name)} is damaged ({type(exc).__name__}: {exc}): "
+            + DAMAGED_HINT.format(ref=line_ref.line_ref(agent.name))
+        ) from None
     return store.head(agent.name)
+
+
+DAMAGED_HINT = "`release doctor` repairs it where its store is; or `git update-ref -d {ref}` to start a new line"
 
 
 def record_baseline(ws: Workspace, agent: AgentConfig) -> VersionInfo | None:
@@ -218,11 +232,27 @@ def promote(ws: Workspace, agent: AgentConfig, candidate: VersionInfo, *, reason
         raise UserError(
             f"v{candidate.number} was {report['decision']} by the gate: {'; '.join(report['body']['reasons'])}"
         )
+    outside = _outside_agent(ws, agent, head, candidate)
+    if outside:  # recorded before candidates carried their agent's folder only: never let the rest reach canonical
+        raise UserError(
+            f"v{candidate.number} changes files outside {agent.path}/ ({', '.join(outside[:5])}): only the agent's "
+            f"own files may reach canonical; propose its agent folder's change again"
+        )
     summary = report["body"]
     why = reason or (
         f"gate report #{report['id']}: {len(summary['fixes'])} fixes, {len(summary['regressions'])} regressions"
     )
     return move_head(ws, agent, candidate, expected=head, kind="promote", reason=why)
+
+
+def _outside_agent(ws: Workspace, agent: AgentConfig, head: VersionInfo, candidate: VersionInfo) -> list[str]:
+    """The paths the candidate's commit changes outside the agent's folder, relative to the canonical one."""
+    prefix = (ws.repo_path(agent.path) or agent.path).rstrip("/") + "/"
+    try:
+        changed = gitops.changed_paths(ws.repo, head.git_sha, candidate.git_sha)
+    except git.GitCommandError:  # a commit this clone lacks: moving the ref to it will say so
+        return []
+    return [p for p in changed if not p.startswith(prefix)]
 
 
 def rollback(ws: Workspace, agent: AgentConfig, target: VersionInfo | None, *, reason: str) -> HeadMove:
