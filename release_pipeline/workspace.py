@@ -16,6 +16,7 @@ from release_pipeline.locations import ACTOR_ENV, CONFIG_FILE, DB_ENV, REMOTE_EN
 from release_pipeline.manifest import load_manifest
 from release_pipeline.models import Artifact, Suite, VersionInfo
 from release_pipeline.policy import GatePolicy, load_policy
+from release_pipeline.sandbox import isolation, permit_unisolated
 
 if TYPE_CHECKING:
     import git
@@ -44,6 +45,14 @@ class Workspace:
         self._suites: dict[str, Suite] = {}
         self._judges: dict[str, Workspace] = {}
         use_blob_store(self.root / STATE_DIR / "blobs")  # the local provider serves this workspace's adapters
+        permit_unisolated(self.config.isolation == "none")  # the owner's choice, from a file no candidate changes
+
+    @property
+    def unisolated(self) -> str:
+        """A warning when untrusted code runs here without isolation (the owner chose it), else ""."""
+        if self.config.isolation != "none" or isolation() != "none":
+            return ""
+        return "untrusted code runs UNISOLATED here (`isolation: none` in release.yaml, no bubblewrap)"
 
     @classmethod
     def find(cls, start: Path | None = None) -> Workspace:

@@ -21,9 +21,27 @@ if git remote get-url origin >/dev/null 2>&1; then
   git fetch --quiet origin '+refs/release-pipeline/*:refs/release-pipeline/*' \
     '+refs/heads/canonical/*:refs/heads/canonical/*' 2>/dev/null || true
 fi
+
+# actions/checkout leaves a write token in .git/config (an http extraheader, or an included credentials file): it is
+# put aside while candidate code runs, and back for the promotion and the workflow's later steps (a push).
+credentials="$(mktemp)"
+git config --local --get-regexp '^(http\..*\.extraheader|includeif\..*\.path)$' >"$credentials" 2>/dev/null || true
+hide_credentials() {
+  local key value
+  while read -r key value; do git config --local --unset-all "$key" 2>/dev/null || true; done <"$credentials"
+}
+restore_credentials() {
+  local key value
+  hide_credentials  # never twice
+  while read -r key value; do git config --local --add "$key" "$value"; done <"$credentials"
+}
+trap 'restore_credentials; rm -f "$credentials"' EXIT
+hide_credentials
+
 "$release" init >&2 || exit $?
 "$release" gate "${args[@]}" --json --markdown "$out/gate.md" --junit "$out/junit.xml" >"$out/gate.json"
 code=$?
+restore_credentials
 if [ "$code" -eq 0 ] && [ "${RELEASE_MODE:-gate}" = promote ]; then
   "$release" promote "${args[@]}" --reason "merged: ${GITHUB_SHA:-$RELEASE_CANDIDATE}" >&2
   code=$?

@@ -2,7 +2,8 @@
 and a failing candidate, a faked `GITHUB_*` environment, and the composite's `run` steps executed in order.
 
 The `uses:` steps (setup-python, the Actions cache, the artifact upload) are GitHub's own and are not run; the
-install step is skipped because this interpreter already has the package.
+install step runs with a `python` that records what pip was asked to install (this interpreter already has the
+package), and the isolation step runs for real (bubblewrap installed and checked; `sudo` is this root's own).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def fill(text: str, context: dict[str, str]) -> str:
     return EXPRESSION.sub(lambda m: evaluate(m.group(1), context), text)
 
 
+FAKE_PYTHON = """#!/usr/bin/env bash
+# The job's python, faked for the install step: records what it was asked to do.
+echo "$*" >>"$FAKE_PIP_LOG"
+"""
+
 FAKE_GH = """#!/usr/bin/env bash
 # GitHub's CLI, faked: records its arguments and the comment's body.
 { echo "ARGS $*"; while [ $# -gt 0 ]; do [ "$1" = --body-file ] && cat "$2"; shift; done; } >>"$FAKE_GH_LOG"
@@ -51,8 +57,9 @@ def run_action(
     tmp.mkdir(parents=True)
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
-    (bin_dir / "gh").write_text(FAKE_GH)
-    (bin_dir / "gh").chmod(0o755)
+    for name, text in (("gh", FAKE_GH), ("python", FAKE_PYTHON)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
     output, summary = tmp / "github_output", tmp / "step_summary"
     output.write_text("")
     summary.write_text("")
@@ -75,10 +82,11 @@ def run_action(
         "GITHUB_SHA": head_sha,
         "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]]),
         "FAKE_GH_LOG": str(tmp / "gh.log"),
+        "FAKE_PIP_LOG": str(tmp / "pip.log"),
     }
     code = 0
     for step in ACTION["runs"]["steps"]:
-        if "run" not in step or step.get("name") == "Install release-pipeline":
+        if "run" not in step:
             continue
         step_env = {k: fill(str(v), context) for k, v in step["env"].items()}
         script = fill(step["run"], context)
@@ -167,3 +175,71 @@ def test_the_workflows_and_the_action_pass_actionlint(tmp_path):
     files = [REPO / ".github" / "workflows" / "ci.yml", tmp_path / "example.yml", tmp_path / "action.yml"]
     done = subprocess.run([*lint, *map(str, files)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_action_installs_its_own_copy_with_the_extras_the_workspace_needs(tmp_path):
+    """Its default `package: release-pipeline` is not on the package index: every first run failed at install."""
+    step = next(s for s in ACTION["runs"]["steps"] if s.get("name") == "Install release-pipeline")
+    for inputs, wanted in (
+        ({}, str(REPO)),
+        ({"extras": "local,finetune"}, f"{REPO}[local,finetune]"),
+        ({"database-url": "postgresql+psycopg://h/db"}, f"{REPO}[postgres]"),
+        ({"package": "release-pipeline==9.9"}, "release-pipeline==9.9"),
+    ):
+        context = {f"inputs.{k}": v for k, v in {"package": "", "extras": "", "database-url": "", **inputs}.items()}
+        context["github.action_path"] = str(REPO)
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        (bin_dir / "python").write_text(FAKE_PYTHON)
+        (bin_dir / "python").chmod(0o755)
+        log = tmp_path / "pip.log"
+        log.unlink(missing_ok=True)
+        env = {**os.environ, **{k: fill(str(v), context) for k, v in step["env"].items()}}
+        env |= {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_PIP_LOG": str(log)}
+        done = subprocess.run(["bash", "-c", fill(step["run"], context)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert log.read_text().split() == ["-m", "pip", "install", "--quiet", wanted], inputs
+
+
+STEAL = """
+import os, pathlib
+def solve(x):
+    found = []
+    for path in pathlib.Path("/").glob("**/.git/config"):
+        try:
+            found.append(path.read_text())
+        except OSError:
+            pass
+    found += [f"{k}={v}" for k, v in os.environ.items()]
+    return "\\n".join(found)
+"""
+
+
+@pytest.mark.slow
+def test_the_checkout_s_token_and_the_secrets_never_reach_candidate_code(tmp_path):
+    """actions/checkout keeps a write token in .git/config; the job's secrets are in its environment."""
+    import sqlite3
+
+    from conftest import build_workspace
+
+    tasks = [{"id": "t1", "input": 1, "expected": 2, "split": "gate"}]
+    root = build_workspace(tmp_path / "repo", agent_files={"agent.py": "def solve(x):\n    return x * 2\n"},
+                           tasks=tasks, run={"repeats": 1})  # fmt: skip
+    header = "AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hzX3Rva2VuY2FuYXJ5"
+    git(root, "config", "--local", "http.https://github.com/.extraheader", header)
+    git(root, "checkout", "-q", "-b", "steal", "canonical/toy")
+    (root / "agents" / "toy" / "agent.py").write_text(STEAL)
+    sha = commit_all(root, "steal")
+    git(root, "checkout", "-q", "-")
+    os.environ["OPENAI_API_KEY"] = "sk-secret-canary"
+    try:
+        code, outputs, _ = run_action(root, tmp_path / "steal", {"agent": "toy"}, sha)
+    finally:
+        del os.environ["OPENAI_API_KEY"]
+    assert outputs["decision"] == "rejected", (code, outputs)
+    conn = sqlite3.connect(root / ".release" / "release.db")
+    seen = " ".join(str(row[0]) for row in conn.execute("SELECT output FROM trials"))
+    conn.close()
+    assert "eC1hY2Nlc3MtdG9rZW46" not in seen and "sk-secret-canary" not in seen and "PATH=" in seen
+    # and the workflow's later steps (a push) still have the checkout's credentials
+    assert git(root, "config", "--local", "--get", "http.https://github.com/.extraheader") == header

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import Cli, build_workspace
+from conftest import Cli, build_workspace, change_agent
 from test_run import by_task, trials
 
 KEY = "sk-canary-of-the-harness-0123456789"
@@ -300,3 +300,63 @@ def test_a_candidate_recorded_with_outside_files_is_never_promoted(tmp_path):
         conn.execute("UPDATE versions SET git_sha = ? WHERE number = 2", (smuggled,))
     result = cli("promote", "--candidate", "v2", code=2)
     assert "outside agents/toy/" in result.output and "README.md" in result.output
+
+
+# ----- no isolation, no untrusted code ------------------------------------------------------------------
+
+
+def test_without_bubblewrap_untrusted_code_is_refused_in_one_line(tmp_path):
+    """On a fresh machine without bubblewrap a candidate wrote anywhere on the host, with nothing said."""
+    import os
+
+    from conftest import RELEASE, run_release, without_bwrap_path
+
+    witness = tmp_path / "written-by-the-agent"
+    code = f"def solve(x):\n    open({str(witness)!r}, 'w').write('escaped')\n    return x * 2\n"
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": code}, tasks=FIX_TASKS, run={"repeats": 1})
+    branch = change_agent(root, {"agent.py": code + "# changed\n"})
+    env = {**os.environ, "PATH": without_bwrap_path(tmp_path)}
+    for args in (["run", "--split", "gate"], ["gate", "--candidate", branch], ["promote", "--candidate", branch]):
+        result = run_release(root, *args, env=env)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert result.returncode == 2 and len(errors) == 1 and "Traceback" not in result.stderr, (args, result.stderr)
+        assert "bubblewrap is not installed" in errors[0] and "apt-get install bubblewrap" in errors[0]
+        assert "isolation: none" in errors[0]
+    assert not witness.exists()
+    assert RELEASE  # the installed script is what a user runs
+
+
+def test_running_unisolated_is_the_owner_s_explicit_choice_and_said_everywhere(tmp_path):
+    import json
+    import os
+
+    from conftest import commit_all, run_release, without_bwrap_path
+
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": FIXED}, tasks=FIX_TASKS, run={"repeats": 1},
+                           init=False)  # fmt: skip
+    config = root / "release.yaml"
+    config.write_text(config.read_text() + "isolation: none\n")
+    commit_all(root, "run unisolated, on purpose")
+    env = {**os.environ, "PATH": without_bwrap_path(tmp_path)}
+    assert run_release(root, "init", env=env).returncode == 0
+    result = run_release(root, "run", "--split", "gate", "--json", env=env)
+    assert result.returncode == 0 and json.loads(result.stdout)["counts"]["pass"] == 4, result.stderr
+    assert "UNISOLATED" in result.stderr
+    (root / "agents" / "toy" / "agent.py").write_text(FIXED + "# same\n")
+    commit_all(root, "a comment")
+    gate = run_release(root, "gate", "--candidate", "HEAD", "--json", env=env)
+    assert any("UNISOLATED" in note for note in json.loads(gate.stdout)["notes"]), gate.stdout[:2000]
+
+
+def test_a_candidate_cannot_choose_to_run_unisolated(tmp_path):
+    """`isolation: none` is read from release.yaml, which judges: a candidate that writes it is rejected unrun."""
+    from conftest import commit_all, git
+
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": FIXED}, tasks=FIX_TASKS, run={"repeats": 1})
+    git(root, "checkout", "-q", "-b", "loosen", "canonical/toy")
+    (root / "release.yaml").write_text((root / "release.yaml").read_text() + "isolation: none\n")
+    (root / "agents" / "toy" / "agent.py").write_text(FIXED + "# x\n")
+    commit_all(root, "loosen")
+    git(root, "checkout", "-q", "-")
+    result = Cli(root).json("gate", "--candidate", "loosen", code=None)
+    assert result["decision"] == "rejected" and "release.yaml" in json.dumps(result["reasons"]), result

@@ -216,6 +216,7 @@ def prepare_gate(working: Workspace, agent: AgentConfig, candidate: VersionInfo)
     ws = working.at_commit(base.git_sha)
     agent = ws.agent(agent.name)
     notes += stale_judge_notes(working, ws, agent, base)
+    notes += [ws.unisolated] if ws.unisolated else []
     tasks = ws.suite(agent).split(SPLIT)
     if not tasks:
         raise UserError(f"suite {agent.suite!r} has no tasks in the gate split")

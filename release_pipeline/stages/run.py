@@ -633,6 +633,8 @@ def run_version(
     jobs = missing_jobs(tasks, range(repeats), done)
     artifact = ws.materialize(agent, version)
     preflight(ws, artifact, jobs, budget, f"run of {agent.name} v{version.number} on {split}")
+    if ws.unisolated:
+        say(f"warning: {ws.unisolated}")
     if run is None:
         # the same choice again, now made atomically: another runner may have made the run meanwhile
         run, resumed = open_run(ws, agent, version, split=split, repeats=repeats, purpose=purpose, statuses=statuses)
