@@ -155,6 +155,12 @@ def require_isolation() -> None:
         )
 
 
+def interpreter() -> str:
+    """This Python, as a path the sandbox can start: `..` taken out (its view has none of the folders a `..` may
+    walk through), symbolic links kept (a virtual environment's python finds its packages by its own path)."""
+    return os.path.normpath(os.path.abspath(sys.executable))
+
+
 @lru_cache(maxsize=1)
 def python_paths() -> tuple[str, ...]:
     """What this interpreter needs to run, outside the system folders: its prefixes and our own package."""
@@ -162,6 +168,7 @@ def python_paths() -> tuple[str, ...]:
 
     paths = {sys.base_prefix, sys.prefix, sys.exec_prefix, str(Path(release_pipeline.__file__).parent)}
     paths |= {p for p in sys.path if p and Path(p).is_dir() and "site-packages" in p}
+    paths = {os.path.normpath(os.path.abspath(p)) for p in paths}  # `..` cannot be walked in the sandbox's view
     real = {str(Path(p).resolve()) for p in paths} | paths
     wanted = sorted(p for p in real if not p.startswith(("/usr/", "/proc", "/dev")) and p != "/")
     return tuple(p for p in wanted if not any(p.startswith(q + "/") for q in wanted))  # a folder covers its insides
@@ -189,10 +196,20 @@ class PidsCgroup:
 
     def hit(self) -> bool:
         """Whether the code ran into the process ceiling at some point."""
+        return self.hits() > 0
+
+    def hits(self) -> int:
+        """How many times the code ran into the process ceiling so far."""
         if self.path is None:
-            return False
+            return 0
         events = _read(self.path / "pids.events").split()
-        return "max" in events and int(events[events.index("max") + 1]) > 0
+        return int(events[events.index("max") + 1]) if "max" in events else 0
+
+    def processes(self) -> int:
+        """How many processes are in the cgroup now (threads not counted); 0 where there is no cgroup."""
+        if self.path is None:
+            return 0
+        return len(_read(self.path / "cgroup.procs").split())
 
     def join(self) -> None:
         """Called in the child before exec: move it (and so everything it starts) into the cgroup."""
@@ -376,24 +393,25 @@ class Sandbox:
         stdin: str = "",
         limits: Limits | None = None,
         cwd: Path | None = None,
+        stdout_limit: int = OUTPUT_LIMIT,
     ) -> SandboxResult:
         """Run `argv` to its end in a fresh sandbox holding `files`; never raises for what the code does.
 
         With `cwd`, the command starts in that folder instead (read-only); its HOME is still the one
-        place it can write.
+        place it can write. Of its stdout, the first `stdout_limit` bytes are kept.
         """
         limits = limits or self.limits
         prepared = self.prepare(argv, files=files, limits=limits, cwd=cwd)
         try:
-            return self._run(prepared, stdin, limits)
+            return self._run(prepared, stdin, limits, stdout_limit)
         finally:
             prepared.cleanup()
 
     def run_python(self, code: str, *, stdin: str = "", limits: Limits | None = None) -> SandboxResult:
         """Run a Python program (as `main.py` in its HOME) with this interpreter."""
-        return self.run([sys.executable, "-I", "main.py"], files={"main.py": code}, stdin=stdin, limits=limits)
+        return self.run([interpreter(), "-I", "main.py"], files={"main.py": code}, stdin=stdin, limits=limits)
 
-    def _run(self, prepared: Prepared, stdin: str, limits: Limits) -> SandboxResult:
+    def _run(self, prepared: Prepared, stdin: str, limits: Limits, stdout_limit: int) -> SandboxResult:
         start = time.perf_counter()
         cgroup = prepared.cgroup
         # Output goes to files, not pipes: RLIMIT_FSIZE then bounds how much the code can make us keep.
@@ -430,7 +448,7 @@ class Sandbox:
             finally:
                 kill_group(proc.pid)  # anything it left behind in its session
             forked_too_much = forked_too_much or cgroup.hit()
-            stdout = _head(out, OUTPUT_LIMIT)
+            stdout = _head(out, stdout_limit)
             stderr = _tail(err, STDERR_LIMIT)
         wall = time.perf_counter() - start
         code = proc.returncode

@@ -27,7 +27,15 @@ from release_pipeline.errors import (
 )
 from release_pipeline.models import AgentResult, Task, TrialContext
 from release_pipeline.records import OUTPUT_LIMIT, TRACE_LIMIT
-from release_pipeline.sandbox import Limits, Prepared, Sandbox, SandboxError, kill_group, limit_message
+from release_pipeline.sandbox import (
+    Limits,
+    Prepared,
+    Sandbox,
+    SandboxError,
+    interpreter,
+    kill_group,
+    limit_message,
+)
 from release_pipeline.trial_clock import harness_time
 
 READ_LIMIT = 2 * (OUTPUT_LIMIT + TRACE_LIMIT) + 64 * 1024  # the longest message a worker may send
@@ -47,6 +55,7 @@ class Worker:
         self.stderr: collections.deque[bytes] = collections.deque(maxlen=64)
         self.drain = asyncio.ensure_future(self._drain_stderr())
         self.ids = itertools.count(1)
+        self.processes = 0  # how many processes its cgroup holds when idle
 
     @classmethod
     async def start(cls, prepared: Prepared, limits: Limits) -> Worker:
@@ -92,7 +101,18 @@ class Worker:
         if ready.get("op") != "ready":
             await worker.kill()
             raise AgentProtocolError("the agent's process broke the protocol before its first call")
+        worker.processes = prepared.cgroup.processes()  # the sandbox's own and the worker's, nothing the agent made
         return worker
+
+    def spoiled(self, hits_before: int) -> str:
+        """Why this worker must not serve another trial ("" when it may): the call ran into the process ceiling,
+        or left processes behind (a fork bomb's children would starve every later trial of threads)."""
+        cgroup = self.prepared.cgroup
+        if cgroup.hits() > hits_before:
+            return f"process limit: more than {self.limits.processes} processes"
+        if cgroup.processes() > self.processes:
+            return "the agent left processes running after its answer"
+        return ""
 
     async def _drain_stderr(self) -> None:
         assert self.proc.stderr is not None
@@ -247,11 +267,9 @@ class WorkerPool:
     """Sandboxed workers for one version's Python agent, reused from trial to trial."""
 
     def __init__(self, entry: str, cwd: Any, limits: Limits):
-        import sys
-
         self.limits = limits
         self.sandbox = Sandbox(limits)
-        self.argv = [sys.executable, "-I", "-c", worker_launcher(), entry]
+        self.argv = [interpreter(), "-I", "-c", worker_launcher(), entry]
         self.cwd = cwd
         self.idle: list[Worker] = []
         self.busy: set[Worker] = set()
@@ -277,16 +295,18 @@ class WorkerPool:
         with harness_time(starting=True):  # starting a sandbox is not the agent's work
             worker = await self._worker()
         self.busy.add(worker)
-        healthy = False
+        hits, spoiled = worker.prepared.cgroup.hits(), "crashed"
         try:
             message = await worker.call(task, ctx, self.limits.cpu_s)
-            healthy = True
+            spoiled = worker.spoiled(hits)
         finally:
             self.busy.discard(worker)
-            if healthy:
+            if not spoiled:
                 self.idle.append(worker)
-            else:  # crashed, cancelled by the trial's timeout, or broke the protocol: never reused
+            else:  # crashed, cancelled by the trial's timeout, broke the protocol or a limit: never reused
                 await asyncio.shield(worker.kill())
+        if spoiled.startswith("process limit"):  # what it answered, it answered starved of processes
+            raise SandboxViolation(spoiled)
         if message["op"] == "raised":
             raise _raised(message, self.limits)
         trace, notes = message.get("trace"), message.get("notes")

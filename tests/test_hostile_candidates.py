@@ -360,3 +360,65 @@ def test_a_candidate_cannot_choose_to_run_unisolated(tmp_path):
     git(root, "checkout", "-q", "-")
     result = Cli(root).json("gate", "--candidate", "loosen", code=None)
     assert result["decision"] == "rejected" and "release.yaml" in json.dumps(result["reasons"]), result
+
+
+# ----- odd interpreters, big answers, fork bombs ------------------------------------------------------------
+
+
+def test_an_interpreter_path_with_dotdot_still_runs_sandboxed_trials(tmp_path, monkeypatch):
+    """An interpreter path with `..` through a folder the sandbox's view lacks made every sandboxed trial an error.
+    (Python usually normalises its own path; an embedding or launcher may not, so it is set here.)"""
+    import sys
+    from pathlib import Path
+
+    detour = tmp_path / "detour"  # a folder the sandbox's view does not have
+    detour.mkdir()
+    monkeypatch.setattr(sys, "executable", str(detour) + "/.." * len(detour.parts[1:]) + sys.executable)
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": FIXED}, tasks=FIX_TASKS, run={"repeats": 1})
+    assert Path(sys.executable).exists() and ".." in sys.executable
+    assert Cli(root).json("run", "--split", "gate")["counts"] == {"pass": 4, "fail": 0, "error": 0}
+
+
+def test_a_subprocess_agent_s_30_mb_answer_is_recorded_cut_to_size(tmp_path):
+    import sys
+
+    code = "import json, sys\njson.load(sys.stdin)\nprint(json.dumps({'output': 'x' * (30 * 1024 * 1024)}))\n"
+    manifest = {"adapter": "subprocess", "command": [sys.executable, "agent.py"], "sandbox": {"file_size_mb": 64}}
+    tasks = [{"id": "t1", "input": 1, "expected": "y", "split": "gate"}]
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": code}, tasks=tasks, manifest=manifest,
+                           run={"repeats": 1})  # fmt: skip
+    Cli(root)("run", "--split", "gate")
+    status, reason, feedback = by_task(trials(root))[("t1", 0)][4:7]
+    assert (status, reason) == ("fail", "mismatch"), feedback  # a wrong answer, not invalid JSON
+    import sqlite3
+
+    conn = sqlite3.connect(root / ".release" / "release.db")
+    size, notes = conn.execute("SELECT output_size, notes FROM trials").fetchone()
+    conn.close()
+    assert size >= 30 * 1024 * 1024 and "truncated" in notes
+
+
+def test_a_fork_bomb_fails_its_own_trial_and_never_its_neighbours(tmp_path):
+    """A worker reused after a fork bomb kept failing ("can't start new thread"): it is replaced now."""
+    code = (
+        "import os, threading, time\n"
+        "def solve(x):\n"
+        "    if x == 1:\n"
+        "        try:\n"
+        "            while True:\n"
+        "                if os.fork() == 0:\n"
+        "                    time.sleep(3600)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    t = threading.Thread(target=lambda: None)\n"
+        "    t.start()\n"
+        "    t.join()\n"
+        "    return x * 2\n"
+    )
+    tasks = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "gate"} for i in range(1, 7)]
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": code}, tasks=tasks,
+                           manifest={"sandbox": {"processes": 16}}, run={"repeats": 1, "concurrency": 1})  # fmt: skip
+    out = Cli(root).json("run", "--split", "gate")
+    rows = by_task(trials(root))
+    assert rows[("t1", 0)][4:6] == ("fail", "sandbox_violation") and "process limit" in rows[("t1", 0)][6]
+    assert out["counts"] == {"pass": 5, "fail": 1, "error": 0}, [r[4:7] for r in rows.values()]

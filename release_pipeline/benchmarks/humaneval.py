@@ -13,7 +13,6 @@ import gzip
 import json
 import re
 import secrets
-import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from release_pipeline.benchmarks import package_dir, split_for
 from release_pipeline.errors import ConfigError
 from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import Suite, Task, Verdict
-from release_pipeline.sandbox import Limits, Sandbox, SandboxError
+from release_pipeline.sandbox import Limits, Sandbox, SandboxError, interpreter
 
 LIMITS = Limits(cpu_s=10, wall_s=20, memory_mb=1024, processes=16)
 RUBRIC = "Complete the Python function so that it satisfies its docstring; answer with code only."
@@ -88,7 +87,7 @@ def judge(task: Task, completion: str, sandbox: Sandbox) -> Verdict:
     }
     nonce = secrets.token_hex(16)
     try:
-        result = sandbox.run([sys.executable, "-E", "-s", "judge.py"], files=files, stdin=nonce + "\n")
+        result = sandbox.run([interpreter(), "-E", "-s", "judge.py"], files=files, stdin=nonce + "\n")
     except SandboxError as exc:  # ours, not the agent's: the trial becomes an error
         raise RuntimeError(str(exc)) from None
     if result.status == "violation":

@@ -155,7 +155,11 @@ class SubprocessAgent:
 
         stdin = json.dumps(trial_payload(task, ctx))
         try:
-            result = await asyncio.to_thread(self.sandbox.run, self.command, stdin=stdin, cwd=self.cwd)
+            # all it printed (its file-size limit bounds that): the answer is whole JSON, cut to size once parsed
+            whole = self.sandbox.limits.file_size_mb * 1024 * 1024
+            result = await asyncio.to_thread(
+                self.sandbox.run, self.command, stdin=stdin, cwd=self.cwd, stdout_limit=whole
+            )
         except SandboxError as exc:
             raise InfrastructureError(str(exc)) from None
         if result.status == "violation":
