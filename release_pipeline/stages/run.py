@@ -263,6 +263,19 @@ class TrialRunner:
         llm = AgentLLM(self.llm, self.allowed_models, trial.repeat, self.models.get("agent", "")) if self.llm else None
         token = current_trial.set(clock)
         try:
+            answer = await self._attempt(task, trial, start, clock, llm)
+        finally:
+            current_trial.reset(token)
+        if llm is not None and llm.refused:  # whatever came of it: the harness refused what the agent asked for
+            trial.status = "fail"
+            return _ended(trial, start, "forbidden_request", bounded_text(llm.refused[0], 2000), [])
+        return answer
+
+    async def _attempt(
+        self, task: Task, trial: TrialRecord, start: float, clock: TrialClock, llm: AgentLLM | None
+    ) -> AgentResult | TrialRecord:
+        """The adapter's answer, or the trial ended with the reason (the clock already set for the trial)."""
+        try:
             async with asyncio.timeout(None) as timeout:
                 clock.attach(timeout)
                 ctx = TrialContext(
@@ -279,13 +292,9 @@ class TrialRunner:
                 return _ended(trial, start, "provider_timeout", f"the LLM provider did not answer within "
                               f"the trial's {self.timeout:g}s", [])  # fmt: skip
             return _ended(trial, start, "timeout", f"no answer within {self.timeout:g}s", [])
-        except RequestRejected as exc:  # the provider (or the harness) refused the agent's own request
-            if llm is not None and llm.refused:
-                return _ended(trial, start, "forbidden_request", bounded_text(llm.refused[0], 2000), [])
+        except RequestRejected as exc:  # the provider refused the agent's own request
             return _ended(trial, start, "request_rejected", bounded_text(exc, 2000), [])
         except InfrastructureError as exc:
-            if llm is not None and llm.refused:  # a refused request is the agent's failure, whatever it raised
-                return _ended(trial, start, "forbidden_request", bounded_text(llm.refused[0], 2000), [])
             trial.status = "error"
             return _ended(trial, start, "infrastructure", bounded_text(exc, 2000), [])
         except AgentProtocolError as exc:
@@ -304,10 +313,6 @@ class TrialRunner:
             return _ended(
                 trial, start, "agent_exception", error, [{"type": "exception", "error": error, "where": _where(exc)}]
             )
-        finally:
-            current_trial.reset(token)
-        if llm is not None and llm.refused:  # whatever it answered after: the harness refused what it asked for
-            return _ended(trial, start, "forbidden_request", bounded_text(llm.refused[0], 2000), [])
         return result
 
     async def _verify(self, task: Task, trial: TrialRecord) -> TrialRecord:
