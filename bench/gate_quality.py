@@ -143,7 +143,7 @@ def main() -> None:
     policy = GatePolicy(min_effect=args.min_effect)
     print(
         f"policy: min_effect {policy.min_effect}, max_false_promote {policy.max_false_promote}, "
-        f"max_false_reject {policy.max_false_reject}, repeats {policy.repeats}, max_repeats {policy.max_repeats}, "
+        f"max_false_reject {policy.max_false_reject}, repeats {policy.repeats}, "
         f"extra budget {policy.extra_budget(1)} a task; {args.gates} gates a family (large suites: fewer), "
         f"seed {args.seed}"
     )

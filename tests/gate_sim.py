@@ -31,6 +31,12 @@ class SimulatedSource:
             for side, draws in self.draws.items()
         }
 
+    def sequences(self) -> dict[str, dict[str, tuple[str | None, ...]]]:
+        return {
+            side: {f"t{i}": tuple("pass" if x else "fail" for x in d) for i, d in enumerate(draws)}
+            for side, draws in self.draws.items()
+        }
+
     def extend(self, wanted: dict[str, dict[str, int]]) -> None:
         for side, per_task in wanted.items():
             for task_id, total in per_task.items():

@@ -35,6 +35,7 @@ from release_pipeline.secondary import secondary_scores
 from release_pipeline.stages.budget import Budget
 from release_pipeline.stages.candidate import classify_change
 from release_pipeline.stages.gate_plan import Planned, plan_and_judge
+from release_pipeline.stages.gate_stats import Sequences, sequences_from
 from release_pipeline.stages.run import (
     Job,
     RunSettings,
@@ -172,6 +173,10 @@ class StoreSource:
     def outcomes(self) -> dict[str, dict[str, TaskOutcome]]:
         """Every task's outcome per side (over the first `limit` repeats, when repeats beyond are copies)."""
         return {name: task_outcomes(side.trials, self.tasks, self.limit) for name, side in self.sides.items()}
+
+    def sequences(self) -> Sequences:
+        """Every task's statuses by repeat index per side (the effective attempt of each repeat)."""
+        return {name: sequences_from(effective(side.trials), self.limit) for name, side in self.sides.items()}
 
     def extend(self, wanted: dict[str, dict[str, int]]) -> None:
         for name, per_task in wanted.items():
