@@ -60,25 +60,33 @@ GRID = 60
 _U = tuple((j + 0.5) / GRID for j in range(GRID))
 _W = tuple(u * u for u in _U)
 STAKES = tuple((u, math.log(w / sum(_W))) for u, w in zip(_U, _W, strict=True))
+# The one-sided tests only ever settle a version that always failed (or always passed) a task, so most of their
+# weight is on staking everything (u = 1: the wealth is then exactly 1 / P(all k trials so | the null's best));
+# the rest is the paired prior, for a version that does so nearly always.
+ALL_IN = 0.8
+ONE_SIDED = ((1.0, math.log(ALL_IN)), *((u, w + math.log(1 - ALL_IN)) for u, w in STAKES))
 # The safety level's split: to the paired test, and to each one-sided test (see the module's docstring).
-SHARES = {"paired": 0.6, "base": 0.2, "candidate": 0.2}
+SHARES = {"paired": 0.5, "base": 0.25, "candidate": 0.25}
 
 Status = str | None  # `pass`, `fail`, `error`, or None for a repeat not run
 Sequences = dict[str, dict[str, tuple[Status, ...]]]  # side -> task id -> status by repeat index
 
 
 @lru_cache(maxsize=1 << 16)
-def log_wealth(down: int, same: int, up: int, mean: float) -> float:
+def log_wealth(down: int, same: int, up: int, mean: float, one_sided: bool = False) -> float:
     """log of the mixture gambler's wealth against "E[D] <= mean" after these counts of D = -1, 0, +1.
 
-    The stake lambda = u / (1 + mean) is the largest that a D of -1 cannot make negative, times u.
+    The stake lambda = u / (1 + mean) is the largest that a D of -1 cannot make negative, times u; u follows
+    the paired prior, or the one-sided tests' (`one_sided`).
     """
     if down == same == up == 0:
         return 0.0
     terms = []
-    for u, log_w in STAKES:
+    for u, log_w in ONE_SIDED if one_sided else STAKES:
+        if u >= 1.0 and down:
+            continue  # staked everything, and lost it
         lam = u / (1.0 + mean)
-        t = log_w + down * math.log1p(-u)
+        t = log_w + (down * math.log1p(-u) if down else 0.0)
         if same:
             t += same * math.log1p(-lam * mean)
         if up:
@@ -145,8 +153,9 @@ def routes(pairs: Pairs, drop: float, level: float) -> dict[str, float]:
     base_fails, cand_fails = pairs.base_trials - pairs.base_passes, pairs.cand_trials - pairs.cand_passes
     return {
         "paired": log_wealth(pairs.down, pairs.same, pairs.up, -drop) + math.log(SHARES["paired"] * level),
-        "base": log_wealth(pairs.base_passes, base_fails, 0, -drop) + math.log(SHARES["base"] * level),
-        "candidate": log_wealth(cand_fails, pairs.cand_passes, 0, -drop) + math.log(SHARES["candidate"] * level),
+        "base": log_wealth(pairs.base_passes, base_fails, 0, -drop, True) + math.log(SHARES["base"] * level),
+        "candidate": log_wealth(cand_fails, pairs.cand_passes, 0, -drop, True)
+        + math.log(SHARES["candidate"] * level),
     }
 
 
