@@ -236,3 +236,40 @@ def test_explain_shows_every_task_and_why(tmp_path):
     out = Cli(root)("gate", "--candidate", branch, "--explain", code=None).stdout
     assert "| why |" in out and all(f"`{t}`" in out for t in GATE)
     assert "confirmed fix" in out and "safe" in out
+
+
+def test_plan_prices_a_gate_from_the_stored_history_before_running(tmp_path):
+    flaky = (
+        "def solve(x, ctx):\n    if x in (5, 7):\n        return x * 2 if random.Random(ctx.seed).random() < 0.5 else -1\n"
+        "    return x * 2 if x != 1 else 0\n"
+    )
+    root = build_workspace(tmp_path / "ws", agent_files=agent(flaky), tasks=TASKS)
+    cli = Cli(root)
+    unpriced = cli.json("gate", "--plan")
+    assert unpriced["tasks"] == len(GATE) and any("no stored gate trials" in n for n in unpriced["notes"])
+    gate(root, change_agent(root, agent(flaky.replace("x != 1", "x != 99")), "fix t1"), code=None)
+    plan = cli.json("gate", "--plan")
+    classes = {c["name"]: c for c in plan["classes"]}
+    assert classes["always passed"]["tasks"] >= 2 and plan["expected"]["candidate"] > 0
+    if "flaky" in classes:  # t5 and t7 pass about half the time: they cost the most to show safe
+        assert classes["flaky"]["candidate"] > classes["always passed"]["candidate"]
+    assert plan["min_effect_affordable"] is not None and plan["settle_chance"] >= 0.9
+    out = cli("gate", "--plan").stdout
+    assert "| tasks | how many |" in out and "min_effect" in out
+
+
+def test_a_budget_that_cannot_settle_the_suite_is_said_before_running(tmp_path):
+    flaky = "def solve(x, ctx):\n    return x * 2 if random.Random(ctx.seed).random() < 0.5 else -1\n"
+    root = build_workspace(tmp_path / "ws", agent_files=agent(flaky), tasks=TASKS, policy={"extra_trial_budget": 4})
+    gate(root, change_agent(root, agent(flaky + "\n# one\n"), "one"), code=None)  # stores the base's gate trials
+    plan = Cli(root).json("gate", "--plan")
+    assert plan["settle_chance"] < 0.9 and any("raise extra_trial_budget" in n for n in plan["notes"])
+    report = gate(root, change_agent(root, agent(flaky + "\n# two\n"), "two"), code=None)
+    assert any(n.startswith("priced before running: the budget") for n in report["notes"])
+    assert report["price"]["settle_chance"] < 0.9
+
+
+def test_gate_without_candidate_or_plan_is_bad_input(tmp_path):
+    root = build_workspace(tmp_path / "ws", agent_files=agent(GOOD), tasks=TASKS)
+    result = Cli(root)("gate", code=2)
+    assert "--candidate" in result.output
