@@ -240,7 +240,8 @@ def test_explain_shows_every_task_and_why(tmp_path):
 
 def test_plan_prices_a_gate_from_the_stored_history_before_running(tmp_path):
     flaky = (
-        "def solve(x, ctx):\n    if x in (5, 7):\n        return x * 2 if random.Random(ctx.seed).random() < 0.5 else -1\n"
+        "def solve(x, ctx):\n    if x in (5, 7):\n"
+        "        return x * 2 if random.Random(ctx.seed).random() < 0.5 else -1\n"
         "    return x * 2 if x != 1 else 0\n"
     )
     root = build_workspace(tmp_path / "ws", agent_files=agent(flaky), tasks=TASKS)
