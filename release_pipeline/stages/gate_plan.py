@@ -13,7 +13,7 @@ more only where they can change the decision, in rounds:
 * each task is capped by need, not by a fixed number of repeats: at twice the pairs within which a clean task
   at the costliest base rate its trials allow is shown safe 99 % of the time. A flaky task is never given up a few
   trials in; one still open past its cap most likely has a drop, and more trials would mostly be spent on it;
-* while fewer fixes are confirmed than the policy needs, tasks that may be fixes get steps too, last.
+* tasks that may be fixes get steps too, last, until the decision is settled.
 
 Steps are granted in order (protected tasks first, then the tasks that look worst, whose confirmed regression
 would settle the gate at once, then the cheapest) while the pooled `extra_trial_budget` lasts, the last one
@@ -155,6 +155,8 @@ def _one_sided(
 ) -> tuple[str, int] | None:
     """A side whose trials alone would show the task safe soonest, and how many more it needs, when that is
     cheaper than the pairs: while the base has only failed it, or the candidate only passed it."""
+    if pairs.up > pairs.down:  # it looks like a fix: pairs show it safe quickly and confirm the fix too
+        return None
     reach = max(median, min(base_len, cand_len))  # what the paired route would cost to its median
     paired_cost = max(0, reach - base_len) + max(0, reach - cand_len)
     best: tuple[str, int] | None = None
@@ -318,16 +320,12 @@ def plan_and_judge(
         requests = []
         for t in tasks:
             pair = (seqs["base"].get(t.id, ()), seqs["candidate"].get(t.id, ()))
+            # possible fixes are pursued (last) until the decision settles, so the report names the fixes it can
             request, whys[t.id] = _request(
-                t, evidence[t.id], pair, judged[t.id], policy, levels, t.id in protected, want_fixes
+                t, evidence[t.id], pair, judged[t.id], policy, levels, t.id in protected, True
             )
             if request is not None:
                 requests.append(request)
-        # only as many possible fixes as are missing (and one spare) are pursued: the rest would not change the decision
-        fix_requests = sorted((r for r in requests if r.priority[0] == 3), key=lambda r: r.priority)
-        for r in fix_requests[_fixes_missing(judged, policy) + 1 :]:
-            requests.remove(r)
-            whys[r.task_id] = whys[r.task_id].split(":")[0] + ": enough other fixes are being confirmed"
         if _settled(judged, policy, protected):
             for r in requests:
                 whys[r.task_id] = whys[r.task_id].split(":")[0] + ": no more trials, the decision is settled"
@@ -342,7 +340,13 @@ def plan_and_judge(
         rounds += 1
     rows = _rows(tasks, source, policy, levels, protected, aligned, whys)
     # tasks that might still have become fixes: better on the candidate so far, not confirmed either way
-    open_fixes = 0 if not want_fixes else sum(
-        1 for t in tasks if evidence[t.id].pairs.up > evidence[t.id].pairs.down and judged[t.id].outcome == "uncertain"
+    open_fixes = (
+        0
+        if not want_fixes
+        else sum(
+            1
+            for t in tasks
+            if evidence[t.id].pairs.up > evidence[t.id].pairs.down and judged[t.id].outcome == "uncertain"
+        )
     )
     return Planned(rows, spent, exhausted, open_fixes, rounds)

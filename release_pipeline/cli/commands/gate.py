@@ -68,7 +68,9 @@ def gate(
             print_markdown(plan_markdown(priced))
         raise typer.Exit(0)
     if candidate is None:
-        raise UserError("release gate needs --candidate REF (or --plan to price a gate without running it)")
+        raise UserError(
+            "release gate needs --candidate REF, or --plan to price a gate without running it (see release gate --help)"
+        )
     version = candidate_version(ws, cfg, candidate)
     if rejected_before_running(ws, version):
         report = print_prerun_rejection(ws, version, json_output)
