@@ -13,7 +13,9 @@ more only where they can change the decision, in rounds:
 * each task is capped by need, not by a fixed number of repeats: at twice the pairs within which a clean task
   at the costliest base rate its trials allow is shown safe 99 % of the time. A flaky task is never given up a few
   trials in; one still open past its cap most likely has a drop, and more trials would mostly be spent on it;
-* tasks that may be fixes get steps too, last, until the decision is settled.
+* tasks that may be fixes get steps too, last, until the decision is settled: a clean flip (the base never
+  passed it, the candidate never failed it) always, so the report names it; a task ahead only by chance, only
+  while the policy still needs fixes.
 
 Steps are granted in order (protected tasks first, then the tasks that look worst, whose confirmed regression
 would settle the gate at once, then the cheapest) while the pooled `extra_trial_budget` lasts, the last one
@@ -128,7 +130,10 @@ def _request(
         step = min(max(MIN_STEP, seen.median - pairs.n, pairs.n // 4), max(MIN_STEP, most), need.cap - pairs.n)
         looks_bad = pairs.down - pairs.up  # the worst-looking first: its confirmed regression settles everything
         return _paired(task.id, (0 if protected else 1, -looks_bad, step), base_len, cand_len, step, drop)
-    if want_fixes and judged.outcome != "fix" and pairs.up > pairs.down:
+    # a clean flip (the base never passed, the candidate never failed) is confirmed in a few pairs, so the report
+    # can name it; a flaky task that came out ahead by chance is chased only while the policy still needs fixes
+    clean_flip = pairs.up and not pairs.base_passes and pairs.cand_passes == pairs.cand_trials
+    if (want_fixes or clean_flip) and judged.outcome != "fix" and pairs.up > pairs.down:
         need = pairs_needed(0.5, policy.min_effect, levels.safety)
         if pairs.n >= need.cap:
             return None, "safe; better on the candidate, but not confirmed as a fix within its cap"
@@ -320,9 +325,8 @@ def plan_and_judge(
         requests = []
         for t in tasks:
             pair = (seqs["base"].get(t.id, ()), seqs["candidate"].get(t.id, ()))
-            # possible fixes are pursued (last) until the decision settles, so the report names the fixes it can
             request, whys[t.id] = _request(
-                t, evidence[t.id], pair, judged[t.id], policy, levels, t.id in protected, True
+                t, evidence[t.id], pair, judged[t.id], policy, levels, t.id in protected, want_fixes
             )
             if request is not None:
                 requests.append(request)
