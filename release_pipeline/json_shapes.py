@@ -24,6 +24,7 @@ OUTPUTS: tuple[tuple[str, type[Record], bool], ...] = (
     ("release diagnose", models.Spec, False),
     ("release candidate", models.Candidate, False),
     ("release gate", models.GateReport, False),
+    ("release gate --plan", models.GatePlan, False),
     ("release promote -c REF", models.HeadMove, False),
     ("release promote --iterations N", models.IterationSummary, True),
     ("release rollback", models.HeadMove, False),

@@ -700,6 +700,44 @@ class GateCost(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class PlanClass(Record):
+    """One class of gate tasks in a gate's price: `tasks` of them, with the base's stored pass `rate` range, and the
+    expected new trials per task of each side (`base`, `candidate`) and dollars per task to show each safe."""
+
+    name: str
+    tasks: int
+    rates: str
+    base: float
+    candidate: float
+    dollars: float
+
+
+@dataclass(frozen=True, slots=True)
+class GatePlan(Record):
+    """What gating a clean candidate against the canonical version is expected to cost, priced before anything runs.
+
+    `release gate --plan` simulates the gate (its own planner and tests, the pooled budget) `sims` times on
+    trials drawn at each task's stored base pass rate, the candidate like the base; `expected` is new trials per
+    side, `dollars` at the stored trials' mean cost; `settle_chance` is how often every task was shown safe
+    within the budget; `min_effect_affordable` the smallest `min_effect` (of 0.1 to 0.9) settled at least 90 % of
+    the time (None: none); `classes` per task class; `notes` what the price assumes or warns of.
+    """
+
+    agent: str
+    base: int
+    tasks: int
+    min_effect: float
+    budget: int
+    sims: int
+    expected: dict[str, float] = field(default_factory=dict)
+    dollars: float = 0.0
+    settle_chance: float = 0.0
+    min_effect_affordable: float | None = None
+    classes: tuple[PlanClass, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class GateReport(Record):
     """A gate's decision on a candidate against the canonical version, with the evidence behind it.
 
@@ -707,7 +745,8 @@ class GateReport(Record):
     `Reason`); `fixes`, `regressions`, `unchanged`, `flaky` and `uncertain` list task ids by outcome; `tasks` has
     every task's row with the trial ids behind it. `trials` counts the trials used per side, `spent` those this
     gate ran; `secondary` maps each secondary verifier to its passes per side; `sampling` says per side how the
-    agent's model decodes (`repeats_are_copies` when both decode greedily); `training` says how a fine-tuned candidate
+    agent's model decodes (`repeats_are_copies` when both decode greedily); `price` what a clean candidate's gate
+    was expected to cost, priced from the stored history before anything ran; `training` says how a fine-tuned candidate
     was trained (method, base model, summary, TRL's per-step `frac_reward_zero_std`, loss). `id` is the stored
     report's number.
     """
@@ -747,6 +786,7 @@ class GateReport(Record):
     sampling: dict[str, Sampling] = field(default_factory=dict)
     repeats_are_copies: bool = False
     cost: GateCost | None = None
+    price: GatePlan | None = None  # what the gate was priced at before it ran (see `GatePlan`)
     training: dict[str, Any] = field(default_factory=dict)  # a fine-tuned candidate's method, summary, GRPO zero-std
     policy: dict[str, Any] = field(default_factory=dict)
     policy_hash: str = ""

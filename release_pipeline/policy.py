@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from release_pipeline.config import load_checked
-from release_pipeline.errors import ConfigError
+from release_pipeline.notices import say
 
 POLICY_VERSION = 1
-EXTRA_PER_TASK = 30  # the default extra-trial budget, per task of the gate split
+EXTRA_PER_TASK = 60  # the default pooled extra-trial budget, per task of the gate split
+DEPRECATED = {
+    "max_repeats": "the gate now caps each task by what a clean task like it needs (README, 'The gate')",
+}
 
 POLICY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -29,7 +32,7 @@ POLICY_SCHEMA: dict[str, Any] = {
         "protect_passing": {"type": "boolean"},
         "require_intent_alignment": {"type": "boolean"},
         "error_retries": {"type": "integer", "minimum": 0},
-        "max_repeats": {"type": "integer", "minimum": 1},
+        "max_repeats": {"type": "integer", "minimum": 1},  # deprecated: read, ignored, said so
         "extra_trial_budget": {"type": ["integer", "null"], "minimum": 0},
         "min_effect": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "max_false_promote": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
@@ -46,8 +49,8 @@ class GatePolicy:
     with probability at most `max_false_promote`, however many tasks the split has; one without a regression
     is rejected for one at most `max_false_reject / 2` of the time (the rest of that share is what the budget
     may leave undecided). `alpha` is the per-task level at which a fix is confirmed. The gate starts every task
-    with `repeats` trials a side and adds trials adaptively, up to `max_repeats` a side and
-    `extra_trial_budget` extra trials in all (default: `EXTRA_PER_TASK` per task of the split).
+    with `repeats` trials a side and adds trials adaptively from one pooled budget of `extra_trial_budget`
+    extra trials (default: `EXTRA_PER_TASK` per task of the split), each task capped by its own need.
     """
 
     version: int = POLICY_VERSION
@@ -63,7 +66,6 @@ class GatePolicy:
     protect_passing: bool = False  # protect the gate tasks the canonical version passes on every trial
     require_intent_alignment: bool = False
     error_retries: int = 2
-    max_repeats: int = 48
     extra_trial_budget: int | None = None
 
     def extra_budget(self, tasks: int) -> int:
@@ -85,8 +87,10 @@ class GatePolicy:
 def load_policy(path: Path) -> GatePolicy:
     """Read the policy file; a missing file is an error (the workspace must state its policy)."""
     data = load_checked(path, "gate policy", POLICY_SCHEMA)
-    if data.get("max_repeats", GatePolicy.max_repeats) < data.get("repeats", GatePolicy.repeats):
-        raise ConfigError(f"{path}: max_repeats must be at least repeats")
+    for key, why in DEPRECATED.items():
+        if key in data:
+            del data[key]
+            say(f"{path.name}: `{key}` is no longer used and is ignored: {why}; remove it")
     data["protected_tasks"] = tuple(data.get("protected_tasks", ()))
     return GatePolicy(**data)
 
@@ -102,8 +106,7 @@ max_false_promote: 0.01   # the highest chance of promoting a candidate with suc
 max_false_reject: 0.10    # half of it: the highest chance of a false "regression" on a clean candidate
 alpha: 0.05               # per task, the chance that a confirmed fix is not one
 repeats: 3                # trials per task and version to start with
-max_repeats: 48           # at most this many per task and version
-extra_trial_budget: null  # at most this many trials beyond the first repeats (null: {EXTRA_PER_TASK} a task)
+extra_trial_budget: null  # one pooled budget of trials beyond the first repeats (null: {EXTRA_PER_TASK} a task)
 regression_budget: 0      # tasks that may regress, or stay unsettled, outside the protected ones
 min_fixes: 1              # confirmed fixes required
 require_more_fixes_than_regressions: true

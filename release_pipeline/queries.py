@@ -16,7 +16,7 @@ from release_pipeline.models import (
     VersionEntry,
     VersionInfo,
 )
-from release_pipeline.stages.gate_stats import Levels, judge_task, largest_drop, usable
+from release_pipeline.stages.gate_stats import Levels, TaskEvidence, judge_task, largest_drop, sequences_from
 from release_pipeline.stages.run import effective, task_outcomes
 
 if TYPE_CHECKING:
@@ -78,14 +78,16 @@ def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo
     trials = [ws.store.trials(r["id"], with_trace=False) for r in runs]
     repeats = min(runs[0]["repeats"], runs[1]["repeats"])
     left, right = (task_outcomes(t, tasks) for t in trials)
+    seqs = [sequences_from(effective(t)) for t in trials]
     policy = ws.policy()
     levels = Levels.of(policy, len(tasks))
     rows: list[FlipRow] = []
     counts: dict[str, int] = {}
     for task in tasks:
-        judged = judge_task(left[task.id], right[task.id], policy, levels)
+        evidence = TaskEvidence.of(left[task.id], right[task.id], seqs[0].get(task.id, ()), seqs[1].get(task.id, ()))
+        judged = judge_task(evidence, policy, levels)
         counts[judged.outcome] = counts.get(judged.outcome, 0) + 1
-        drop = round(largest_drop(*usable(left[task.id], right[task.id])[:2], levels.safety), 3)
+        drop = round(largest_drop(evidence.pairs, levels.safety), 3)
         rows.append(FlipRow(task.id, judged.outcome, drop, left[task.id], right[task.id]))  # type: ignore[arg-type]
     return FlipTable(
         agent=agent.name,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.models import Sampling, Spec
+from release_pipeline.models import GatePlan, Sampling, Spec
 from release_pipeline.secondary import secondary_line
 
 OUTCOME_MARK = {
@@ -137,11 +137,46 @@ def gate_markdown(body: dict[str, Any], *, explain: bool = False) -> str:
         *([f"- {secondary_line(body['secondary'])}"] if body.get("secondary") else []),
         *(f"- note: {n}" for n in body["notes"]),
         *([_cost_line(body["cost"])] if body.get("cost") else []),
+        *([_price_line(body["price"])] if body.get("price") else []),
         *([_training_line(body["training"])] if body.get("training") else []),
         "",
         "## Tasks" if explain else "## Flips",
         "",
         *flip_rows(body["tasks"], only_changes=True, explain=explain),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _price_line(price: dict[str, Any]) -> str:
+    expected = price["expected"]
+    return (
+        f"- priced before running ({price['sims']} simulated clean gates from the stored history): "
+        f"{expected.get('base', 0):g} base and {expected.get('candidate', 0):g} candidate trials, "
+        f"${price['dollars']:.4f}; every task settled in {price['settle_chance']:.0%} of them"
+    )
+
+
+def plan_markdown(plan: GatePlan) -> str:
+    """`release gate --plan` for people: the expected cost per task class, and what the budget affords."""
+    affordable = plan.min_effect_affordable
+    lines = [
+        f"# Gate price: {plan.agent} against canonical v{plan.base}, {plan.tasks} gate tasks",
+        "",
+        f"- expected new trials to show every task safe: base {plan.expected.get('base', 0):g}, candidate "
+        f"{plan.expected.get('candidate', 0):g}; ${plan.dollars:.4f}",
+        f"- settled within the budget ({plan.budget} extra trials) at min_effect {plan.min_effect:g}: "
+        f"{plan.settle_chance:.0%} of {plan.sims} priced gates",
+        "- smallest min_effect settled 90 % of the time: "
+        + (f"{affordable:g}" if affordable is not None else "none of 0.1 to 0.9"),
+        *(f"- note: {n}" for n in plan.notes),
+        "",
+        "| tasks | how many | base rate | base trials a task | candidate trials a task | $ a task |",
+        "|---|---:|---|---:|---:|---:|",
+        *(
+            f"| {c.name} | {c.tasks} | {c.rates} | {c.base:g} | {c.candidate:g} | {c.dollars:.4f} |"
+            for c in plan.classes
+        ),
         "",
     ]
     return "\n".join(lines)

@@ -17,13 +17,27 @@ class SimulatedSource:
     version; the gate reuses them, as the real one does.
     """
 
-    def __init__(self, base: list[float], cand: list[float], rng: random.Random, history: int = 0):
+    def __init__(
+        self, base: list[float], cand: list[float], rng: random.Random, history: int = 0, coupled: bool = False
+    ):
         self.rates = {"base": base, "candidate": cand}
         self.rng = rng
+        # `coupled`: repeat i of a task draws one uniform for both versions (the same seed), so a task that did
+        # not change passes or fails on both sides together; else each side draws its own
+        self.coupled = coupled
+        self.uniforms: dict[str, list[list[float]]] = {side: [[] for _ in base] for side in self.rates}
         self.draws: dict[str, list[list[bool]]] = {side: [[] for _ in base] for side in self.rates}
-        for i, p in enumerate(base):
-            self.draws["base"][i] = [rng.random() < p for _ in range(history)]
+        for i in range(len(base)):
+            self._draw("base", i, history)
         self.history = history
+
+    def _draw(self, side: str, i: int, total: int) -> None:
+        draws = self.draws[side][i]
+        own = self.uniforms["base" if self.coupled else side][i]
+        while len(own) < total:
+            own.append(self.rng.random())
+        while len(draws) < total:
+            draws.append(own[len(draws)] < self.rates[side][i])
 
     def outcomes(self) -> dict[str, dict[str, TaskOutcome]]:
         return {
@@ -31,13 +45,16 @@ class SimulatedSource:
             for side, draws in self.draws.items()
         }
 
+    def sequences(self) -> dict[str, dict[str, tuple[str | None, ...]]]:
+        return {
+            side: {f"t{i}": tuple("pass" if x else "fail" for x in d) for i, d in enumerate(draws)}
+            for side, draws in self.draws.items()
+        }
+
     def extend(self, wanted: dict[str, dict[str, int]]) -> None:
         for side, per_task in wanted.items():
             for task_id, total in per_task.items():
-                i = int(task_id[1:])
-                draws = self.draws[side][i]
-                while len(draws) < total:
-                    draws.append(self.rng.random() < self.rates[side][i])
+                self._draw(side, int(task_id[1:]), total)
 
     def spent(self) -> dict[str, int]:
         """Trials this gate ran per side (the base's history not counted)."""
@@ -46,10 +63,15 @@ class SimulatedSource:
 
 
 def simulate(
-    base: list[float], cand: list[float], policy: GatePolicy, rng: random.Random, history: int = 0
+    base: list[float],
+    cand: list[float],
+    policy: GatePolicy,
+    rng: random.Random,
+    history: int = 0,
+    coupled: bool = False,
 ) -> tuple[Planned, SimulatedSource]:
     """One gate over tasks with these pass rates: what the planner decided, and the trials it drew."""
-    source = SimulatedSource(base, cand, rng, history)
+    source = SimulatedSource(base, cand, rng, history, coupled)
     tasks = [Task(f"t{i}", i, "gate") for i in range(len(base))]
     return plan_and_judge(tasks, source, policy), source
 

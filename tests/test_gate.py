@@ -7,7 +7,14 @@ from conftest import Cli, build_workspace, change_agent
 
 from release_pipeline.models import TaskOutcome
 from release_pipeline.policy import GatePolicy
-from release_pipeline.stages.gate_stats import Levels, binomial_two_sided, judge_task, largest_drop
+from release_pipeline.stages.gate_stats import (
+    Levels,
+    TaskEvidence,
+    TaskJudgement,
+    binomial_two_sided,
+    judge_task,
+    largest_drop,
+)
 
 TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "gate" if i % 2 else "dev"} for i in range(12)]
 GATE = [t["id"] for t in TASKS if t["split"] == "gate"]  # t1, t3, ..., t11
@@ -22,30 +29,51 @@ def agent(body: str) -> dict[str, str]:
 # ----- statistics --------------------------------------------------------------------
 
 
+def outcome(passes, trials, errors=0):
+    """A task's counts, and its statuses by repeat (passes first): what the gate's tests read."""
+    seq = ("pass",) * passes + ("fail",) * (trials - passes) + ("error",) * errors
+    return TaskOutcome("x", passes, trials, errors), seq
+
+
+def evidence(base, cand):
+    (b, bs), (c, cs) = outcome(*base), outcome(*cand)
+    return TaskEvidence.of(b, c, bs, cs)
+
+
 def test_the_tests_class_tasks_as_their_counts_say():
-    policy, t = GatePolicy(), lambda p, n: TaskOutcome("x", p, n, 0)  # noqa: E731
+    policy = GatePolicy()
     levels = Levels.of(policy, 6)
-    judge = lambda b, c: judge_task(t(*b), t(*c), policy, levels).outcome  # noqa: E731
-    assert judge((3, 3), (3, 3)) == "uncertain"  # 3 passes cannot rule out a drop from 1.0 to 0.5
-    assert judge((3, 3), (8, 8)) == "uncertain"  # 0.5**8 < 1 %, but the test pays for being valid at any stop
-    assert judge((3, 3), (9, 9)) == "unchanged"
-    assert judge((3, 3), (0, 3)) == "uncertain"  # not yet a confirmed regression, nor safe
-    assert judge((5, 5), (0, 5)) == "regression"
+    judge = lambda b, c: judge_task(evidence(b, c), policy, levels).outcome  # noqa: E731
+    assert judge((3, 3), (3, 3)) == "uncertain"  # 3 pairs cannot rule out a drop from 1.0 to 0.5
+    assert judge((8, 8), (8, 8)) == "uncertain"  # 0.5**8 < 1 %, but the test pays for being valid at any stop
+    assert judge((9, 9), (9, 9)) == "unchanged"
+    assert judge((3, 3), (8, 8)) == "uncertain"  # the candidate's trials alone: q <= 0.5 is not yet ruled out
+    assert judge((3, 3), (9, 9)) == "unchanged"  # ... now it is, with no more base trials
+    assert judge((8, 8), (0, 8)) == "uncertain"  # not yet a confirmed regression at 0.05 / 2 / 6, nor safe
+    assert judge((9, 9), (0, 9)) == "regression"
     assert judge((0, 6), (6, 6)) == "fix"
-    assert judge((0, 11), (0, 3)) == "unchanged"  # a task the base fails cannot drop by 0.5 ...
-    assert judge((0, 10), (0, 3)) == "uncertain"  # ... once the base has failed it often enough to tell
-    assert largest_drop(t(3, 3), t(9, 9), policy.max_false_promote) < policy.min_effect
-    assert largest_drop(t(3, 3), t(3, 3), policy.max_false_promote) >= policy.min_effect
+    assert judge((0, 9), (0, 3)) == "unchanged"  # a task the base always fails cannot drop by 0.5 ...
+    assert judge((0, 8), (0, 3)) == "uncertain"  # ... once the base has failed it often enough to tell
+    assert largest_drop(evidence((9, 9), (9, 9)).pairs, policy.max_false_promote) < policy.min_effect
+    assert largest_drop(evidence((3, 3), (3, 3)).pairs, policy.max_false_promote) >= policy.min_effect
+
+
+def test_pairs_follow_the_repeat_index_so_a_shared_seed_counts():
+    # the same seed on both sides: two flaky versions that agree trial by trial are shown safe quickly
+    half = TaskOutcome("x", 5, 10)
+    agree = TaskEvidence.of(half, half, ("pass", "fail") * 5, ("pass", "fail") * 5)
+    apart = TaskEvidence.of(half, half, ("pass", "fail") * 5, ("fail", "pass") * 5)
+    assert (agree.pairs.same, apart.pairs.down, apart.pairs.up) == (10, 5, 5)
+    assert largest_drop(agree.pairs, 0.01) < largest_drop(apart.pairs, 0.01)
 
 
 def test_candidate_only_errors_count_against_it():
     policy = GatePolicy()
     levels = Levels.of(policy, 6)
-    clean, erring = TaskOutcome("x", 6, 6, 0), TaskOutcome("x", 0, 0, 6)
-    assert judge_task(clean, erring, policy, levels) == judge_task(
-        clean, TaskOutcome("x", 0, 6, 0), policy, levels
-    ).__class__("regression", False, True)
-    both = judge_task(TaskOutcome("x", 6, 6, 2), TaskOutcome("x", 6, 6, 2), policy, levels)
+    erring = judge_task(evidence((9, 9), (0, 0, 9)), policy, levels)
+    assert erring == TaskJudgement("regression", False, True)
+    assert erring == judge_task(evidence((9, 9), (0, 9)), policy, levels).__class__("regression", False, True)
+    both = judge_task(evidence((9, 9, 2), (9, 9, 2)), policy, levels)
     assert not both.errors_counted  # errors both versions make are the harness's
 
 
@@ -208,3 +236,41 @@ def test_explain_shows_every_task_and_why(tmp_path):
     out = Cli(root)("gate", "--candidate", branch, "--explain", code=None).stdout
     assert "| why |" in out and all(f"`{t}`" in out for t in GATE)
     assert "confirmed fix" in out and "safe" in out
+
+
+def test_plan_prices_a_gate_from_the_stored_history_before_running(tmp_path):
+    flaky = (
+        "def solve(x, ctx):\n    if x in (5, 7):\n"
+        "        return x * 2 if random.Random(ctx.seed).random() < 0.5 else -1\n"
+        "    return x * 2 if x != 1 else 0\n"
+    )
+    root = build_workspace(tmp_path / "ws", agent_files=agent(flaky), tasks=TASKS)
+    cli = Cli(root)
+    unpriced = cli.json("gate", "--plan")
+    assert unpriced["tasks"] == len(GATE) and any("no stored gate trials" in n for n in unpriced["notes"])
+    gate(root, change_agent(root, agent(flaky.replace("x != 1", "x != 99")), "fix t1"), code=None)
+    plan = cli.json("gate", "--plan")
+    classes = {c["name"]: c for c in plan["classes"]}
+    assert classes["always passed"]["tasks"] >= 2 and plan["expected"]["candidate"] > 0
+    if "flaky" in classes:  # t5 and t7 pass about half the time: they cost the most to show safe
+        assert classes["flaky"]["candidate"] > classes["always passed"]["candidate"]
+    assert plan["min_effect_affordable"] is not None and plan["settle_chance"] >= 0.9
+    out = cli("gate", "--plan").stdout
+    assert "| tasks | how many |" in out and "min_effect" in out
+
+
+def test_a_budget_that_cannot_settle_the_suite_is_said_before_running(tmp_path):
+    flaky = "def solve(x, ctx):\n    return x * 2 if random.Random(ctx.seed).random() < 0.5 else -1\n"
+    root = build_workspace(tmp_path / "ws", agent_files=agent(flaky), tasks=TASKS, policy={"extra_trial_budget": 4})
+    gate(root, change_agent(root, agent(flaky + "\n# one\n"), "one"), code=None)  # stores the base's gate trials
+    plan = Cli(root).json("gate", "--plan")
+    assert plan["settle_chance"] < 0.9 and any("raise extra_trial_budget" in n for n in plan["notes"])
+    report = gate(root, change_agent(root, agent(flaky + "\n# two\n"), "two"), code=None)
+    assert any(n.startswith("priced before running: the budget") for n in report["notes"])
+    assert report["price"]["settle_chance"] < 0.9
+
+
+def test_gate_without_candidate_or_plan_is_bad_input(tmp_path):
+    root = build_workspace(tmp_path / "ws", agent_files=agent(GOOD), tasks=TASKS)
+    result = Cli(root)("gate", code=2)
+    assert "--candidate" in result.output

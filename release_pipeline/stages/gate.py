@@ -19,6 +19,7 @@ from release_pipeline.models import (
     GateBounds,
     GateCost,
     GateEvidence,
+    GatePlan,
     GateReport,
     Reason,
     Sampling,
@@ -28,13 +29,16 @@ from release_pipeline.models import (
     VersionInfo,
     decision_of,
 )
+from release_pipeline.notices import say
 from release_pipeline.policy import GatePolicy
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.reports import gate_markdown, write_report
 from release_pipeline.secondary import secondary_scores
 from release_pipeline.stages.budget import Budget
 from release_pipeline.stages.candidate import classify_change
+from release_pipeline.stages.gate_cost import price_gate
 from release_pipeline.stages.gate_plan import Planned, plan_and_judge
+from release_pipeline.stages.gate_stats import Sequences, sequences_from
 from release_pipeline.stages.run import (
     Job,
     RunSettings,
@@ -173,6 +177,10 @@ class StoreSource:
         """Every task's outcome per side (over the first `limit` repeats, when repeats beyond are copies)."""
         return {name: task_outcomes(side.trials, self.tasks, self.limit) for name, side in self.sides.items()}
 
+    def sequences(self) -> Sequences:
+        """Every task's statuses by repeat index per side (the effective attempt of each repeat)."""
+        return {name: sequences_from(effective(side.trials), self.limit) for name, side in self.sides.items()}
+
     def extend(self, wanted: dict[str, dict[str, int]]) -> None:
         for name, per_task in wanted.items():
             if per_task:
@@ -231,6 +239,40 @@ def prepare_gate(working: Workspace, agent: AgentConfig, candidate: VersionInfo)
     return GateSetup(ws, agent, base, candidate, ws.policy(), tasks, spec, changed, notes)
 
 
+def plan_gate(ws: Workspace, agent: AgentConfig, *, sweep: bool = True) -> GatePlan:
+    """Price gating a clean candidate against the canonical version, from the stored history, before anything runs."""
+    base = ws.head(agent)
+    judge = ws.at_commit(base.git_sha)
+    agent = judge.agent(agent.name)
+    tasks = judge.suite(agent).split(SPLIT)
+    if not tasks:
+        raise UserError(f"suite {agent.suite!r} has no tasks in the gate split")
+    policy = judge.policy()
+    return _price(judge, agent, base, tasks, policy, sweep)
+
+
+def _price(
+    ws: Workspace, agent: AgentConfig, base: VersionInfo, tasks: list[Task], policy: GatePolicy, sweep: bool
+) -> GatePlan:
+    run, _ = open_run(
+        ws, agent, base, split=SPLIT, repeats=policy.repeats, purpose="gate", statuses=(None,), create=False
+    )
+    trials = ws.store.trials(run["id"], with_trace=False) if run else []
+    stored = sequences_from(effective(trials))
+    history = {t.id: stored.get(t.id, ()) for t in tasks}
+    costs: dict[str, list[float]] = {}
+    for t in trials:
+        costs.setdefault(t.task_id, []).append(t.cost)
+    overall = [c for cs in costs.values() for c in cs]
+    mean = sum(overall) / len(overall) if overall else 0.0
+    per_trial = {t.id: sum(costs[t.id]) / len(costs[t.id]) if costs.get(t.id) else mean for t in tasks}
+    plan = price_gate(agent.name, base.number, history, per_trial, policy, sweep=sweep)
+    if not trials:
+        plan = replace(plan, notes=(*plan.notes, "no stored gate trials of the canonical version: every task is "
+                                    "priced as a coin (0.5), and dollars as 0"))  # fmt: skip
+    return plan
+
+
 def gate_candidate(
     ws: Workspace,
     agent: AgentConfig,
@@ -253,6 +295,13 @@ def gate_candidate(
             "both versions decode greedily: repeats are copies, so each task is one observation a side and a "
             "flip is taken as seen; the error-rate bounds hold only for this deterministic setting"
         )
+    price = None
+    if not copies:  # say before paying when the budget cannot be expected to settle the suite
+        price = _price(setup.ws, setup.agent, setup.base, setup.tasks, setup.policy, sweep=False)
+        unpriced = any(n.startswith("no stored gate trials") for n in price.notes)
+        for note in [] if unpriced else [n for n in price.notes if n.startswith("the budget")]:
+            say(f"gate: {note}")
+            setup.notes.append(f"priced before running: {note}")
     calls_before = setup.ws.llm.calls
     source, planned, passing = gather_trials(setup, sides, copies, budget)
     evidence = gate_evidence(setup, sides, planned, passing)
@@ -273,6 +322,7 @@ def gate_candidate(
         sampling=sampling,
         repeats_are_copies=copies,
         cost=_cost(list(sides.values()), planned.rows, evidence.fixes, setup.ws.llm.calls - calls_before),
+        price=price,
         training=training_of(sides["candidate"].artifact),
     )
     return record_decision(setup, reasons, evidence, report)

@@ -1,39 +1,57 @@
-"""How the gate spends trials: for each task still open, the trials that could settle it, within the policy.
+"""How the gate spends trials: one pooled budget, each open task stepped toward what would settle it.
 
 The gate runs `repeats` trials of every task on both versions (the canonical version's stored trials count
 too, and its history grows with every gate), then looks at each task (`gate_stats.judge_task`) and asks for
-more only where they can change something:
+more only where they can change the decision, in rounds:
 
-* a task not yet shown safe gets the trials that would show it safe if the versions go on as observed so
-  far: on the candidate's side, the base's, or both, whichever is fewer;
-* one that cannot be shown safe even with `max_repeats` a side gets, instead, the trials that would confirm
-  its regression (which decides between rejected and undecided);
-* one the candidate may have fixed gets the trials that would confirm the fix, last.
+* a task not yet shown safe and not a confirmed regression gets its next step of pairs (both versions' trials
+  of the next repeat indices; the base's stored trials fill its side for free), or, while the base has only
+  ever failed it or the candidate only ever passed it, that side's trials alone when they are cheaper (the
+  one-sided tests of `gate_stats` show it safe);
+* the step aims at the median number of pairs a clean task like it needs (`gate_cost.pairs_needed`), never
+  more than half again what it has, so little is spent past the point where it settles;
+* each task is capped by need, not by a fixed number of repeats: at twice the pairs within which a clean task
+  at the costliest base rate its trials allow is shown safe 99 % of the time. A flaky task is never given up a few
+  trials in; one still open past its cap most likely has a drop, and more trials would mostly be spent on it;
+* tasks that may be fixes get steps too, last, until the decision is settled: a clean flip (the base never
+  passed it, the candidate never failed it) always, so the report names it; a task ahead only by chance, only
+  while the policy still needs fixes.
 
-When both versions decode greedily (`copies`), their repeats are copies of one observation: the gate then
-takes one trial a task and version, asks for no more, and takes a flip as it is seen (`judge_copies`).
-
-Requests are granted in that order (protected tasks first, cheaper ones first), each in full while the
-`extra_trial_budget` lasts, then partly; spending stops once the decision can no longer change. The same
-code drives the real gate (through the store and the executor) and `bench/gate_quality.py` (through a
-simulator), so what the benchmark measures is what users run.
+Steps are granted in order (protected tasks first, then the tasks that look worst, whose confirmed regression
+would settle the gate at once, then the cheapest) while the pooled `extra_trial_budget` lasts, the last one
+partly. Spending stops as soon as the decision can no longer change. When both versions decode greedily
+(`copies`), their repeats are copies of one observation: the gate then takes one trial a task and version,
+asks for no more, and takes a flip as it is seen (`judge_copies`). The same code drives the real gate
+(through the store and the executor) and `bench/gate_quality.py` (through a simulator), so what the benchmark
+measures is what users run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from release_pipeline.models import Outcome, Task, TaskOutcome, TaskRow
-from release_pipeline.stages.gate_stats import Levels, TaskJudgement, judge_task, largest_drop, shown, usable
+from release_pipeline.stages.gate_cost import hardest_rate, pairs_needed
+from release_pipeline.stages.gate_stats import (
+    Levels,
+    Pairs,
+    Sequences,
+    TaskEvidence,
+    TaskJudgement,
+    evidence_of,
+    judge_task,
+    largest_drop,
+    routes,
+    usable,
+)
 
 if TYPE_CHECKING:
     from release_pipeline.policy import GatePolicy
 
 SIDES = ("base", "candidate")
 MIN_STEP = 2
-HOPE = 4  # pseudo-trials at the base's rate in the candidate's projected rate
 
 
 class TrialSource(Protocol):
@@ -41,6 +59,10 @@ class TrialSource(Protocol):
 
     def outcomes(self) -> dict[str, dict[str, TaskOutcome]]:
         """Per side (`base`, `candidate`), every task's outcome over all trials recorded so far."""
+        ...
+
+    def sequences(self) -> Sequences:
+        """Per side, every task's statuses by repeat index (`pass`, `fail`, `error`, None where not run)."""
         ...
 
     def extend(self, wanted: dict[str, dict[str, int]]) -> None:
@@ -60,105 +82,103 @@ class Planned:
 @dataclass(frozen=True)
 class Request:
     task_id: str
-    priority: int  # 0 protected, 1 safety, 2 regression, 3 fix
+    priority: tuple[float, ...]  # smaller first: (class, ...) with class 0 protected, 1 safety, 3 fix
     totals: dict[str, int]  # side -> repeats wanted in all
     cost: int
     why: str
 
 
-def _rate(outcome: TaskOutcome) -> float:
-    return outcome.passes / outcome.trials if outcome.trials else 0.5
+def _len(seq: tuple) -> int:
+    return len(seq)
 
 
-def _project(outcome: TaskOutcome, extra: int, rate: float) -> TaskOutcome:
-    """The outcome after `extra` more trials that pass at `rate`."""
-    return TaskOutcome(outcome.task_id, outcome.passes + round(rate * extra), outcome.trials + extra, 0)
-
-
-def _cheapest(
-    base: TaskOutcome, cand: TaskOutcome, done, limit: int, base_limit: int, cand_rate: float | None = None
-) -> tuple[int, int] | None:
-    """The fewest extra (base, candidate) trials after which `done(base, cand)` would hold.
-
-    The base's new trials go as its trials went so far; the candidate's at `cand_rate` (default: as its own did).
-    """
-    rate_b, rate_c = _rate(base), _rate(cand) if cand_rate is None else cand_rate
-    room_b, room_c = max(0, base_limit - base.trials), max(0, limit - cand.trials)
-    if not done(_project(base, room_b, rate_b), _project(cand, room_c, rate_c)):
-        return None  # not even with every trial the limits allow
-    for total in range(1, room_b + room_c + 1):
-        for extra_c in range(min(total, room_c), -1, -1):  # the candidate's side first: its trials are new evidence
-            extra_b = total - extra_c
-            if extra_b <= room_b and done(_project(base, extra_b, rate_b), _project(cand, extra_c, rate_c)):
-                return extra_b, extra_c
-    return None
-
-
-def _totals(base: TaskOutcome, cand: TaskOutcome, extra: tuple[int, int], limit: int, base_limit: int) -> dict:
-    """Repeats to ask for: at least MIN_STEP more on a side that grows, never past the limits."""
-    out = {}
-    for side, outcome, more, cap in (("base", base, extra[0], base_limit), ("candidate", cand, extra[1], limit)):
-        if more:
-            out[side] = min(cap, outcome.trials + max(more, MIN_STEP))
-    return out
-
-
-def _requests(
+def _request(
     task: Task,
-    base: TaskOutcome,
-    cand: TaskOutcome,
+    ev: TaskEvidence,
+    seqs: tuple[tuple, tuple],
     judged: TaskJudgement,
     policy: GatePolicy,
     levels: Levels,
     protected: bool,
+    want_fixes: bool,
 ) -> tuple[Request | None, str]:
     """The trials that could settle this task next, and why (or why none)."""
-    base, cand, _ = usable(base, cand)
-    limit = policy.max_repeats
-    base_limit = max(policy.max_repeats, base.trials)  # the canonical version's history may hold more already
+    pairs = ev.pairs
     if judged.outcome == "regression":
         return None, "confirmed regression"
+    base_len, cand_len = _len(seqs[0]), _len(seqs[1])
     if not judged.safe:
-        priority, why = 1, f"not yet shown safe (a drop up to {_drop(base, cand, levels)} possible)"
-        # planned as if the candidate's rate were its own shrunk toward the base's (a clean candidate's is): a flaky
-        # task's first few trials say little, many trials that keep failing say enough to stop hoping
-        hopeful = max(_rate(cand), (cand.passes + HOPE * _rate(base)) / (cand.trials + HOPE))
-        safe = lambda b, c: shown(b, c, "safe", policy, levels)  # noqa: E731
-        extra = _cheapest(base, cand, safe, limit, base_limit, hopeful)
-        if extra is None:
-            priority = 2
-            why = f"cannot be shown safe within {limit} repeats a side; confirming a regression"
-            extra = _cheapest(base, cand, lambda b, c: shown(b, c, "regression", policy, levels), limit, base_limit)
-            if extra is None:
-                return None, f"cannot be shown safe or a regression within {limit} repeats a side"
-        return _request(task.id, 0 if protected else priority, base, cand, extra, limit, base_limit, why)
-    if judged.outcome != "fix" and cand.trials and _rate(cand) > _rate(base):
-        extra = _cheapest(base, cand, lambda b, c: shown(b, c, "fix", policy, levels), limit, base_limit)
-        if extra is None:
-            return None, "safe; better on the candidate, but not enough to confirm a fix within the limits"
-        return _request(task.id, 3, base, cand, extra, limit, base_limit, "safe; may be a fix")
+        rate = hardest_rate(pairs.base_passes, pairs.base_trials)
+        need = pairs_needed(rate, policy.min_effect, levels.safety)
+        drop = f"a drop up to {largest_drop(pairs, levels.safety):.2f} possible"
+        if pairs.n >= need.cap:
+            return None, (
+                f"not shown safe ({drop}) within {pairs.n} pairs, twice what a clean task at base rate {rate:.2f} "
+                f"needs 99 % of the time"
+            )
+        # sized by the rate seen so far: straight to the median where that is sharp (a task always passed or
+        # always failed), else at most half again, so a task settles with little spent past its crossing
+        seen = pairs_needed(pairs.base_passes / pairs.base_trials if pairs.base_trials else 0.5, policy.min_effect,
+                            levels.safety)  # fmt: skip
+        one_sided = _one_sided(pairs, policy, levels, base_len, cand_len, seen.median)
+        if one_sided is not None:
+            side, more = one_sided
+            totals = {side: (base_len if side == "base" else cand_len) + more}
+            why = f"not yet shown safe ({drop}); {side} trials alone may settle it: asking for {side} to {totals[side]}"
+            return Request(task.id, (0 if protected else 1, 0, more), totals, more, why), why
+        most = seen.median - pairs.n if seen.cap == seen.median else pairs.n // 2
+        step = min(max(MIN_STEP, seen.median - pairs.n, pairs.n // 4), max(MIN_STEP, most), need.cap - pairs.n)
+        looks_bad = pairs.down - pairs.up  # the worst-looking first: its confirmed regression settles everything
+        return _paired(task.id, (0 if protected else 1, -looks_bad, step), base_len, cand_len, step, drop)
+    # a clean flip (the base never passed, the candidate never failed) is confirmed in a few pairs, so the report
+    # can name it; a flaky task that came out ahead by chance is chased only while the policy still needs fixes
+    clean_flip = pairs.up and not pairs.base_passes and pairs.cand_passes == pairs.cand_trials
+    if (want_fixes or clean_flip) and judged.outcome != "fix" and pairs.up > pairs.down:
+        need = pairs_needed(0.5, policy.min_effect, levels.safety)
+        if pairs.n >= need.cap:
+            return None, "safe; better on the candidate, but not confirmed as a fix within its cap"
+        step = max(MIN_STEP, pairs.n // 2)
+        return _paired(task.id, (3, pairs.down - pairs.up, step), base_len, cand_len, step, "safe; may be a fix")
     return None, {"fix": "confirmed fix", "unchanged": "safe", "flaky": "safe (flaky on a side)"}.get(
         judged.outcome, "safe"
     )
 
 
-def _drop(base: TaskOutcome, cand: TaskOutcome, levels: Levels) -> str:
-    return f"{largest_drop(base, cand, levels.safety):.2f}"
-
-
-def _request(
-    task_id: str, priority: int, base: TaskOutcome, cand: TaskOutcome, extra: tuple[int, int], limit: int,
-    base_limit: int, why: str,
-) -> tuple[Request, str]:  # fmt: skip
-    totals = _totals(base, cand, extra, limit, base_limit)
-    cost = sum(totals[s] - o.trials for s, o in (("base", base), ("candidate", cand)) if s in totals)
-    why = f"{why}: {_spend(totals)}"
+def _paired(
+    task_id: str, priority: tuple[float, ...], base_len: int, cand_len: int, step: int, why: str
+) -> tuple[Request, str]:
+    """A step of `step` more pairs: both versions to the same repeat index (the base's history counts)."""
+    reach = min(base_len, cand_len) + step
+    totals = {side: reach for side, have in (("base", base_len), ("candidate", cand_len)) if reach > have}
+    cost = sum(n - (base_len if side == "base" else cand_len) for side, n in totals.items())
+    why = f"{why}: asking for " + " and ".join(f"{side} to {n}" for side, n in totals.items())
     return Request(task_id, priority, totals, cost, why), why
 
 
-def _spend(totals: dict[str, int]) -> str:
-    parts = [f"{side} to {n}" for side, n in totals.items()]
-    return "asking for " + " and ".join(parts) if parts else "nothing to ask for"
+def _one_sided(
+    pairs: Pairs, policy: GatePolicy, levels: Levels, base_len: int, cand_len: int, median: int
+) -> tuple[str, int] | None:
+    """A side whose trials alone would show the task safe soonest, and how many more it needs, when that is
+    cheaper than the pairs: while the base has only failed it, or the candidate only passed it."""
+    if pairs.up > pairs.down:  # it looks like a fix: pairs show it safe quickly and confirm the fix too
+        return None
+    reach = max(median, min(base_len, cand_len))  # what the paired route would cost to its median
+    paired_cost = max(0, reach - base_len) + max(0, reach - cand_len)
+    best: tuple[str, int] | None = None
+    for side, stable in (("base", not pairs.base_passes), ("candidate", pairs.cand_passes == pairs.cand_trials)):
+        if not stable:
+            continue
+        for more in range(1, 41):
+            grown = (
+                replace(pairs, base_trials=pairs.base_trials + more)
+                if side == "base"
+                else replace(pairs, cand_passes=pairs.cand_passes + more, cand_trials=pairs.cand_trials + more)
+            )
+            if routes(grown, policy.min_effect, levels.safety)[side] >= 0:
+                if more <= paired_cost and (best is None or more < best[1]):
+                    best = (side, more)
+                break
+    return best
 
 
 def _settled(judged: dict[str, TaskJudgement], policy: GatePolicy, protected: set[str]) -> bool:
@@ -169,41 +189,50 @@ def _settled(judged: dict[str, TaskJudgement], policy: GatePolicy, protected: se
     if len([t for t in regressions if t not in protected]) > policy.regression_budget:
         return True
     unsafe = [t for t, j in judged.items() if not j.safe]
+    return not unsafe and _enough_fixes(judged, policy)
+
+
+def _fixes_missing(judged: dict[str, TaskJudgement], policy: GatePolicy) -> int:
+    """How many more confirmed fixes the policy needs (given the confirmed regressions)."""
+    regressions = sum(1 for j in judged.values() if j.outcome == "regression")
     fixes = sum(1 for j in judged.values() if j.outcome == "fix")
-    enough = fixes >= policy.min_fixes and (not policy.require_more_fixes_than_regressions or fixes > len(regressions))
-    return not unsafe and enough
+    wanted = max(policy.min_fixes, regressions + 1 if policy.require_more_fixes_than_regressions and regressions else 0)
+    return max(0, wanted - fixes)
+
+
+def _enough_fixes(judged: dict[str, TaskJudgement], policy: GatePolicy) -> bool:
+    return _fixes_missing(judged, policy) == 0
 
 
 def _grant(
     requests: list[Request],
-    seen: dict[str, dict[str, TaskOutcome]],
+    lengths: dict[str, dict[str, int]],
     whys: dict[str, str],
     budget: int,
     spent: int,
     exhausted: bool,
 ) -> tuple[dict[str, dict[str, int]], int, bool]:
-    """Grant requests in priority order (cheapest first) while the budget lasts, the last one partly."""
+    """Grant requests in priority order while the budget lasts, the last one partly."""
     granted: dict[str, dict[str, int]] = {side: {} for side in SIDES}
-    for r in sorted(requests, key=lambda r: (r.priority, r.cost)):
+    for r in sorted(requests, key=lambda r: r.priority):
         totals = r.totals
         if spent + r.cost > budget:  # a part of it, when a part fits
-            current = {"base": seen["base"][r.task_id].trials, "candidate": seen["candidate"][r.task_id].trials}
             room = budget - spent
-            totals = {s: min(n, current[s] + room // len(r.totals)) for s, n in r.totals.items()}
-            totals = {s: n for s, n in totals.items() if n > current[s]}
+            totals = {s: min(n, lengths[s][r.task_id] + room // len(r.totals)) for s, n in r.totals.items()}
+            totals = {s: n for s, n in totals.items() if n > lengths[s][r.task_id]}
             exhausted = True
             if not totals:
-                whys[r.task_id] = whys[r.task_id].split(";")[0] + "; the extra-trial budget is spent"
+                whys[r.task_id] = whys[r.task_id].split(":")[0] + ": the extra-trial budget is spent"
                 continue
         for side, n in totals.items():
             granted[side][r.task_id] = n
-        spent += sum(n - (seen[s][r.task_id].trials) for s, n in totals.items())
+        spent += sum(n - lengths[s][r.task_id] for s, n in totals.items())
     return granted, spent, exhausted
 
 
 def _rows(
     tasks: list[Task],
-    seen: dict[str, dict[str, TaskOutcome]],
+    source: TrialSource,
     policy: GatePolicy,
     levels: Levels,
     protected: set[str],
@@ -211,10 +240,11 @@ def _rows(
     whys: dict[str, str],
 ) -> list[TaskRow]:
     """Every task's final row: both outcomes, its class, whether it is safe, its largest possible drop, and why."""
+    seen, seqs = source.outcomes(), source.sequences()
     rows = []
     for t in tasks:
-        j = judge_task(seen["base"][t.id], seen["candidate"][t.id], policy, levels)
-        base, cand, _ = usable(seen["base"][t.id], seen["candidate"][t.id])
+        ev = evidence_of(seen, seqs, t.id)
+        j = judge_task(ev, policy, levels)
         rows.append(
             TaskRow(
                 t.id,
@@ -222,7 +252,7 @@ def _rows(
                 seen["candidate"][t.id],
                 j.outcome,
                 j.safe,
-                round(largest_drop(base, cand, levels.safety), 3),
+                round(largest_drop(ev.pairs, levels.safety), 3),
                 t.id in protected,
                 t.id in aligned,
                 j.errors_counted,
@@ -287,26 +317,40 @@ def plan_and_judge(
     source.extend({side: {t.id: policy.repeats for t in tasks} for side in SIDES})
     spent, rounds, exhausted = 0, 1, False
     while True:
-        seen = source.outcomes()
-        judged = {t.id: judge_task(seen["base"][t.id], seen["candidate"][t.id], policy, levels) for t in tasks}
+        seen, seqs = source.outcomes(), source.sequences()
+        evidence = {t.id: evidence_of(seen, seqs, t.id) for t in tasks}
+        judged = {t.id: judge_task(evidence[t.id], policy, levels) for t in tasks}
+        want_fixes = not _enough_fixes(judged, policy)
         whys: dict[str, str] = {}
         requests = []
         for t in tasks:
-            request, whys[t.id] = _requests(
-                t, seen["base"][t.id], seen["candidate"][t.id], judged[t.id], policy, levels, t.id in protected
+            pair = (seqs["base"].get(t.id, ()), seqs["candidate"].get(t.id, ()))
+            request, whys[t.id] = _request(
+                t, evidence[t.id], pair, judged[t.id], policy, levels, t.id in protected, want_fixes
             )
             if request is not None:
                 requests.append(request)
-        if _settled(judged, policy, protected) or not requests:
-            if _settled(judged, policy, protected):
-                for r in requests:
-                    whys[r.task_id] = whys[r.task_id].split(";")[0] + "; no more trials: the decision is settled"
+        if _settled(judged, policy, protected):
+            for r in requests:
+                whys[r.task_id] = whys[r.task_id].split(":")[0] + ": no more trials, the decision is settled"
             break
-        granted, spent, exhausted = _grant(requests, seen, whys, budget, spent, exhausted)
+        if not requests:
+            break
+        lengths = {side: {t.id: len(seqs[side].get(t.id, ())) for t in tasks} for side in SIDES}
+        granted, spent, exhausted = _grant(requests, lengths, whys, budget, spent, exhausted)
         if not any(granted.values()):
             break
         source.extend(granted)
         rounds += 1
-    rows = _rows(tasks, source.outcomes(), policy, levels, protected, aligned, whys)
-    open_fixes = len({r.task_id for r in requests if r.priority == 3})  # asked for, never granted
+    rows = _rows(tasks, source, policy, levels, protected, aligned, whys)
+    # tasks that might still have become fixes: better on the candidate so far, not confirmed either way
+    open_fixes = (
+        0
+        if not want_fixes
+        else sum(
+            1
+            for t in tasks
+            if evidence[t.id].pairs.up > evidence[t.id].pairs.down and judged[t.id].outcome == "uncertain"
+        )
+    )
     return Planned(rows, spent, exhausted, open_fixes, rounds)

@@ -1,29 +1,39 @@
-"""The statistics of the flip-centered gate: one e-process per task and question, valid however trials are added.
+"""The statistics of the flip-centered gate: per task, e-processes on paired trials, valid however trials are added.
 
-For each task the gate asks up to three questions, each as a test whose evidence it can check after every
-trial without losing its error rate (it decides adaptively how many trials to run):
+Both versions run repeat i of a task with the same seed, so the gate compares them pair by pair: for every
+repeat index both versions have a judged trial of, D = (candidate passed) - (base passed) is -1 (the base
+passed, the candidate failed), 0 or +1. Pairs of different repeats are independent; the two trials of one pair
+may depend on each other in any way (a shared seed usually makes them agree). For each task the gate asks up to
+three questions, each a test of the mean of D whose evidence it can check after every trial:
 
-* **safe?** Could the candidate's pass rate q be lower than the base's p by `min_effect` or more? The null
-  hypothesis is q <= p - min_effect; the task is *safe* when it is rejected at `max_false_promote`.
-* **regression?** Is q below p at all? The null is q >= p; rejected at a Bonferroni share (over the split's
-  tasks) of half of `max_false_reject`, the task is a confirmed *regression*.
-* **fix?** Is q above p? The null is q <= p; rejected at `alpha`, a confirmed *fix*.
+* **safe?** Could the candidate's pass rate q be lower than the base's p by `min_effect` or more? The null is
+  E[D] = q - p <= -min_effect; the task is *safe* when it is rejected at `max_false_promote`.
+* **regression?** Is q below p at all? The null E[D] >= 0, rejected at a Bonferroni share (over the split's
+  tasks) of half of `max_false_reject`: a confirmed *regression*.
+* **fix?** Is q above p? The null E[D] <= 0, rejected at `alpha`: a confirmed *fix*.
 
-The evidence is a mixture likelihood ratio: the probability of both versions' trials averaged over a prior for
-each rate, divided by the highest probability any pair of rates in the null gives them. For any true pair in
-the null the first ratio over that pair's probability is a martingale that starts at 1, so by Ville's
-inequality it ever exceeds 1/a with probability at most a; dividing by the null's best instead only makes
-the evidence smaller. So the test holds at every moment at once: stopping a task early, or adding trials
-to the side where they help most, never inflates its error rate. (Robbins' mixture method, with the
-"universal" composite null of Wasserman, Ramdas and Balakrishnan.)
+The evidence against "E[D] <= m" is a betting e-process: a gambler who starts with 1 and stakes a share
+lambda of their wealth on each pair's D being above m ends with prod(1 + lambda (D_i - m)); under the null every
+bet loses on average, so the wealth is a nonnegative supermartingale for *every* joint law of the pairs with
+E[D] <= m, and by Ville's inequality it ever reaches 1/a with probability at most a. The gate averages the
+wealth over a prior on the stake (a mixture of such gamblers), so no stake is tuned on the data; because D
+takes three values the wealth depends only on the counts of -1, 0 and +1. Ville's bound covers the supremum
+over all pair counts at once, so however the planner chooses how far each task goes (and whatever else it
+looks at), a task is shown safe wrongly at most `max_false_promote` of the time. This is the "mixture
+betting" test of Waudby-Smith and Ramdas, for a variable with three values, where it is also the
+log-optimal (GROW) test against each fixed stake.
+
+Each version's trials alone carry evidence too: q <= p - min_effect needs p >= min_effect and q <= 1 -
+min_effect, so a task the base nearly always fails, or the candidate nearly always passes, is safe whatever
+the other version does. Those are the same test on one version's trials (the base's: D = -1 for a pass, 0 for a
+fail; the candidate's: D = -1 for a fail, 0 for a pass), and they need no pairs: the canonical version's long
+history makes its failing tasks free, and a task the candidate always passes needs no new base trials. The
+safety question combines the three with a Bonferroni split of its level (`SHARES`).
 
 A candidate is promoted only when every task is safe (or within the regression budget): to promote one whose
 task really dropped by `min_effect`, that task's test would have to err, which happens with probability at most
 `max_false_promote`, however many tasks the split has (an intersection-union test: each task at the full
-level). A candidate without any drop is rejected for a confirmed regression at most `max_false_reject / 2` of the
-time; what budget and chance leave unsettled is `undecided`, which the report counts apart.
-
-Every task is in exactly one class: `regression`, else `fix`, else `uncertain` (not shown safe), else
+level). Every task is in exactly one class: `regression`, else `fix`, else `uncertain` (not shown safe), else
 `flaky` (safe; a version passed it sometimes), `unchanged` (safe; both versions always passed, or always
 failed it) or `uncertain` again (safe, but one version always passed and the other always failed it, too
 few times to confirm a fix).
@@ -32,75 +42,91 @@ few times to confirm a fix).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from release_pipeline.models import Outcome, TaskOutcome
 
 if TYPE_CHECKING:
     from release_pipeline.policy import GatePolicy
 
-# The prior each rate is averaged over: most tasks of a suite pass or fail almost always, so most of its weight
-# sits near 1 and near 0; the rest is flat, for flaky tasks. Any prior keeps the tests valid; this one makes
-# them strong where tasks usually are.
-PRIOR = ((0.45, 1.0, 0.02), (0.25, 0.02, 1.0), (0.3, 1.0, 1.0))  # (weight, a, b) of Beta(a, b)
+# The prior over the stake, as a share u of the largest stake that cannot go broke: Beta(3, 1) on a grid of
+# 60 points. Weight near the largest stake makes a task both versions always pass (or always fail) safe in 8
+# pairs (the fixed-sample floor is 7); the rest keeps flaky tasks cheap (bench/gate_quality.py chose it
+# among Beta(1,1) to Beta(6,1) and a two-part mixture: within a pair of each other, this one best overall).
+GRID = 60
+_U = tuple((j + 0.5) / GRID for j in range(GRID))
+_W = tuple(u * u for u in _U)
+STAKES = tuple((u, math.log(w / sum(_W))) for u, w in zip(_U, _W, strict=True))
+# The one-sided tests only ever settle a version that always failed (or always passed) a task, so most of their
+# weight is on staking everything (u = 1: the wealth is then exactly 1 / P(all k trials so | the null's best));
+# the rest is the paired prior, for a version that does so nearly always.
+ALL_IN = 0.8
+ONE_SIDED = ((1.0, math.log(ALL_IN)), *((u, w + math.log(1 - ALL_IN)) for u, w in STAKES))
+# The safety level's split: to the paired test, and to each one-sided test (see the module's docstring).
+SHARES = {"paired": 0.5, "base": 0.25, "candidate": 0.25}
+
+Status = str | None  # `pass`, `fail`, `error`, or None for a repeat not run
+Sequences = dict[str, dict[str, tuple[Status, ...]]]  # side -> task id -> status by repeat index
 
 
-def _lbeta(a: float, b: float) -> float:
-    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+@lru_cache(maxsize=1 << 16)
+def log_wealth(down: int, same: int, up: int, mean: float, one_sided: bool = False) -> float:
+    """log of the mixture gambler's wealth against "E[D] <= mean" after these counts of D = -1, 0, +1.
 
-
-@lru_cache(maxsize=65536)
-def _log_marginal(passes: int, trials: int) -> float:
-    """log of the probability of these trials with the pass rate averaged over PRIOR."""
-    terms = [math.log(w) + _lbeta(a + passes, b + trials - passes) - _lbeta(a, b) for w, a, b in PRIOR]
+    The stake lambda = u / (1 + mean) is the largest that a D of -1 cannot make negative, times u; u follows
+    the paired prior, or the one-sided tests' (`one_sided`).
+    """
+    if down == same == up == 0:
+        return 0.0
+    terms = []
+    for u, log_w in ONE_SIDED if one_sided else STAKES:
+        if u >= 1.0 and down:
+            continue  # staked everything, and lost it
+        lam = u / (1.0 + mean)
+        t = log_w + (down * math.log1p(-u) if down else 0.0)
+        if same:
+            t += same * math.log1p(-lam * mean)
+        if up:
+            t += up * math.log1p(lam * (1.0 - mean))
+        terms.append(t)
     top = max(terms)
     return top + math.log(sum(math.exp(t - top) for t in terms))
 
 
-def _log_likelihood(rate: float, passes: int, trials: int) -> float:
-    fails = trials - passes
-    if rate <= 0.0:
-        return 0.0 if passes == 0 else -math.inf
-    if rate >= 1.0:
-        return 0.0 if fails == 0 else -math.inf
-    return passes * math.log(rate) + fails * math.log1p(-rate)
+@dataclass(frozen=True)
+class Pairs:
+    """A task's paired trials: repeats both versions have a judged trial of, by the sign of cand - base."""
 
+    down: int = 0  # the base passed, the candidate failed
+    same: int = 0
+    up: int = 0  # the base failed, the candidate passed
+    base_passes: int = 0  # over all the base's judged trials, paired or not (the base-only test)
+    base_trials: int = 0
+    cand_passes: int = 0  # over all the candidate's judged trials (the candidate-only test)
+    cand_trials: int = 0
 
-@lru_cache(maxsize=262144)
-def _log_best_null(kb: int, m: int, kc: int, n: int, shift: float, below: bool) -> float:
-    """log of the highest probability of the data among rate pairs with q <= p - shift (`below`) or q >= p + shift.
+    @property
+    def n(self) -> int:
+        return self.down + self.same + self.up
 
-    The likelihood is log-concave in (p, q), so its maximum over the half-plane is the free maximum when that
-    lies inside, else on the boundary line, found by a golden-section search along it.
-    """
-    p_hat, q_hat = (kb / m if m else 0.5), (kc / n if n else 0.5)
-    if (q_hat <= p_hat - shift) if below else (q_hat >= p_hat + shift):
-        return _log_likelihood(p_hat, kb, m) + _log_likelihood(q_hat, kc, n)
-    sign = -1.0 if below else 1.0
-    lo, hi = (shift, 1.0) if below else (0.0, 1.0 - shift)
-    if lo > hi:
-        return -math.inf
-
-    def along(p: float) -> float:
-        return _log_likelihood(p, kb, m) + _log_likelihood(min(1.0, max(0.0, p + sign * shift)), kc, n)
-
-    ratio = (math.sqrt(5) - 1) / 2
-    a, b = lo, hi
-    for _ in range(60):
-        c, d = b - ratio * (b - a), a + ratio * (b - a)
-        if along(c) < along(d):
-            a = c
-        else:
-            b = d
-    return max(along((a + b) / 2), along(lo), along(hi))
-
-
-def log_evidence(base: TaskOutcome, cand: TaskOutcome, *, shift: float, below: bool) -> float:
-    """log of the evidence against the null q <= p - shift (`below`) or q >= p + shift (not `below`)."""
-    mixture = _log_marginal(base.passes, base.trials) + _log_marginal(cand.passes, cand.trials)
-    return mixture - _log_best_null(base.passes, base.trials, cand.passes, cand.trials, shift, below)
+    @classmethod
+    def of(cls, base: Sequence[Status], cand: Sequence[Status], count_errors: bool = False) -> Pairs:
+        """Pair the two versions' trials by repeat index; with `count_errors`, a candidate `error` is a failure."""
+        down = same = up = 0
+        for b, c in zip(base, cand, strict=False):
+            if c == "error" and count_errors:
+                c = "fail"
+            if b not in ("pass", "fail") or c not in ("pass", "fail"):
+                continue
+            d = (c == "pass") - (b == "pass")
+            down, same, up = down + (d < 0), same + (d == 0), up + (d > 0)
+        judged = [b for b in base if b in ("pass", "fail")]
+        theirs = ["fail" if c == "error" and count_errors else c for c in cand]
+        theirs = [c for c in theirs if c in ("pass", "fail")]
+        return cls(down, same, up, judged.count("pass"), len(judged), theirs.count("pass"), len(theirs))
 
 
 @dataclass(frozen=True)
@@ -114,6 +140,45 @@ class Levels:
     @classmethod
     def of(cls, policy: GatePolicy, tasks: int) -> Levels:
         return cls(policy.max_false_promote, policy.max_false_reject / 2 / max(1, tasks), policy.alpha)
+
+
+def safety_margin(pairs: Pairs, drop: float, level: float) -> float:
+    """How far (in log) the evidence is past the bar for "no drop of `drop` or more" (>= 0: shown)."""
+    return max(routes(pairs, drop, level).values())
+
+
+def routes(pairs: Pairs, drop: float, level: float) -> dict[str, float]:
+    """The log margin of each of the safety question's three tests (paired, base only, candidate only)."""
+    drop = min(drop, 0.999)
+    base_fails, cand_fails = pairs.base_trials - pairs.base_passes, pairs.cand_trials - pairs.cand_passes
+    return {
+        "paired": log_wealth(pairs.down, pairs.same, pairs.up, -drop) + math.log(SHARES["paired"] * level),
+        "base": log_wealth(pairs.base_passes, base_fails, 0, -drop, True) + math.log(SHARES["base"] * level),
+        "candidate": log_wealth(cand_fails, pairs.cand_passes, 0, -drop, True)
+        + math.log(SHARES["candidate"] * level),
+    }
+
+
+def shown(pairs: Pairs, question: str, policy: GatePolicy, levels: Levels) -> bool:
+    """Whether the evidence answers `question` (`safe`, `regression`, `fix`) at its level."""
+    if question == "safe":
+        return safety_margin(pairs, policy.min_effect, levels.safety) >= 0
+    if question == "regression":
+        return log_wealth(pairs.up, pairs.same, pairs.down, 0.0) >= -math.log(levels.regression)
+    return log_wealth(pairs.down, pairs.same, pairs.up, 0.0) >= -math.log(levels.fix)
+
+
+def largest_drop(pairs: Pairs, level: float) -> float:
+    """The largest drop in pass rate the evidence does not rule out at `level` (what `safe` compares to min_effect)."""
+    if safety_margin(pairs, 1.0, level) < 0:
+        return 1.0
+    lo, hi = 0.0, 1.0  # not ruled out at lo, ruled out at hi
+    if safety_margin(pairs, 1e-9, level) >= 0:
+        return 0.0
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if safety_margin(pairs, mid, level) >= 0 else (mid, hi)
+    return hi
 
 
 def usable(base: TaskOutcome, cand: TaskOutcome) -> tuple[TaskOutcome, TaskOutcome, bool]:
@@ -130,28 +195,42 @@ def usable(base: TaskOutcome, cand: TaskOutcome) -> tuple[TaskOutcome, TaskOutco
     return base, cand, False
 
 
-def shown(base: TaskOutcome, cand: TaskOutcome, question: str, policy: GatePolicy, levels: Levels) -> bool:
-    """Whether the evidence answers `question` (`safe`, `regression`, `fix`) at its level."""
-    if question == "safe":
-        return log_evidence(base, cand, shift=policy.min_effect, below=True) >= -math.log(levels.safety)
-    if not (base.trials and cand.trials):
-        return False
-    if question == "regression":
-        return log_evidence(base, cand, shift=0.0, below=False) >= -math.log(levels.regression)
-    return log_evidence(base, cand, shift=0.0, below=True) >= -math.log(levels.fix)
+@dataclass(frozen=True)
+class TaskEvidence:
+    """One task's trials as the tests see them: both versions' counts (for the report) and the pairs."""
+
+    base: TaskOutcome
+    cand: TaskOutcome
+    pairs: Pairs
+    errors_counted: bool = False
+
+    @classmethod
+    def of(cls, base: TaskOutcome, cand: TaskOutcome, base_seq: Sequence[Status], cand_seq: Sequence[Status]):
+        """Counts and pairs, with the candidate's errors as failures where it errs more often than the base."""
+        b, c, counted = usable(base, cand)
+        return cls(b, c, Pairs.of(base_seq, cand_seq, counted), counted)
 
 
-def largest_drop(base: TaskOutcome, cand: TaskOutcome, level: float) -> float:
-    """The largest drop in pass rate the evidence does not rule out at `level` (what `safe` compares to min_effect)."""
-    if log_evidence(base, cand, shift=1.0, below=True) < -math.log(level):
-        return 1.0
-    lo, hi = 0.0, 1.0  # not ruled out at lo, ruled out at hi
-    if log_evidence(base, cand, shift=0.0, below=True) >= -math.log(level):
-        return 0.0
-    for _ in range(20):
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if log_evidence(base, cand, shift=mid, below=True) >= -math.log(level) else (mid, hi)
-    return hi
+def sequences_from(trials: Mapping[tuple[str, int], Any], limit: int | None = None) -> dict[str, tuple[Status, ...]]:
+    """Per task, the status of each repeat (None where a repeat is missing), from the effective trial of each."""
+    by_task: dict[str, list[Status]] = {}
+    for (task_id, repeat), trial in trials.items():
+        if limit is not None and repeat >= limit:
+            continue
+        seq = by_task.setdefault(task_id, [])
+        seq.extend([None] * (repeat + 1 - len(seq)))
+        seq[repeat] = trial.status
+    return {t: tuple(seq) for t, seq in by_task.items()}
+
+
+def evidence_of(outcomes: dict[str, dict[str, TaskOutcome]], sequences: Sequences, task_id: str) -> TaskEvidence:
+    """A task's evidence from a trial source's outcomes and sequences."""
+    return TaskEvidence.of(
+        outcomes["base"][task_id],
+        outcomes["candidate"][task_id],
+        sequences["base"].get(task_id, ()),
+        sequences["candidate"].get(task_id, ()),
+    )
 
 
 @dataclass(frozen=True)
@@ -163,14 +242,14 @@ class TaskJudgement:
     errors_counted: bool = False
 
 
-def judge_task(base: TaskOutcome, cand: TaskOutcome, policy: GatePolicy, levels: Levels) -> TaskJudgement:
-    """Classify one task from both versions' outcomes (see the module's docstring)."""
-    base, cand, counted = usable(base, cand)
-    safe = shown(base, cand, "safe", policy, levels)
+def judge_task(evidence: TaskEvidence, policy: GatePolicy, levels: Levels) -> TaskJudgement:
+    """Classify one task from its evidence (see the module's docstring)."""
+    base, cand, pairs = evidence.base, evidence.cand, evidence.pairs
+    safe = shown(pairs, "safe", policy, levels)
     outcome: Outcome
-    if shown(base, cand, "regression", policy, levels):
+    if shown(pairs, "regression", policy, levels):
         outcome = "regression"
-    elif shown(base, cand, "fix", policy, levels):
+    elif shown(pairs, "fix", policy, levels):
         outcome = "fix"
     elif not safe:
         outcome = "uncertain"
@@ -180,7 +259,7 @@ def judge_task(base: TaskOutcome, cand: TaskOutcome, policy: GatePolicy, levels:
         outcome = "unchanged"
     else:  # always failed on one side, always passed on the other, but not enough trials to confirm it
         outcome = "uncertain"
-    return TaskJudgement(outcome, safe, counted)
+    return TaskJudgement(outcome, safe, evidence.errors_counted)
 
 
 def _stable(outcome: TaskOutcome) -> bool:

@@ -11,7 +11,6 @@ from release_pipeline.cli.common import (
     AddressOpt,
     AgentOpt,
     BudgetOpt,
-    CandidateOpt,
     ExecutorOpt,
     JsonOpt,
     WorkspaceOpt,
@@ -28,7 +27,17 @@ from release_pipeline.cli.common import (
 
 
 def gate(
-    candidate: CandidateOpt,
+    candidate: Annotated[
+        str | None,
+        typer.Option("--candidate", "-c", help="v<N> of a recorded candidate, or a branch, commit or patch to record."),
+    ] = None,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Price the gate from the stored history (trials, dollars, affordable min_effect); run nothing.",
+        ),
+    ] = False,
     explain: Annotated[
         bool, typer.Option("--explain", help="Show every task: what was seen, what it shows, why trials were spent.")
     ] = False,
@@ -44,12 +53,24 @@ def gate(
     address: AddressOpt = None,
 ) -> None:
     """Run the flip-centered gate. Exit 0 accepted, 1 rejected, 3 undecided (budget or evidence), 2 bad input."""
-    from release_pipeline.reports import gate_junit, gate_markdown
-    from release_pipeline.stages.gate import gate_candidate
+    from release_pipeline.errors import UserError
+    from release_pipeline.reports import gate_junit, gate_markdown, plan_markdown
+    from release_pipeline.stages.gate import gate_candidate, plan_gate
 
     choose_executor(executor, address)
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
+    if plan:
+        priced = plan_gate(ws, cfg)
+        if json_output:
+            print_json(priced)
+        else:
+            print_markdown(plan_markdown(priced))
+        raise typer.Exit(0)
+    if candidate is None:
+        raise UserError(
+            "release gate needs --candidate REF, or --plan to price a gate without running it (see release gate --help)"
+        )
     version = candidate_version(ws, cfg, candidate)
     if rejected_before_running(ws, version):
         report = print_prerun_rejection(ws, version, json_output)
