@@ -40,10 +40,12 @@ class ReleaseGroup(TyperGroup):
 
     def invoke(self, ctx):
         from release_pipeline.errors import UserError
+        from release_pipeline.workers import kept_pools
 
         token = QUIET.set(False)  # `--quiet` holds for this invocation only
         try:
-            return super().invoke(ctx)
+            with kept_pools():  # sandboxed workers serve every run of the command, and stop with it
+                return super().invoke(ctx)
         except UserError as exc:
             say_error(exc, str(exc), 2, bool(ctx.meta.get("json")))
             raise typer.Exit(2) from None
