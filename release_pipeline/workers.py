@@ -543,13 +543,17 @@ class Worker:
             _live.discard(self)
             self.reaped.set()
 
-    def close(self) -> None:
-        """Stop it at once and clean up after it, outside any event loop (the end of a command)."""
+    def close(self, wait: bool = True) -> None:
+        """Stop it at once, outside any event loop (the end of a command), and clean up after it: now, or in a
+        thread of its own (`wait=False`: the process is killed now, its folders go a moment later)."""
         self.state = "dead"
         self.detach()
         kill_group(self.proc.pid)
         self.calls.clear()
-        self.reap()
+        if wait:
+            self.reap()
+        else:
+            threading.Thread(target=self.reap, name="worker-reaper", daemon=True).start()
 
 
 _live: weakref.WeakSet[Worker] = weakref.WeakSet()
@@ -733,11 +737,11 @@ class WorkerPool:
                 worker.detach()
         self.workers = [w for w in self.workers if w.state != "dead"]
 
-    def close(self) -> None:
-        """Stop every worker and clean up after them."""
+    def close(self, wait: bool = True) -> None:
+        """Stop every worker now, and clean up after them (`wait=False`: in threads of their own, removed by exit)."""
         workers, self.workers = self.workers, []
         for worker in workers:
-            worker.close()
+            worker.close(wait)
 
 
 _kept: ContextVar[dict[tuple, WorkerPool] | None] = ContextVar("kept_worker_pools", default=None)
@@ -757,7 +761,7 @@ def kept_pools() -> Iterator[None]:
     finally:
         _kept.reset(token)
         for pool in pools.values():
-            pool.close()
+            pool.close(wait=False)  # killed now; what is left to clean does not hold up the command
 
 
 def pool_for(entry: str, cwd: Path, limits: Limits, content: str) -> WorkerPool:

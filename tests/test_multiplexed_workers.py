@@ -139,7 +139,9 @@ def test_pools_serve_every_run_of_a_command_and_stop_with_it(tmp_path):
         gate = run_version(ws, agent, version, split="gate")
         started = set(workers._live)
         assert started
-    assert not set(workers._live) & started  # stopped with the scope, and cleaned up after
+    for worker in started:  # stopped with the scope, and cleaned up after
+        assert worker.state == "dead" and worker.reaped.wait(30) and worker.proc.returncode is not None
+        assert not worker.prepared.scratch.exists()
     tokens = {}
     for outcome in (dev, gate):
         db = sqlite3.connect(root / ".release" / "release.db")

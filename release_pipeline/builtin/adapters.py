@@ -87,7 +87,7 @@ class SandboxedCallableAgent:
         if self.pool.kept:
             self.pool.detach()
         else:
-            self.pool.close()
+            self.pool.close(wait=False)  # killed now; its folders are removed in the background
 
 
 class TrustedCallableAgent:
