@@ -289,17 +289,18 @@ class Worker:
         """Hand the calls that ended their outcomes; a limit any of them met spoils the worker for all."""
         hits = self.prepared.cgroup.hits()  # read once for the lot: a file in the cgroup
         over, self.hits = hits > self.hits, max(hits, self.hits)
-        shared_limit = ""
+        # every trial in the worker when it met the process ceiling may have been starved by it
+        shared_limit = f"process limit: more than {self.limits.processes} processes" if over else ""
         for call, message in ended:
             call.end()
             cpu = message.get("cpu")
             if isinstance(cpu, int | float):
                 self.cpu = max(self.cpu, float(cpu))
             if message["op"] == "cancelled" and message.get("stuck"):
-                self.spoil("it holds a thread it cannot stop (a plain function past its timeout)")
+                self.spoiled = self.spoiled or "it holds a thread it cannot stop (a plain function past its timeout)"
             if call.future.done():  # given up on (its time ran out, or the run ends)
                 continue
-            limit = f"process limit: more than {self.limits.processes} processes" if over else self._limit(message)
+            limit = shared_limit if over else self._limit(message)
             if limit:  # a limit the whole process shares: it may be anyone's doing
                 shared_limit = shared_limit or limit
                 call.future.set_exception(_Lost(SandboxViolation(limit), call.shared, self if call.shared else None))
@@ -311,7 +312,7 @@ class Worker:
             self.kill(SandboxViolation(f"a trial beside it ran into the sandbox's {shared_limit}"))
             return
         if self.cpu >= self.limits.cpu_s and not self.alone:
-            self.spoil(f"it used {self.cpu:g}s of CPU time, its share")
+            self.spoiled = self.spoiled or f"it used {self.cpu:g}s of CPU time, its share"
         self.retire_if_idle()
 
     def _limit(self, message: dict[str, Any]) -> str:
@@ -404,6 +405,8 @@ class Worker:
     async def call(self, task: Task, ctx: TrialContext) -> dict[str, Any]:
         """One trial's final message (`result` or `raised`); an abnormal end raises `_Lost`."""
         assert self.loop is not None
+        if self.state == "dead":  # cannot happen between a pool's choice and this call (no await); never hang on it
+            raise _Lost(AgentCrashed("the agent's process ended before the trial reached it"), shared=True)
         call = Call(next(self.ids), self.loop.create_future(), ctx)
         if self.calls:
             call.shared = True
@@ -441,12 +444,8 @@ class Worker:
 
     # ----- ending --------------------------------------------------------------------------------------------
 
-    def spoil(self, why: str) -> None:
-        """Take no new trial; the worker is killed once the ones it has are done."""
-        self.spoiled = self.spoiled or why
-        self.retire_if_idle()
-
     def retire_if_idle(self) -> None:
+        """Kill it once it has no trial left, if it may take no new one (`spoiled`, or processes left behind)."""
         if self.state == "dead" or self.calls or self.reserved:
             return
         if not self.spoiled and self.prepared.cgroup.processes() > self.processes:

@@ -150,3 +150,44 @@ def test_pools_serve_every_run_of_a_command_and_stop_with_it(tmp_path):
         tokens[outcome.run["id"]] = {json.loads(t)[0].get("token") for (t,) in rows if json.loads(t)} - {None}
     dev_tokens, gate_tokens = tokens.values()
     assert dev_tokens and dev_tokens & gate_tokens  # the second run found the first run's workers
+
+
+ASKING = """
+import asyncio, threading
+
+async def solve(x, ctx):
+    await asyncio.sleep(0.001 * (x % 7))  # the trials' calls interleave in their worker
+    if x % 5 == 0:  # a forbidden request, refused and swallowed: its trial fails for it, and no other
+        try:
+            await ctx.llm.complete(model="fake/agent", messages=[], params={"api_key": "k"})
+        except Exception:
+            pass
+    if x % 2:  # from a thread the agent starts itself: the proxy it got is bound to its own trial
+        box = []
+        thread = threading.Thread(target=lambda: box.append(ctx.llm.complete_sync(model="fake/agent", messages=[
+            {"role": "user", "content": f"echo {x}"}])))
+        thread.start()
+        await asyncio.to_thread(thread.join)
+        return box[0].content
+    reply = await ctx.llm.complete(model="fake/agent", messages=[{"role": "user", "content": f"echo {x}"}])
+    return reply.content
+"""
+
+
+def test_each_trial_s_llm_calls_are_its_own_in_a_shared_worker(tmp_path, fake_llm):
+    """Many trials share a worker: each LLM call is made for, answered to and charged to the trial that asked."""
+    from conftest import commit_all
+
+    fake_llm.default = lambda messages: messages[-1]["content"].removeprefix("echo ")
+    tasks = [{"id": f"t{i}", "input": i, "expected": str(i), "split": "gate"} for i in range(40)]
+    root = build_workspace(tmp_path / "ws", agent_files={"agent.py": ASKING}, tasks=tasks,
+                           run={"repeats": 1, "concurrency": 20}, init=False)  # fmt: skip
+    config = root / "release.yaml"
+    config.write_text(config.read_text() + "models: {agent: fake/agent}\n")
+    commit_all(root, "fake model")
+    Cli(root)("init")
+    assert Cli(root).json("run", "--split", "gate")["counts"] == {"pass": 32, "fail": 8, "error": 0}
+    rows = stored(root)
+    assert {t for t, row in rows.items() if row[0] == "fail"} == {f"t{i}" for i in range(0, 40, 5)}
+    assert {row[1] for row in rows.values() if row[0] == "fail"} == {"forbidden_request"}
+    assert sorted(r["messages"][-1]["content"] for r in fake_llm.requests) == sorted(f"echo {i}" for i in range(40))
