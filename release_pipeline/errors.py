@@ -4,6 +4,13 @@ Every error the CLI turns into a one-line message and exit code 2 derives from
 `UserError`; anything else is a bug and keeps its traceback.
 """
 
+from __future__ import annotations
+
+TYPE_CHECKING = False  # not `typing`'s: a sandboxed worker imports this module before it is ready
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from typing import Any
+
 
 class UserError(Exception):
     """Bad input or a state the user must change (exit code 2, one line, no traceback)."""
@@ -80,6 +87,16 @@ class AgentRaised(Exception):
     def __init__(self, message: str, where: str = ""):
         super().__init__(message)
         self.where = where
+
+
+class AttemptLost(Exception):
+    """A trial's attempt was lost to what ran beside it (a sandboxed worker it shared died, met a limit or got stuck):
+    its outcome says nothing about the agent. The run stage calls `rerun()` (the trial again, alone in a worker of its
+    own), its clock forgiven the time the lost attempt took."""
+
+    def __init__(self, why: str, rerun: Callable[[], Awaitable[Any]]):
+        super().__init__(why)
+        self.rerun = rerun
 
 
 class RequestRejected(InfrastructureError):

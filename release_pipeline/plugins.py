@@ -14,13 +14,15 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from release_pipeline import hookspecs
 from release_pipeline.errors import ConfigError, NotFoundError
-from release_pipeline.models import PluginInfo
+
+if TYPE_CHECKING:
+    from release_pipeline.models import PluginInfo
 
 BLOCK_ENV = "RELEASE_PIPELINE_BLOCK"
 TRACE_ENV = "RELEASE_PIPELINE_TRACE"
@@ -154,6 +156,8 @@ class Plugins:
 
     def describe(self) -> list[PluginInfo]:
         """What `release plugins` shows: each plugin, where it came from, its hooks and components."""
+        from release_pipeline.models import PluginInfo
+
         rows = []
         for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda p: p[0]):
             if plugin is None:
@@ -174,13 +178,16 @@ class Plugins:
         return rows
 
 
-def load_plugins(workspace: Path | None = None, required: tuple[str, ...] = ()) -> Plugins:
-    """Load every plugin source, apply the block list, and collect the registry."""
+def load_plugins(workspace: Path | None = None, required: tuple[str, ...] = (), builtin: bool = True) -> Plugins:
+    """Load every plugin source, apply the block list, and collect the registry.
+
+    `builtin=False` leaves out the built-in plugins (the CLI looks for plugin commands so, and none of them adds one:
+    importing them is most of the start-up time of `release --help` in a workspace)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     blocked = blocked_names()
     seen = set(BUILTIN_PLUGINS)
-    for module_name in BUILTIN_PLUGINS:
+    for module_name in BUILTIN_PLUGINS if builtin else ():
         if module_name not in blocked:
             pm.register(importlib.import_module(module_name), name=module_name)
     _load_entry_points(pm, blocked, seen)

@@ -45,6 +45,7 @@ from release_pipeline.errors import UserError
 OUTPUT_LIMIT = 4 * 1024 * 1024  # bytes of stdout kept from a one-shot run
 STDERR_LIMIT = 64 * 1024
 PIDS_CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+WORKER_CPU_SHARES = 2  # a long-lived worker's CPU ceiling, in calls' worth (`Limits.cpu_s`): per worker, not per call
 HOME = "/tmp/work"  # the sandboxed code's HOME, TMPDIR and working folder under bubblewrap
 
 # The environment a sandboxed process gets: these names from ours, nothing else (plus the manifest's `env`).
@@ -270,7 +271,7 @@ def _rmdir(path: Path) -> None:
         pass
 
 
-def _limits_preexec(limits: Limits, cgroup: PidsCgroup, cpu_hard: bool = True) -> Callable[[], None]:
+def _limits_preexec(limits: Limits, cgroup: PidsCgroup, cpu_s: int) -> Callable[[], None]:
     # RLIMIT_NPROC is per user, and the kernel exempts root from it: where we can make a cgroup, it holds
     # the ceiling instead.
     per_user = cgroup.path is None
@@ -279,8 +280,7 @@ def _limits_preexec(limits: Limits, cgroup: PidsCgroup, cpu_hard: bool = True) -
         os.setsid()
         cgroup.join()
         mb = 1024 * 1024
-        cpu_max = limits.cpu_s + 1 if cpu_hard else resource.RLIM_INFINITY
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, cpu_max))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))  # SIGXCPU, then SIGKILL a second later
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb, limits.file_size_mb * mb))
         if per_user:
@@ -332,8 +332,8 @@ class Sandbox:
         """Everything needed to start `argv` sandboxed: the wrapped command, its environment and limits.
 
         `files` are written into its HOME (read-only under bubblewrap); `cwd` is a folder it starts in,
-        visible read-only. A `long_lived` process (a worker serving many calls) gets no hard CPU ceiling:
-        it sets its own soft one per call.
+        visible read-only. A `long_lived` process (a worker serving many calls, several at once) has a CPU
+        ceiling of its own, `WORKER_CPU_SHARES` times a call's: the harness replaces it once it has used one.
         """
         limits = limits or self.limits
         scratch = Path(tempfile.mkdtemp(prefix="release-sandbox-"))
@@ -349,7 +349,7 @@ class Sandbox:
             argv,
             allowed_env(home, limits.env),
             str(cwd or scratch),
-            _limits_preexec(limits, cgroup, cpu_hard=not long_lived),
+            _limits_preexec(limits, cgroup, WORKER_CPU_SHARES * limits.cpu_s if long_lived else limits.cpu_s),
             cgroup,
             scratch,
             home,

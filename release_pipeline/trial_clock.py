@@ -39,6 +39,18 @@ class TrialClock:
         self._mark = 0.0
 
     @property
+    def expired(self) -> bool:
+        """Whether the trial's time has run out (its timeout fired)."""
+        return self._timeout is not None and self._timeout.expired()
+
+    def forgive(self) -> None:
+        """The agent's attempt was lost to the harness (a sandboxed worker it shared went down): the time it took is
+        credited as the harness's (up to the grace), so the next attempt, under a new `attach`, has the whole budget."""
+        self._settle()
+        self.credit = min(self.grace_s, self.credit + self.used)
+        self.used = 0.0
+
+    @property
     def overran(self) -> bool:
         """Whether the harness made the trial wait past its grace (its timeout is then the harness's fault)."""
         return self.credit >= self.grace_s

@@ -1,9 +1,9 @@
 """Built-in agent adapters: a Python callable, and a subprocess speaking JSON (any language).
 
 Both run the agent's code in the sandbox, out of the harness's process: a callable in a pool of
-sandboxed Python workers (`release_pipeline.workers`), a subprocess once per trial. Only an agent the
-workspace's own `release.yaml` marks `trusted: true` (never its manifest, which a candidate ships) runs
-in-process, with none of the sandbox's protections.
+sandboxed Python workers, several trials at once each (`release_pipeline.workers`), a subprocess
+once per trial. Only an agent the workspace's own `release.yaml` marks `trusted: true` (never its
+manifest, which a candidate ships) runs in-process, with none of the sandbox's protections.
 """
 
 from __future__ import annotations
@@ -55,13 +55,21 @@ class SandboxedCallableAgent:
     """Runs `entry: module:function` from the artifact folder in sandboxed worker processes.
 
     The function takes `(input)` or `(input, ctx)`, plain or `async def`; `ctx.llm` is a proxy whose
-    calls the harness makes (cached, recorded, with keys that never enter the sandbox).
+    calls the harness makes (cached, recorded, with keys that never enter the sandbox). Its workers are
+    the command's (`workers.kept_pools`): kept from run to run, and shared by the adapters of one version.
     """
 
     def __init__(self, artifact: Artifact):
-        from release_pipeline.workers import WorkerPool
+        from release_pipeline.workers import pool_for
 
-        self.pool = WorkerPool(_check_entry(artifact), artifact.path, agent_limits(artifact))
+        limits = agent_limits(artifact)
+        self.pool = pool_for(_check_entry(artifact), artifact.path, limits, artifact.content_hash)
+
+    def prestart(self, concurrency: int, early: bool = False) -> None:
+        """Start the workers `concurrency` trials need now, ahead of the first one (`early`, while a run is only
+        being planned: where the command keeps its pools, so the run finds them started)."""
+        if not early or self.pool.kept:
+            self.pool.plan(concurrency)
 
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
         from release_pipeline.workers import AgentLoadFailed
@@ -72,10 +80,14 @@ class SandboxedCallableAgent:
             raise AgentProtocolError(f"the agent failed to import: {exc}") from None
 
     async def aclose(self) -> None:
-        await self.pool.aclose()
+        """The run ends: a kept pool waits for the next run, any other is stopped."""
+        self.close()
 
     def close(self) -> None:
-        pass
+        if self.pool.kept:
+            self.pool.detach()
+        else:
+            self.pool.close(wait=False)  # killed now; its folders are removed in the background
 
 
 class TrustedCallableAgent:

@@ -1,34 +1,24 @@
-"""The `release` Typer app. Importing this module stays cheap: heavy imports live inside commands."""
+"""The `release` Typer app. Importing this module stays cheap: heavy imports live inside commands, and a command
+line that names a built-in command builds that command only (Typer reads every command's signature as it builds)."""
 
 from __future__ import annotations
 
-import json
+import importlib
 import os
 import sys
 import threading
+from collections.abc import Sequence
 
 import typer
 from typer.core import TyperGroup
 
-from release_pipeline.cli.commands import (
-    candidate,
-    critic,
-    diagnose,
-    diff,
-    doctor,
-    gate,
-    init,
-    log,
-    plugins,
-    promote,
-    report,
-    rollback,
-    run,
-    show,
-)
 from release_pipeline.cli.common import QUIET
 
-COMMANDS = (init, run, critic, diagnose, candidate, gate, promote, log, show, diff, report, rollback, doctor, plugins)
+# the built-in commands, in the order `--help` lists them; each is `release_pipeline.cli.commands.<name>`
+COMMANDS = (
+    "init", "run", "critic", "diagnose", "candidate", "gate", "promote", "log", "show", "diff", "report", "rollback",
+    "doctor", "plugins",
+)  # fmt: skip
 
 
 class ReleaseGroup(TyperGroup):
@@ -51,7 +41,9 @@ class ReleaseGroup(TyperGroup):
             QUIET.reset(token)
 
 
-def build_app() -> typer.Typer:
+def build_app(argv: Sequence[str] | None = None) -> typer.Typer:
+    """The app; given the command line, only the built-in command it names (all of them, and the plugins' commands,
+    for `--help`, an unknown name or no `argv`)."""
     app = typer.Typer(
         cls=ReleaseGroup,
         name="release",
@@ -59,12 +51,25 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,  # click's plain help: rich's panels cost more CPU than the rest of `--help` together
     )
     app.callback()(_options)
-    for module in COMMANDS:
-        module.register(app)
-    _add_plugin_commands(app)
+    named = _command_named(argv)
+    for name in (named,) if named else COMMANDS:
+        importlib.import_module(f"release_pipeline.cli.commands.{name}").register(app)
+    if not named:
+        _add_plugin_commands(app)
     return app
+
+
+def _command_named(argv: Sequence[str] | None) -> str | None:
+    """The built-in command a command line runs (None: help, a plugin's command, or a mistake to report)."""
+    for arg in argv or ():
+        if not arg.startswith("-"):  # the group's own options take no value
+            return arg if arg in COMMANDS else None
+        if arg in ("--help", "--version"):
+            return None
+    return None
 
 
 def _print_version(value: bool) -> None:
@@ -94,11 +99,16 @@ def _add_plugin_commands(app: typer.Typer) -> None:
     """Commands that plugins add; only looked for inside a workspace, so `release --help` stays fast elsewhere."""
     from release_pipeline.errors import UserError
     from release_pipeline.locations import find_root
+
+    try:
+        root = find_root()
+    except UserError:  # not in a workspace: only the built-in commands
+        return
     from release_pipeline.plugins import load_plugins
 
     try:
         # The config is not read here (validating it costs start-up time); commands check it themselves.
-        plugins = load_plugins(find_root())
+        plugins = load_plugins(root, builtin=False)  # no built-in plugin adds a command
     except UserError:  # the command itself will report a broken workspace
         return
     plugins.hook.release_register_commands(app=app)
@@ -116,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     if threading.current_thread() is threading.main_thread():  # SIGTERM unwinds like Ctrl-C: runs end interrupted
         signal.signal(signal.SIGTERM, _terminated)
     try:
-        code = build_app()(args=argv, standalone_mode=False)
+        code = build_app(sys.argv[1:] if argv is None else argv)(args=argv, standalone_mode=False)
     except KeyboardInterrupt:
         code = INTERRUPTED
     except Exception as exc:
@@ -175,6 +185,8 @@ def say_error(exc: BaseException, message: str, exit_code: int, as_json: bool) -
     if not as_json:
         typer.echo(f"error: {message}", err=True)
         return
+    import json
+
     from release_pipeline.models import ErrorReport
 
     kind, hint = error_kind(exc)

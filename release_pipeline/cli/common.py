@@ -7,12 +7,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from release_pipeline.models import Record, plain
 from release_pipeline.notices import QUIET, quiet, say  # noqa: F401 (the CLI's commands speak through these)
+
+if TYPE_CHECKING:
+    from release_pipeline.models import Record
 
 AgentOpt = Annotated[str | None, typer.Option("--agent", "-a", help="Agent name (default: the only one).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -50,6 +52,8 @@ def print_markdown(text: str) -> None:
 
 def print_json(data: Record | Sequence[Record]) -> None:
     """A record, or a list of them, in the JSON shape `docs/json.md` documents."""
+    from release_pipeline.models import plain
+
     typer.echo(json.dumps(plain(data), indent=2, default=str))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from release_pipeline import event_loop
 from release_pipeline.errors import InfrastructureError, RequestRejected
-from release_pipeline.llm.providers import litellm_module
+from release_pipeline.llm.providers import LOCAL_PROVIDER, litellm_module, local_completion
 from release_pipeline.trial_clock import current_trial, harness_time, note_provider_cut_short
 
 # Failures worth waiting out; anything else (bad request, auth, unknown model) will not improve with time.
@@ -27,7 +27,10 @@ RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 RETRYABLE = ("APIConnectionError", "Timeout", "RateLimitError", "InternalServerError", "ServiceUnavailableError")
 # Refusals of the request itself: the caller's fault (an agent's malformed or oversized call), not the provider's.
 REJECTED_STATUS = {400, 413, 422}
-REJECTED = ("BadRequestError", "ContextWindowExceededError", "ContentPolicyViolationError", "UnprocessableEntityError")
+REJECTED = (
+    "BadRequestError", "ContextWindowExceededError", "ContentPolicyViolationError", "UnprocessableEntityError",
+    "PromptTooLong",  # the local model's own: a prompt longer than its context window
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -98,16 +101,23 @@ def is_retryable(exc: BaseException) -> bool:
     return any(cls.__name__ in RETRYABLE for cls in type(exc).__mro__)
 
 
+def _arguments(raw: Any) -> dict[str, Any]:
+    try:
+        return json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+    except json.JSONDecodeError:
+        return {"_unparsed": raw}
+
+
 def _parse(response: Any) -> tuple[str, list[dict[str, Any]], int, int]:
+    if isinstance(response, tuple):  # a local model's own answer (`local_completion`): its calls as it made them
+        content, raw_calls, prompt, completion = response
+        named = [c["function"] for c in raw_calls]
+        calls = [{"name": f["name"], "arguments": _arguments(f.get("arguments"))} for f in named]
+        return content or "", calls, int(prompt), int(completion)
     message = response.choices[0].message
     calls = []
     for call in getattr(message, "tool_calls", None) or []:
-        raw = call.function.arguments
-        try:
-            arguments = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
-        except json.JSONDecodeError:
-            arguments = {"_unparsed": raw}
-        calls.append({"name": call.function.name, "arguments": arguments})
+        calls.append({"name": call.function.name, "arguments": _arguments(call.function.arguments)})
     usage = getattr(response, "usage", None)
     prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion = int(getattr(usage, "completion_tokens", 0) or 0)
@@ -115,6 +125,8 @@ def _parse(response: Any) -> tuple[str, list[dict[str, Any]], int, int]:
 
 
 def _cost(response: Any) -> float:
+    if isinstance(response, tuple):  # a local model: free
+        return 0.0
     try:
         return float(litellm_module().completion_cost(completion_response=response) or 0.0)
     except Exception:  # unknown price (local and custom models): free as far as we can tell
@@ -219,16 +231,21 @@ class LLMGateway:
         return event_loop.run(self.complete(**kwargs))
 
     async def _call_with_retries(self, model, messages, params, tools) -> tuple[Any, float]:
-        with harness_time():  # importing litellm (seconds on a busy machine) is not the trial's work
-            litellm = litellm_module()
+        local = model.startswith(f"{LOCAL_PROVIDER}/")  # served in-process, without litellm
+        if not local:
+            with harness_time():  # importing litellm (seconds on a busy machine) is not the trial's work
+                litellm = litellm_module()
         extra = {"tools": tools} if tools else {}
         for attempt in range(1, self.attempts + 1):
             start = time.perf_counter()
             try:
                 async with asyncio.timeout(self.call_timeout):  # a provider that never answers is down
-                    response = await litellm.acompletion(
-                        model=model, messages=messages, num_retries=0, **params, **extra
-                    )
+                    if local:
+                        response: Any = await local_completion(model, messages, {**params, **extra})
+                    else:
+                        response = await litellm.acompletion(
+                            model=model, messages=messages, num_retries=0, **params, **extra
+                        )
                 return response, (time.perf_counter() - start) * 1000
             except Exception as exc:
                 if isinstance(exc, TimeoutError):

@@ -377,6 +377,47 @@ def _serve(model: str, messages: list, params: dict[str, Any], stop: threading.E
     return _build_response(name, content, calls, prompt, completion)
 
 
+async def local_completion(model: str, messages: list, params: dict[str, Any]) -> tuple[str, list[dict], int, int]:
+    """One generation of a local model (`local/<name>` or `<name>`), without litellm: content, the model's raw tool
+    calls, prompt and completion tokens. A prompt longer than its window raises `PromptTooLong`.
+
+    The gateway calls this directly, so a run whose agents use only local models never imports litellm (seconds of
+    CPU before the first trial); litellm's `local/` route (below) calls it too."""
+    import asyncio
+
+    from release_pipeline.trial_clock import harness_time, own_work
+
+    name = model.split("/", 1)[-1]
+    if "max_tokens" not in params and "max_completion_tokens" in params:  # as litellm's route maps it
+        params = {**params, "max_tokens": params["max_completion_tokens"]}
+    loop = asyncio.get_running_loop()
+    started: asyncio.Future[None] = loop.create_future()
+    stop = threading.Event()
+
+    def mark_started() -> None:
+        if not started.done():
+            started.set_result(None)
+
+    def generate() -> Any:
+        with _generate:  # waits here, in a thread of our own, for the model
+            if stop.is_set():  # the caller gave up while it waited
+                return None
+            backend = local_backend(name)  # loading the model is the harness's time too
+            with contextlib.suppress(RuntimeError):  # the loop may have closed meanwhile
+                loop.call_soon_threadsafe(mark_started)
+            return backend.chat(messages, params, stop)
+
+    running = loop.run_in_executor(_waiters(), generate)
+    try:
+        with harness_time():  # waiting for the model is not the trial's own work
+            await asyncio.wait({started, running}, return_when=asyncio.FIRST_COMPLETED)
+        with own_work():  # its generation is, even while its other calls wait for the model
+            return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        stop.set()  # a waiting call never starts; a running one ends at its next token, freeing the model
+        raise
+
+
 def _make_provider_class() -> type:
     from litellm import CustomLLM
 
@@ -392,36 +433,13 @@ def _make_provider_class() -> type:
         async def acompletion(
             self, model: str, messages: list, *args: Any, optional_params: dict | None = None, **kwargs: Any
         ) -> Any:
-            import asyncio
+            import litellm
 
-            from release_pipeline.trial_clock import harness_time, own_work
-
-            loop = asyncio.get_running_loop()
-            started: asyncio.Future[None] = loop.create_future()
-            stop = threading.Event()
-
-            def mark_started() -> None:
-                if not started.done():
-                    started.set_result(None)
-
-            def generate() -> Any:
-                with _generate:  # waits here, in a thread of our own, for the model
-                    if stop.is_set():  # the caller gave up while it waited
-                        return None
-                    local_backend(model.split("/", 1)[-1])  # loading the model is the harness's time too
-                    with contextlib.suppress(RuntimeError):  # the loop may have closed meanwhile
-                        loop.call_soon_threadsafe(mark_started)
-                    return _serve(model, messages, dict(optional_params or {}), stop)
-
-            running = loop.run_in_executor(_waiters(), generate)
             try:
-                with harness_time():  # waiting for the model is not the trial's own work
-                    await asyncio.wait({started, running}, return_when=asyncio.FIRST_COMPLETED)
-                with own_work():  # its generation is, even while its other calls wait for the model
-                    return await asyncio.shield(running)
-            except asyncio.CancelledError:
-                stop.set()  # a waiting call never starts; a running one ends at its next token, freeing the model
-                raise
+                answer = await local_completion(model, messages, dict(optional_params or {}))
+            except PromptTooLong as exc:
+                raise litellm.ContextWindowExceededError(str(exc), model=model, llm_provider=LOCAL_PROVIDER) from None
+            return _build_response(model.split("/", 1)[-1], *answer)
 
     return _Local
 

@@ -46,8 +46,10 @@ class Estimate:
 
 
 def price(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    from release_pipeline.llm.providers import litellm_module
+    from release_pipeline.llm.providers import LOCAL_PROVIDER, litellm_module
 
+    if model.startswith(f"{LOCAL_PROVIDER}/"):  # free, and not worth importing litellm to be told so
+        return 0.0
     try:
         prompt, completion = litellm_module().cost_per_token(
             model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens

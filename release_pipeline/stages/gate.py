@@ -303,7 +303,10 @@ def gate_candidate(
             say(f"gate: {note}")
             setup.notes.append(f"priced before running: {note}")
     calls_before = setup.ws.llm.calls
-    source, planned, passing = gather_trials(setup, sides, copies, budget)
+    from release_pipeline.workers import kept_pools
+
+    with kept_pools():  # each side's sandboxed workers serve every round, and stop with the gate
+        source, planned, passing = gather_trials(setup, sides, copies, budget)
     evidence = gate_evidence(setup, sides, planned, passing)
     try:
         found = setup.ws.plugins.hook.release_gate_checks(evidence=evidence, policy=setup.policy)

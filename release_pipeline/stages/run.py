@@ -13,10 +13,11 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from release_pipeline.errors import (
     AgentCrashed,
     AgentProtocolError,
     AgentRaised,
+    AttemptLost,
     ConfigError,
     ConflictError,
     InfrastructureError,
@@ -276,12 +278,8 @@ class TrialRunner:
     ) -> AgentResult | TrialRecord:
         """The adapter's answer, or the trial ended with the reason (the clock already set for the trial)."""
         try:
-            async with asyncio.timeout(None) as timeout:
-                clock.attach(timeout)
-                ctx = TrialContext(
-                    task.id, trial.repeat, trial.seed, self.params, llm, self.models, attempt=trial.attempt
-                )
-                result = await self.adapter.run(task, ctx)
+            ctx = TrialContext(task.id, trial.repeat, trial.seed, self.params, llm, self.models, attempt=trial.attempt)
+            result = await self._attempts(task, ctx, clock)
         except TimeoutError:
             if clock.overran:  # the harness kept it waiting past its grace: load, not the agent's failure
                 trial.status = "error"
@@ -314,6 +312,22 @@ class TrialRunner:
                 trial, start, "agent_exception", error, [{"type": "exception", "error": error, "where": _where(exc)}]
             )
         return result
+
+    async def _attempts(self, task: Task, ctx: TrialContext, clock: TrialClock) -> AgentResult:
+        """The agent's answer under the trial's clock. An attempt lost to what ran beside it (`AttemptLost`: a worker
+        it shared went down) is forgiven, and the trial runs again alone, with its whole budget; that one stands."""
+        attempt: Callable[[], Awaitable[AgentResult]] = partial(self.adapter.run, task, ctx)
+        for lost in (False, True):
+            try:
+                async with asyncio.timeout(None) as timeout:
+                    clock.attach(timeout)
+                    return await attempt()
+            except AttemptLost as exc:
+                if lost:
+                    raise InfrastructureError(f"a trial run alone was lost: {exc}") from None
+                clock.forgive()
+                attempt = exc.rerun
+        raise AssertionError("unreachable")
 
     async def _verify(self, task: Task, trial: TrialRecord) -> TrialRecord:
         """The verdict on the recorded output; a verifier that breaks makes the trial an `error`."""
@@ -429,6 +443,9 @@ def execute_jobs(
         return 0
     verifiers.check(j.task for j in jobs)
     runner = TrialRunner(artifact, plugins, verifiers, run_id, settings)
+    prestart = getattr(runner.adapter, "prestart", None)
+    if prestart is not None:  # sandboxed workers start now, while the run is set up
+        prestart(min(settings.concurrency, len(jobs)))
     try:
         with _stdout_kept_clean():
             return event_loop.run(_execute(jobs, runner, plugins, store, settings))
@@ -524,6 +541,9 @@ def preflight(
     """
     ws.verifiers.check(j.task for j in jobs)
     adapter = ws.plugins.registry.get("adapter", artifact.manifest.adapter)(artifact)
+    prestart = getattr(adapter, "prestart", None)
+    if prestart is not None and jobs:  # where pools are kept, its workers start while the run is planned
+        prestart(min(ws.config.run.concurrency, len(jobs)), early=True)
     try:
         for model in getattr(adapter, "models", lambda _: [])(ws.config.models):
             check_model(model)
@@ -624,6 +644,24 @@ def run_version(
     returned as it is instead of running again. With a `budget`, a run whose
     estimated cost exceeds what is left of it is refused before anything runs.
     """
+    from release_pipeline.workers import kept_pools
+
+    with kept_pools():  # the workers started for its preflight are the run's
+        return _run_version(ws, agent, version, split, repeats, purpose, fresh, reuse, progress, budget)
+
+
+def _run_version(
+    ws: Workspace,
+    agent: AgentConfig,
+    version: VersionInfo,
+    split: str,
+    repeats: int | None,
+    purpose: str,
+    fresh: bool,
+    reuse: bool,
+    progress: ProgressFactory | None,
+    budget: Budget | None,
+) -> RunOutcome:
     cfg = ws.config.run
     repeats = repeats or cfg.repeats
     tasks = ws.suite(agent).split(split)

@@ -48,15 +48,18 @@ def candidate(
     if source is not None:
         record = create_candidate(ws, cfg, source, intent=intent).record
     else:
-        step = propose(
-            ws,
-            cfg,
-            strategy=strategy,
-            options=parse_options(option),
-            progress=progress_for(json_output),
-            say=say,
-            budget=make_budget(ws, budget),
-        )
+        from release_pipeline.workers import kept_pools
+
+        with kept_pools():  # its dev runs share the version's sandboxed workers
+            step = propose(
+                ws,
+                cfg,
+                strategy=strategy,
+                options=parse_options(option),
+                progress=progress_for(json_output),
+                say=say,
+                budget=make_budget(ws, budget),
+            )
         if step.candidate is None:
             raise UserError(step.stopped)
         _, changed = ws.store.version_diff(cfg.name, step.candidate.number)

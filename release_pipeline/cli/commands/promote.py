@@ -46,14 +46,17 @@ def promote(
     address: AddressOpt = None,
 ) -> None:
     """Promote a candidate (gating it first when it has no report against the head), or iterate the pipeline."""
+    from release_pipeline.workers import kept_pools
+
     choose_executor(executor, address)
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)
     limit = make_budget(ws, budget)
-    if candidate is not None:
-        _promote_one(ws, cfg, candidate, reason, json_output, limit)
-    else:
-        _iterate(ws, cfg, iterations, json_output, limit, strategy, parse_options(option))
+    with kept_pools():  # a version's sandboxed workers serve each of its runs and gates here, then stop
+        if candidate is not None:
+            _promote_one(ws, cfg, candidate, reason, json_output, limit)
+        else:
+            _iterate(ws, cfg, iterations, json_output, limit, strategy, parse_options(option))
 
 
 def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool, budget) -> None:
