@@ -34,8 +34,14 @@ def clean_floor(history: dict[str, int], policy: GatePolicy) -> int:
     random_tasks = sum(1 for x in base if base[x] not in (0.0, 1.0) or cand[x] not in (0.0, 1.0))
     want = round(0.9 ** (1 / random_tasks), 4)
     return sum(
-        floor(base[x], cand[x], history.get(f"t{x:02d}", 0), policy.min_effect, policy.max_false_promote,
-              want if base[x] not in (0.0, 1.0) or cand[x] not in (0.0, 1.0) else 0.99)  # fmt: skip
+        floor(
+            base[x],
+            cand[x],
+            history.get(f"t{x:02d}", 0),
+            policy.min_effect,
+            policy.max_false_promote,
+            want if base[x] not in (0.0, 1.0) or cand[x] not in (0.0, 1.0) else 0.99,
+        )  # fmt: skip
         for x in base
     )
 

@@ -362,14 +362,20 @@ def compare(args: argparse.Namespace, policy: GatePolicy) -> None:
             b, c = base[i], cand[i]
             stops[names[0]].append(_first(lambda n, b=b, c=c: _ours(b, c, n, history, d, level), horizon))
             stops[names[1]].append(
-                _first(lambda n, b=b, c=c: old(int(b[: max(history, n)].sum()), max(history, n), int(c[:n].sum()), n,
-                                                d, level), horizon)  # fmt: skip
+                _first(
+                    lambda n, b=b, c=c: old(
+                        int(b[: max(history, n)].sum()), max(history, n), int(c[:n].sum()), n, d, level
+                    ),
+                    horizon,
+                )  # fmt: skip
             )
             diff = c - b
             if BettingTest is not None:
-                log_e = BettingTest(m0=-d, bounds=(-1.0, 1.0), alternative="greater", alpha=level).fit(
-                    diff.astype(float)
-                ).log_e_values_
+                log_e = (
+                    BettingTest(m0=-d, bounds=(-1.0, 1.0), alternative="greater", alpha=level)
+                    .fit(diff.astype(float))
+                    .log_e_values_
+                )
                 hits = np.nonzero(log_e >= -math.log(level))[0]
                 stops[names[2]].append(int(hits[0]) + 1 if hits.size else horizon + 1)
             if SequentialTesting is not None and i < args.paths // 10:

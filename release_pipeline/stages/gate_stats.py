@@ -154,8 +154,7 @@ def routes(pairs: Pairs, drop: float, level: float) -> dict[str, float]:
     return {
         "paired": log_wealth(pairs.down, pairs.same, pairs.up, -drop) + math.log(SHARES["paired"] * level),
         "base": log_wealth(pairs.base_passes, base_fails, 0, -drop, True) + math.log(SHARES["base"] * level),
-        "candidate": log_wealth(cand_fails, pairs.cand_passes, 0, -drop, True)
-        + math.log(SHARES["candidate"] * level),
+        "candidate": log_wealth(cand_fails, pairs.cand_passes, 0, -drop, True) + math.log(SHARES["candidate"] * level),
     }
 
 
