@@ -1,0 +1,154 @@
+"""Tool-calling and code agents on real benchmarks: local tool calls, dev references, fewshot demonstrations in
+the model's own form, fine-tuning on structured answers, editable weights, and the strategy portfolio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Cli, prompt_workspace
+
+from release_pipeline.llm import providers
+from release_pipeline.llm.tool_format import parse_answer, render_calls, render_chat
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
+
+
+class ScriptedBackend:
+    """A local model that answers from a script and keeps the plain chats it was given."""
+
+    def __init__(self, *answers: str):
+        self.answers = list(answers)
+        self.chats: list[list[dict[str, str]]] = []
+        self.params: list[dict[str, Any]] = []
+
+    def chat(self, messages, params, stop=None):
+        self.chats.append(messages)
+        self.params.append(params)
+        return self.answers.pop(0), [], 10, 5
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    """`local/scripted` served by a ScriptedBackend (queue its answers with `.answers`)."""
+    backend = ScriptedBackend()
+    monkeypatch.setitem(providers._backends, "scripted", backend)
+    real = providers.weights_path
+    monkeypatch.setattr(providers, "weights_path", lambda name: Path(__file__) if name == "scripted" else real(name))
+    return backend
+
+
+def complete(model: str, messages: list, params: dict) -> tuple:
+    return asyncio.run(providers.local_completion(model, messages, params))
+
+
+# ----- 1. local tool calls ------------------------------------------------------------------------------
+
+
+def test_the_local_model_gets_the_tools_in_its_own_format_and_its_calls_come_back_as_tool_calls(scripted):
+    scripted.answers = ['<tool_call>[{"name": "get_weather", "arguments": {"city": "Paris"}}]</tool_call>']
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Paris?"}]
+    content, calls, _, _ = complete("local/scripted", chat, {"tools": [WEATHER, TIME], "max_tokens": 64})
+    assert content == ""
+    assert [c["function"]["name"] for c in calls] == ["get_weather"]
+    assert json.loads(calls[0]["function"]["arguments"]) == {"city": "Paris"}
+    system = scripted.chats[0][0]
+    assert system["role"] == "system" and system["content"].startswith("Be brief.")
+    assert all(part in system["content"] for part in ("<tools>", '"get_weather"', "<tool_call>"))
+    assert "tools" not in scripted.params[0] and scripted.params[0]["max_tokens"] == 64
+
+
+def test_tool_choice_is_honoured(scripted):
+    scripted.answers = ['<tool_call>[{"name": "get_time", "arguments": {}}]</tool_call>'] * 3
+    chat = [{"role": "user", "content": "Hi"}]
+    _, calls, _, _ = complete("local/scripted", chat, {"tools": [WEATHER], "tool_choice": "none"})
+    assert calls == [] and "<tools>" not in json.dumps(scripted.chats[-1])  # none: no tools offered, none parsed
+    complete("local/scripted", chat, {"tools": [WEATHER, TIME], "tool_choice": "required"})
+    assert "MUST call at least one function" in scripted.chats[-1][0]["content"]
+    named = {"type": "function", "function": {"name": "get_time"}}
+    complete("local/scripted", chat, {"tools": [WEATHER, TIME], "tool_choice": named})
+    system = scripted.chats[-1][0]["content"]
+    assert '"get_time"' in system and '"get_weather"' not in system and "MUST call" in system
+
+
+ROME = '{"city": "Rome"}'
+
+
+def test_earlier_calls_in_the_chat_are_shown_in_the_call_format():
+    chat = [
+        {"role": "user", "content": "Weather in Rome?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "d0", "type": "function", "function": {"name": "get_weather", "arguments": ROME}}],
+        },
+        {"role": "tool", "tool_call_id": "d0", "content": ""},  # a demonstration's empty result: left out
+        {"role": "user", "content": "And Oslo?"},
+    ]
+    plain = render_chat(chat, [WEATHER])
+    assert [m["role"] for m in plain] == ["system", "user", "assistant", "user"]
+    assert plain[2]["content"] == '<tool_call>[{"name": "get_weather", "arguments": {"city": "Rome"}}]</tool_call>'
+    call = {"name": "f", "arguments": {"x": 1}}
+    assert render_calls([call]) == f"<tool_call>[{json.dumps(call)}]</tool_call>"
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "content"),
+    [
+        ('<tool_call>[{"name": "a", "arguments": {}}, {"name": "b", "arguments": {}}]</tool_call>', ["a", "b"], ""),
+        ('Sure.\n<tool_call>{"name": "a", "arguments": {}}</tool_call>', ["a"], "Sure."),
+        ('<tool_call>[{"name": "a", "arguments": {"x": 1}}]', ["a"], ""),  # out of tokens before the closing tag
+        ('[{"name": "a", "arguments": {}}]', ["a"], ""),  # bare JSON calls
+        ("<tool_call>[]</tool_call>", [], ""),  # no call, as the format says
+        ("No function fits.", [], "No function fits."),
+        ('<tool_call>[{"name": "a", "argu', [], '<tool_call>[{"name": "a", "argu'),  # broken: kept as text
+    ],
+)
+def test_the_models_answer_is_parsed_into_calls(text, names, content):
+    got_content, calls = parse_answer(text)
+    assert [c["function"]["name"] for c in calls] == names and got_content == content
+    assert all(c["type"] == "function" and isinstance(c["function"]["arguments"], str) for c in calls)
+
+
+def test_a_prompt_agent_on_the_local_model_answers_a_bfcl_task_with_calls(tmp_path, scripted):
+    """Through the public surface: `release run` of a prompt agent whose tasks bring their functions."""
+    scripted.answers = ['<tool_call>[{"name": "math_factorial", "arguments": {"number": 5}}]</tool_call>']
+    root = bfcl_workspace(tmp_path / "ws", model="local/scripted")
+    run = Cli(root).json("run", "--split", "gate", "-k", "1")
+    assert run["counts"]["pass"] == 1, run
+    system = scripted.chats[0][0]["content"]
+    assert '"math_factorial"' in system  # the task's function, offered under a tool-safe name
+
+
+def bfcl_workspace(root: Path, *, model: str, tasks: list[dict] | None = None, **kwargs: Any) -> Path:
+    """A prompt agent on a small BFCL-shaped YAML suite with the bfcl verifier."""
+    fn = {
+        "name": "math.factorial",
+        "description": "Factorial of a number.",
+        "parameters": {"type": "dict", "properties": {"number": {"type": "integer"}}, "required": ["number"]},
+    }
+    tasks = tasks or [
+        {
+            "id": "fact-5",
+            "input": {"question": [{"role": "user", "content": "Factorial of 5?"}], "functions": [fn]},
+            "expected": [{"math.factorial": {"number": [5]}}],
+            "split": "gate",
+            "metadata": {"category": "simple"},
+        }
+    ]
+    tasks = [{**t, "verifier": {"type": "bfcl"}} for t in tasks]
+    return prompt_workspace(root, tasks, model=model, params={"temperature": 0, "max_tokens": 64}, **kwargs)
