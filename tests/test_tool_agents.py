@@ -152,3 +152,36 @@ def bfcl_workspace(root: Path, *, model: str, tasks: list[dict] | None = None, *
     ]
     tasks = [{**t, "verifier": {"type": "bfcl"}} for t in tasks]
     return prompt_workspace(root, tasks, model=model, params={"temperature": 0, "max_tokens": 64}, **kwargs)
+
+
+# ----- 2. benchmark dev references ----------------------------------------------------------------------
+
+
+def test_bfcl_dev_entries_carry_a_reference_answer_that_passes_and_other_splits_none():
+    from release_pipeline.benchmarks import bfcl
+
+    suite = bfcl.load("simple,multiple,parallel,parallel_multiple,live_simple,irrelevance@40", Path("."))
+    verify = bfcl.bfcl({}, Path("."))
+    dev = suite.split("dev")
+    assert len(dev) == 6 * 16
+    for task in dev:
+        reference = task.metadata["reference"]
+        assert verify(task, reference).passed, (task.id, reference)
+        assert reference == [] if task.metadata["category"] == "irrelevance" else reference
+    assert not any("reference" in t.metadata for t in suite.tasks if t.split != "dev")
+
+
+def test_humaneval_dev_problems_carry_their_canonical_solution_and_other_splits_none():
+    from conftest import require_isolation
+
+    from release_pipeline.benchmarks import humaneval
+
+    require_isolation()
+    suite = humaneval.load("10", Path("."))
+    verify = humaneval.humaneval({}, Path("."))
+    dev = suite.split("dev")
+    assert [t.id for t in dev] == ["HumanEval/0", "HumanEval/2", "HumanEval/5", "HumanEval/7"]
+    for task in dev[:2]:
+        assert task.metadata["reference"].startswith(task.input)  # the whole function, as code
+        assert verify(task, task.metadata["reference"]).passed
+    assert not any("reference" in t.metadata for t in suite.tasks if t.split != "dev")

@@ -23,7 +23,11 @@ if TYPE_CHECKING:
 
 
 def dev_examples(ws: Workspace, agent: AgentConfig, run_id: int) -> tuple[dict[str, Any], ...]:
-    """The dev tasks of a run as a strategy may use them: input, expected answer, tags, and how the agent did."""
+    """The dev tasks of a run as a strategy may use them: input, expected answer, the suite's reference answer
+    where it has one (a benchmark's ground truth as an answer, see `benchmarks.REFERENCE`), tags, and how the agent
+    did. Only dev tasks: gate and holdout tasks never reach a strategy."""
+    from release_pipeline.benchmarks import REFERENCE
+
     by_task: dict[str, list] = {}
     for (task_id, _), trial in sorted(effective(ws.store.trials(run_id, with_trace=False)).items()):
         if trial.status != "error":
@@ -37,6 +41,7 @@ def dev_examples(ws: Workspace, agent: AgentConfig, run_id: int) -> tuple[dict[s
                 "task_id": task.id,
                 "input": task.input,
                 "expected": task.expected,
+                "reference": task.metadata.get(REFERENCE),
                 "tags": list(task.tags),
                 "passed": passed,
                 "passes": sum(1 for t in mine if t.status == "pass"),
