@@ -31,8 +31,8 @@ from typing import Any
 
 from release_pipeline.benchmarks import package_dir, split_for
 from release_pipeline.errors import ConfigError
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import Suite, Task, Verdict
+from release_pipeline.plugins.hookspecs import hookimpl
 
 CATEGORIES = {
     "simple": "simple_python",
