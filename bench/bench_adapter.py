@@ -31,11 +31,11 @@ sys.path.insert(0, str(HERE))
 
 from finetune import prompts  # noqa: E402
 
-from release_pipeline.blobs import BlobStore  # noqa: E402
 from release_pipeline.finetune import train as T  # noqa: E402
 from release_pipeline.finetune.checkpoint import base_checkpoint  # noqa: E402
 from release_pipeline.finetune.gguf_lora import convert  # noqa: E402
 from release_pipeline.llm.providers import _LlamaCpp, _Transformers, weights_path  # noqa: E402
+from release_pipeline.store.blobs import BlobStore  # noqa: E402
 
 
 def questions() -> list[list[dict[str, str]]]:

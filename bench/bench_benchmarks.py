@@ -64,7 +64,7 @@ def bfcl() -> tuple[float, int, int]:
 
 
 def main() -> None:
-    from release_pipeline.sandbox import Sandbox
+    from release_pipeline.sandbox.isolation import Sandbox
 
     wall, passed, total = humaneval()
     print(

@@ -186,8 +186,8 @@ PROTOTYPE = (  # the least a worker must do before its first call: Python, an as
 def worker_starts(rounds: int) -> list[str]:
     """Seconds from start to ready: our sandboxed worker beside bare Python in the same bubblewrap view (started the
     same way, with the same limits, one after the other in each round), medians over `rounds`."""
-    from release_pipeline.sandbox import Limits, Sandbox, interpreter
-    from release_pipeline.workers import WorkerPool
+    from release_pipeline.sandbox.isolation import Limits, Sandbox, interpreter
+    from release_pipeline.sandbox.workers import WorkerPool
 
     folder = WORK / "start-agent"
     folder.mkdir(parents=True, exist_ok=True)

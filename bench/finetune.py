@@ -53,8 +53,8 @@ def reward(completions: list[Any], task_id: list[str], **_: Any) -> list[float]:
 def checkpoint(args: argparse.Namespace, out: Path) -> Path:
     """SmolLM2's fp32 checkpoint from the blob store, or a random llama of about `--random` parameters."""
     if not args.random:
-        from release_pipeline.blobs import BlobStore
         from release_pipeline.finetune.checkpoint import base_checkpoint
+        from release_pipeline.store.blobs import BlobStore
 
         return base_checkpoint(BlobStore(Path(args.blobs)), "local/smollm2")[1]
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig

@@ -26,7 +26,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from gate_floor import floor  # noqa: E402
 from test_gate_cli_rates import base_rates, candidate_rates, gate_once, workspace  # noqa: E402
 
-from release_pipeline.policy import GatePolicy  # noqa: E402
+from release_pipeline.config.policy import GatePolicy  # noqa: E402
 
 
 def clean_floor(history: dict[str, int], policy: GatePolicy) -> int:

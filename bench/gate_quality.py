@@ -3,7 +3,7 @@
     .venv/bin/python bench/gate_quality.py [--gates 200] [--seed 1] [--only TEXT] [--compare] [--paths 2000]
 
 Each simulated gate drives the real gate code (`stages/gate_plan.plan_and_judge`, the statistics of
-`stages/gate_stats.py`, the policy's defaults) with a trial source that draws pass or fail from each task's
+`gate/stats.py`, the policy's defaults) with a trial source that draws pass or fail from each task's
 known rate on each side (`tests/gate_sim.py`). Families of scenarios (a suite size, a share of flaky tasks,
 what the candidate changed, the canonical version's stored history, whether both versions share each repeat's
 seed) give:
@@ -44,8 +44,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from gate_floor import floor  # noqa: E402
 from gate_sim import decide, simulate  # noqa: E402
 
-from release_pipeline.policy import GatePolicy  # noqa: E402
-from release_pipeline.stages.gate_stats import Pairs, safety_margin  # noqa: E402
+from release_pipeline.config.policy import GatePolicy  # noqa: E402
+from release_pipeline.gate.stats import Pairs, safety_margin  # noqa: E402
 
 WANT = 0.9  # the chance a clean candidate must be accepted with, for the floor
 

@@ -16,7 +16,7 @@ IDENTITY = {
 
 def commit_workspace(root: Path, message: str) -> None:
     """Write the gate policy and .gitignore, then commit everything in `root` as a fresh repository."""
-    from release_pipeline.policy import default_policy_text
+    from release_pipeline.config.policy import default_policy_text
 
     (root / "gate-policy.yaml").write_text(default_policy_text())
     (root / ".gitignore").write_text(".release/\n")

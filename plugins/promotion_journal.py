@@ -6,7 +6,7 @@ Any `*.py` file in a workspace's `plugins/` folder is loaded as a plugin named
 
 from pathlib import Path
 
-from release_pipeline.hookspecs import hookimpl
+from release_pipeline.plugins.hookspecs import hookimpl
 
 
 @hookimpl

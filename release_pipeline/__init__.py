@@ -14,7 +14,6 @@ TYPE_CHECKING = False  # not `typing`'s: importing a module of the package must 
 if TYPE_CHECKING:
     from typing import Any
 
-    from release_pipeline.hookspecs import hookimpl
     from release_pipeline.models import (
         AgentResult,
         Artifact,
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
         Verdict,
         VersionInfo,
     )
+    from release_pipeline.plugins.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
@@ -87,7 +87,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """The names above, imported when first asked for (PEP 562)."""
     if name == "hookimpl":
-        from release_pipeline.hookspecs import hookimpl
+        from release_pipeline.plugins.hookspecs import hookimpl
 
         return hookimpl
     if name in __all__:

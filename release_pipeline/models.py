@@ -3,7 +3,7 @@
 Plugins only ever see these: never a database session, never an ORM row. The records a plugin or a CLI user
 receives (`Record` subclasses: versions, head moves, runs, trials, symptoms, specs, candidates, gate reports)
 are frozen, and `to_dict()` is their JSON shape: `docs/json.md` is generated from them
-(`python -m release_pipeline.json_shapes`), and a test fails when a record changes and the page does not.
+(`python -m release_pipeline.reports.json_shapes`), and a test fails when a record changes and the page does not.
 """
 
 from __future__ import annotations
@@ -668,7 +668,7 @@ class GateEvidence:
 
     def paired_test(self) -> PairedTest:
         """Tasks that went pass->fail and fail->pass by majority of trials, with the exact McNemar p-value."""
-        from release_pipeline.stages.gate_stats import binomial_two_sided
+        from release_pipeline.gate.stats import binomial_two_sided
 
         both = [r for r in self.rows if r.base.trials and r.candidate.trials]
         b = sum(1 for r in both if r.base.rate >= 0.5 > r.candidate.rate)

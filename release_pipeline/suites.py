@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.config import check
+from release_pipeline.config.release_yaml import check
 from release_pipeline.errors import ConfigError
 from release_pipeline.models import SPLITS, Suite, Task
-from release_pipeline.plugins import Registry
+from release_pipeline.plugins.manager import Registry
 
 TASK_SCHEMA: dict[str, Any] = {
     "type": "object",

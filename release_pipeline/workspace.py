@@ -9,24 +9,24 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from release_pipeline.config import AgentConfig, WorkspaceConfig, load_config
+from release_pipeline.config.locations import ACTOR_ENV, CONFIG_FILE, DB_ENV, REMOTE_ENV, STATE_DIR, find_root
+from release_pipeline.config.manifest import load_manifest
+from release_pipeline.config.policy import GatePolicy, load_policy
+from release_pipeline.config.release_yaml import AgentConfig, WorkspaceConfig, load_config
 from release_pipeline.errors import NotFoundError, UserError
 from release_pipeline.llm.providers import use_blob_store
-from release_pipeline.locations import ACTOR_ENV, CONFIG_FILE, DB_ENV, REMOTE_ENV, STATE_DIR, find_root
-from release_pipeline.manifest import load_manifest
 from release_pipeline.models import Artifact, Suite, VersionInfo
-from release_pipeline.policy import GatePolicy, load_policy
-from release_pipeline.sandbox import isolation, permit_unisolated
+from release_pipeline.sandbox.isolation import isolation, permit_unisolated
 
 if TYPE_CHECKING:
     import git
     from sqlalchemy.engine import URL
 
-    from release_pipeline.blobs import BlobStore
     from release_pipeline.llm.gateway import LLMGateway
-    from release_pipeline.plugins import Plugins
+    from release_pipeline.plugins.manager import Plugins
     from release_pipeline.stages.run import Verifiers
     from release_pipeline.store import Store
+    from release_pipeline.store.blobs import BlobStore
 
 
 class Workspace:
@@ -96,19 +96,19 @@ class Workspace:
     @cached_property
     def blobs(self) -> BlobStore:
         """Content-addressed folders: fine-tuned adapters and the checkpoints they were trained from."""
-        from release_pipeline.blobs import BlobStore
+        from release_pipeline.store.blobs import BlobStore
 
         return BlobStore(self.state_dir / "blobs")
 
     @cached_property
     def repo(self) -> git.Repo:
-        from release_pipeline.gitops import open_repo
+        from release_pipeline.repo.gitops import open_repo
 
         return open_repo(self.root)
 
     @cached_property
     def plugins(self) -> Plugins:
-        from release_pipeline.plugins import load_plugins
+        from release_pipeline.plugins.manager import load_plugins
 
         return load_plugins(self.source, self.config.plugins)
 
@@ -151,7 +151,7 @@ class Workspace:
         The commit's files are exported once into `.release/judges/<sha>/`; the store, the LLM gateway
         and the git repository are this workspace's own.
         """
-        from release_pipeline.gitops import export_commit
+        from release_pipeline.repo.gitops import export_commit
 
         if sha in self._judges:
             return self._judges[sha]
@@ -218,7 +218,7 @@ class Workspace:
 
     def materialize(self, agent: AgentConfig, version: VersionInfo) -> Artifact:
         """The version's agent folder exported from git (once) into `.release/artifacts/`."""
-        from release_pipeline.gitops import export_folder
+        from release_pipeline.repo.gitops import export_folder
 
         dest = self.state_dir / "artifacts" / f"{agent.name}-{version.content_hash}"
         if not dest.is_dir():

@@ -141,7 +141,7 @@ def build_workspace(
     """
     import yaml
 
-    from release_pipeline.policy import GatePolicy
+    from release_pipeline.config.policy import GatePolicy
 
     agent_dir = root / "agents" / "toy"
     agent_dir.mkdir(parents=True)
@@ -335,7 +335,7 @@ def prompt_workspace(
 def require_isolation() -> None:
     """Fail a test that needs bubblewrap's isolation where the machine cannot give it: never a silent skip (the
     sandbox refuses to run untrusted code without it anyway). `make test` installs bubblewrap where it can."""
-    from release_pipeline.sandbox import _probe
+    from release_pipeline.sandbox.isolation import _probe
 
     path, why = _probe()
     if path is None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 from release_pipeline.builtin.gate_checks import release_gate_checks
+from release_pipeline.config.policy import GatePolicy
+from release_pipeline.gate.plan import Planned, plan_and_judge
 from release_pipeline.models import GateEvidence, Task, TaskOutcome, decision_of
-from release_pipeline.policy import GatePolicy
-from release_pipeline.stages.gate_plan import Planned, plan_and_judge
 
 
 class SimulatedSource:

@@ -35,7 +35,7 @@ def benchmark_workspace(tmp_path, suite: str, agent_file: str):
             }
         )
     )
-    from release_pipeline.policy import default_policy_text
+    from release_pipeline.config.policy import default_policy_text
 
     (root / "gate-policy.yaml").write_text(default_policy_text())
     commit_all(root, "oracle")

@@ -7,7 +7,7 @@ import re
 
 from conftest import REPO
 
-from release_pipeline import hookspecs
+from release_pipeline.plugins import hookspecs
 
 DOC = (REPO / "docs" / "plugins.md").read_text()
 HOOKS = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("release_")}
@@ -44,7 +44,7 @@ def test_the_examples_import_only_from_the_package_top():
 
 
 def test_the_json_shapes_page_is_generated_from_the_records():
-    from release_pipeline.json_shapes import render
+    from release_pipeline.reports.json_shapes import render
 
     page = (REPO / "docs" / "json.md").read_text()
-    assert page == render(), "a record changed: run `python -m release_pipeline.json_shapes > docs/json.md`"
+    assert page == render(), "a record changed: run `python -m release_pipeline.reports.json_shapes > docs/json.md`"

@@ -13,13 +13,13 @@ import pytest
 import yaml
 from conftest import REPO, Cli, commit_all, git
 
-from release_pipeline.blobs import BlobError, BlobStore, tree_digest
+from release_pipeline.config.manifest import load_manifest
+from release_pipeline.config.weights import read_weights, served_model
 from release_pipeline.errors import ConfigError, UserError
 from release_pipeline.finetune.examples import FAILING_WEIGHT, PASSING_WEIGHT, draw, grpo_prompts
 from release_pipeline.finetune.train import LoraSettings
-from release_pipeline.manifest import load_manifest
 from release_pipeline.models import Artifact, CandidateContext
-from release_pipeline.weights import read_weights, served_model
+from release_pipeline.store.blobs import BlobError, BlobStore, tree_digest
 
 HAVE_EXTRA = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "peft", "trl", "gguf", "datasets"))
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import Cli, build_workspace, change_agent
 
-from release_pipeline.models import TaskOutcome
-from release_pipeline.policy import GatePolicy
-from release_pipeline.stages.gate_stats import (
+from release_pipeline.config.policy import GatePolicy
+from release_pipeline.gate.stats import (
     Levels,
     TaskEvidence,
     TaskJudgement,
@@ -15,6 +14,7 @@ from release_pipeline.stages.gate_stats import (
     judge_task,
     largest_drop,
 )
+from release_pipeline.models import TaskOutcome
 
 TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "gate" if i % 2 else "dev"} for i in range(12)]
 GATE = [t["id"] for t in TASKS if t["split"] == "gate"]  # t1, t3, ..., t11

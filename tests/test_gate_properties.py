@@ -7,7 +7,7 @@ import random
 import pytest
 from gate_sim import decide, simulate
 
-from release_pipeline.policy import GatePolicy
+from release_pipeline.config.policy import GatePolicy
 
 POLICY = GatePolicy()
 

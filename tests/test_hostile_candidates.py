@@ -152,7 +152,7 @@ async def _clock_after(waits: list[tuple[str, float]], budget: float = 1.0) -> t
     """Run `waits` (("agent" | "harness" | "starting", seconds)) under a TrialClock: how it ended, its books."""
     import asyncio
 
-    from release_pipeline.trial_clock import TrialClock, current_trial, harness_time
+    from release_pipeline.trials.clock import TrialClock, current_trial, harness_time
 
     clock = TrialClock(budget, grace_s=0.6)
     current_trial.set(clock)
@@ -191,7 +191,7 @@ def test_the_clock_adds_the_agents_time_and_bounds_the_harness_credit():
 def test_a_trial_s_own_generation_runs_its_clock_while_its_other_calls_wait():
     import asyncio
 
-    from release_pipeline.trial_clock import TrialClock, current_trial, harness_time, own_work
+    from release_pipeline.trials.clock import TrialClock, current_trial, harness_time, own_work
 
     async def trial() -> TrialClock:
         clock = TrialClock(10.0, grace_s=10.0)
@@ -269,7 +269,7 @@ def test_files_outside_the_agent_never_reach_canonical_and_judges_ignore_attribu
 def test_a_judge_is_exported_whatever_the_commit_s_attributes_say(tmp_path):
     from conftest import commit_all
 
-    from release_pipeline.gitops import export_commit, open_repo
+    from release_pipeline.repo.gitops import export_commit, open_repo
 
     root = build_workspace(tmp_path / "ws", agent_files={"agent.py": FIXED}, tasks=FIX_TASKS, init=False)
     (root / ".gitattributes").write_text("release.yaml export-ignore\nspecs/** export-ignore\n")

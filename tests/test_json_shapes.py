@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import REPO
 
 from release_pipeline import models
-from release_pipeline.json_shapes import OUTPUTS
+from release_pipeline.reports.json_shapes import OUTPUTS
 
 PATCHES = REPO / "specs" / "candidates"
 

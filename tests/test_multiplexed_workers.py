@@ -123,7 +123,7 @@ def test_a_plain_function_agent_runs_several_trials_at_once_in_one_worker(tmp_pa
 
 
 def test_pools_serve_every_run_of_a_command_and_stop_with_it(tmp_path):
-    from release_pipeline import workers
+    from release_pipeline.sandbox import workers
     from release_pipeline.stages.run import run_version
     from release_pipeline.workspace import Workspace
 

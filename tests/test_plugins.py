@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Cli, build_workspace, change_agent, run_release
 
-from release_pipeline import hookspecs
 from release_pipeline.errors import ConfigError
-from release_pipeline.plugins import BUILTIN_PLUGINS, load_plugins
+from release_pipeline.plugins import hookspecs
+from release_pipeline.plugins.manager import BUILTIN_PLUGINS, load_plugins
 
 HOOKS = sorted(name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("release_"))
 TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "gate" if i % 2 else "dev"} for i in range(6)]
@@ -21,7 +21,7 @@ RECORDER = '''
 """Records every stage hook call into calls.log beside (not in) the workspace."""
 import os
 from pathlib import Path
-from release_pipeline.hookspecs import hookimpl
+from release_pipeline.plugins.hookspecs import hookimpl
 
 LOG = Path(os.environ.get("RECORDER_LOG", os.devnull))  # the gate loads this from the canonical commit's copy
 
@@ -155,7 +155,7 @@ def test_entry_point_plugins_load(tmp_path, monkeypatch):
     (site / "shout_plugin-1.0.dist-info" / "entry_points.txt").write_text("[release_pipeline]\nshout = shout_plugin\n")
     (site / "shout_plugin.py").write_text(
         textwrap.dedent("""
-        from release_pipeline.hookspecs import hookimpl
+        from release_pipeline.plugins.hookspecs import hookimpl
         from release_pipeline.models import Verdict
 
         def shout(options, root):
@@ -176,7 +176,7 @@ def test_duplicate_component_names_are_refused(tmp_path):
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "dup.py").write_text(
         textwrap.dedent("""
-        from release_pipeline.hookspecs import hookimpl
+        from release_pipeline.plugins.hookspecs import hookimpl
 
         @hookimpl
         def release_register_verifiers(register):
@@ -190,7 +190,7 @@ def test_duplicate_component_names_are_refused(tmp_path):
 def test_misspelled_hook_fails_loudly(tmp_path):
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "typo.py").write_text(
-        "from release_pipeline.hookspecs import hookimpl\n\n@hookimpl\ndef release_promotd(move):\n    pass\n"
+        "from release_pipeline.plugins.hookspecs import hookimpl\n\n@hookimpl\ndef release_promotd(move):\n    pass\n"
     )
     with pytest.raises(ConfigError, match="unknown hook"):
         load_plugins(tmp_path)
@@ -200,7 +200,7 @@ def test_custom_executor_and_strategy_and_adapter_registration(tmp_path):
     plugin = textwrap.dedent("""
         from release_pipeline.builtin.executors import LocalExecutor
         from release_pipeline.builtin.adapters import callable_agent
-        from release_pipeline.hookspecs import hookimpl
+        from release_pipeline.plugins.hookspecs import hookimpl
         from release_pipeline.models import CandidateProposal
 
         class Serial(LocalExecutor):

@@ -9,8 +9,8 @@ import pytest
 from conftest import Cli, build_workspace
 
 from release_pipeline.models import TrialRecord
-from release_pipeline.records import OUTPUT_LIMIT, recordable
 from release_pipeline.store import Store
+from release_pipeline.trials.fit import OUTPUT_LIMIT, recordable
 
 ODD = (
     "import math\n"

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from conftest import require_isolation
 
-from release_pipeline.sandbox import Limits, Sandbox, allowed_env, python_paths
+from release_pipeline.sandbox.isolation import Limits, Sandbox, allowed_env, python_paths
 
 LIMITS = Limits(cpu_s=2, wall_s=5, memory_mb=256, file_size_mb=8, processes=32)
 
@@ -170,7 +170,7 @@ def test_a_child_cannot_outlive_its_parent(sandbox):
 
 
 def test_cgroups_left_by_killed_commands_are_removed_by_the_next_sandbox(monkeypatch):
-    from release_pipeline import sandbox as module
+    from release_pipeline.sandbox import isolation as module
 
     probe = module.PidsCgroup(8)
     probe.close()

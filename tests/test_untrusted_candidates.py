@@ -31,13 +31,13 @@ def gate(root, branch, code=None):
 
 
 def test_a_candidate_that_patches_the_gate_statistics_is_still_rejected(tmp_path):
-    import release_pipeline.stages.gate_plan as plan_module
-    import release_pipeline.stages.gate_stats as stats_module
+    import release_pipeline.gate.plan as plan_module
+    import release_pipeline.gate.stats as stats_module
 
     root = build_workspace(tmp_path / "ws", agent_files=agent(HONEST), tasks=TASKS)
     hostile = (
-        "import release_pipeline.stages.gate_stats as g, release_pipeline.stages.gate_plan as p\n"
-        "from release_pipeline.stages.gate_stats import TaskJudgement\n"
+        "import release_pipeline.gate.stats as g, release_pipeline.gate.plan as p\n"
+        "from release_pipeline.gate.stats import TaskJudgement\n"
         "g.judge_task = p.judge_task = lambda base, cand, policy, levels: TaskJudgement('fix', True)\n"
         "def solve(x):\n    return -1\n"
     )

@@ -34,8 +34,8 @@ from typing import Any
 
 from release_pipeline.benchmarks import dev_reference, package_dir, split_for
 from release_pipeline.errors import ConfigError
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import Suite, Task, Verdict
+from release_pipeline.plugins.hookspecs import hookimpl
 
 CATEGORIES = {
     "simple": "simple_python",

@@ -20,9 +20,9 @@ from typing import Any
 
 from release_pipeline.benchmarks import dev_reference, package_dir, split_for
 from release_pipeline.errors import ConfigError
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import Suite, Task, Verdict
-from release_pipeline.sandbox import Limits, Sandbox, SandboxError, interpreter
+from release_pipeline.plugins.hookspecs import hookimpl
+from release_pipeline.sandbox.isolation import Limits, Sandbox, SandboxError, interpreter
 
 LIMITS = Limits(cpu_s=10, wall_s=20, memory_mb=1024, processes=16)
 RUBRIC = "Complete the Python function so that it satisfies its docstring; answer with code only."

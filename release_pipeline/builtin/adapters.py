@@ -1,7 +1,7 @@
 """Built-in agent adapters: a Python callable, and a subprocess speaking JSON (any language).
 
 Both run the agent's code in the sandbox, out of the harness's process: a callable in a pool of
-sandboxed Python workers, several trials at once each (`release_pipeline.workers`), a subprocess
+sandboxed Python workers, several trials at once each (`release_pipeline.sandbox.workers`), a subprocess
 once per trial. Only an agent the workspace's own `release.yaml` marks `trusted: true` (never its
 manifest, which a candidate ships) runs in-process, with none of the sandbox's protections.
 """
@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.agent_contract import EXIT_INFRASTRUCTURE, as_result, trial_payload
 from release_pipeline.errors import (
     AgentCrashed,
     AgentProtocolError,
@@ -24,10 +23,11 @@ from release_pipeline.errors import (
     InfrastructureError,
     SandboxViolation,
 )
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.loading import load_callable
 from release_pipeline.models import AgentResult, Artifact, Task, TrialContext
-from release_pipeline.sandbox import Limits
+from release_pipeline.plugins.hookspecs import hookimpl
+from release_pipeline.sandbox.contract import EXIT_INFRASTRUCTURE, as_result, trial_payload
+from release_pipeline.sandbox.isolation import Limits
 
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -60,7 +60,7 @@ class SandboxedCallableAgent:
     """
 
     def __init__(self, artifact: Artifact):
-        from release_pipeline.workers import pool_for
+        from release_pipeline.sandbox.workers import pool_for
 
         limits = agent_limits(artifact)
         self.pool = pool_for(_check_entry(artifact), artifact.path, limits, artifact.content_hash)
@@ -72,7 +72,7 @@ class SandboxedCallableAgent:
             self.pool.plan(concurrency)
 
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
-        from release_pipeline.workers import AgentLoadFailed
+        from release_pipeline.sandbox.workers import AgentLoadFailed
 
         try:
             return await self.pool.run(task, ctx)
@@ -154,7 +154,7 @@ class SubprocessAgent:
     """
 
     def __init__(self, artifact: Artifact):
-        from release_pipeline.sandbox import Sandbox
+        from release_pipeline.sandbox.isolation import Sandbox
 
         if not artifact.manifest.command:
             raise ConfigError(f"agent {artifact.agent!r}: the subprocess adapter needs `command: [...]`")
@@ -163,7 +163,7 @@ class SubprocessAgent:
         self.sandbox = Sandbox(agent_limits(artifact))
 
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
-        from release_pipeline.sandbox import SandboxError
+        from release_pipeline.sandbox.isolation import SandboxError
 
         stdin = json.dumps(trial_payload(task, ctx))
         try:

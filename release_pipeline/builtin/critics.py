@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from release_pipeline.builtin.verifiers import normalize_text
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import CriticInput, CriticServices, Severity, Symptom
+from release_pipeline.plugins.hookspecs import hookimpl
 
 # verifier/harness reason code -> (label, severity)
 _BY_REASON: dict[str, tuple[str, Severity]] = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.labels import cluster_labels
 from release_pipeline.models import DiagnosisRequest, Pattern
+from release_pipeline.plugins.hookspecs import hookimpl
 
 EXAMPLES = 5
 

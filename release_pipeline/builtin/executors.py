@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from release_pipeline.hookspecs import hookimpl
+from release_pipeline.plugins.hookspecs import hookimpl
 
 
 class LocalExecutor:

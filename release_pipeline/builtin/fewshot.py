@@ -22,10 +22,10 @@ from typing import Any
 
 import yaml
 
-from release_pipeline.config import load_yaml, read_text
+from release_pipeline.config.release_yaml import load_yaml, read_text
 from release_pipeline.errors import ConfigError
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import CandidateContext, CandidateProposal
+from release_pipeline.plugins.hookspecs import hookimpl
 
 CHARS_PER_TOKEN = 3  # a conservative estimate: real tokenizers give 3.5 to 4.5 characters per token in English
 

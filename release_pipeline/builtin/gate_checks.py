@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from release_pipeline.hookspecs import hookimpl
+from release_pipeline.config.policy import GatePolicy
 from release_pipeline.models import GateEvidence, Reason
-from release_pipeline.policy import GatePolicy
+from release_pipeline.plugins.hookspecs import hookimpl
 
 
 def _ids(ids: list[str], limit: int = 10) -> str:

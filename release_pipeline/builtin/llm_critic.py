@@ -14,9 +14,9 @@ from typing import Any
 
 from release_pipeline import event_loop
 from release_pipeline.builtin.critics import heuristic
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.llm.answers import json_object
 from release_pipeline.models import CriticInput, CriticServices, Symptom
+from release_pipeline.plugins.hookspecs import hookimpl
 
 ATTEMPTS = 3
 TRACE_LIMIT = 1500

@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.hookspecs import hookimpl
+from release_pipeline.config.manifest import is_editable
 from release_pipeline.llm.answers import json_object
-from release_pipeline.manifest import is_editable
 from release_pipeline.models import CandidateContext, CandidateProposal
-from release_pipeline.reports import spec_markdown
+from release_pipeline.plugins.hookspecs import hookimpl
+from release_pipeline.reports.markdown import spec_markdown
 
 SYSTEM = (
     "You improve an AI agent by editing its files. You get an engineering spec of its failures and the current "

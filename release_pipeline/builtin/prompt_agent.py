@@ -27,11 +27,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.config import load_yaml, read_text
+from release_pipeline.config.release_yaml import load_yaml, read_text
+from release_pipeline.config.weights import WEIGHTS_FILE, read_weights, served_model
 from release_pipeline.errors import ConfigError
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import AgentResult, Artifact, Task, TrialContext
-from release_pipeline.weights import WEIGHTS_FILE, read_weights, served_model
+from release_pipeline.plugins.hookspecs import hookimpl
 
 LLM_PARAMS = ("temperature", "max_tokens", "top_p", "stop", "tool_choice")
 DEFAULT_PARAMS = {"temperature": 0.0, "max_tokens": 64}

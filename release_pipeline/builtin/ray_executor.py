@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from release_pipeline.errors import UserError
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.notices import say
+from release_pipeline.plugins.hookspecs import hookimpl
 
 READY_TIMEOUT_S = 300.0  # how long a new actor may take to be placed and build its trial runner
 CALLS_PER_ACTOR = 8  # an actor's running trials travel in about this many calls (batches of the rest)
@@ -120,7 +120,7 @@ class Pool:
         all on one node, so it is a hard one), or wherever Ray has room."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        from release_pipeline.remote_trials import TrialHost
+        from release_pipeline.trials.remote import TrialHost
 
         queued = QUEUED_CALLS * batch_size(capacity) if capacity > 1 else 0  # long trials: no queue behind them
         options = dict(actor_options(self.recipe.resources, capacity), max_concurrency=capacity + queued)

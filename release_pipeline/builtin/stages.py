@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from release_pipeline.hookspecs import hookimpl
+from release_pipeline.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from release_pipeline.config import AgentConfig
+    from release_pipeline.config.release_yaml import AgentConfig
+    from release_pipeline.gate.stage import GateResult
     from release_pipeline.models import CandidateContext, HeadMove, Spec, Symptom, VersionInfo
     from release_pipeline.progress import ProgressFactory
-    from release_pipeline.stages.budget import Budget
     from release_pipeline.stages.candidate import CandidateResult
-    from release_pipeline.stages.gate import GateResult
     from release_pipeline.stages.run import RunOutcome
+    from release_pipeline.trials.budget import Budget
     from release_pipeline.workspace import Workspace
 
 
@@ -68,7 +68,7 @@ def release_stage_gate(
     progress: ProgressFactory,
     budget: Budget | None,
 ) -> GateResult:
-    from release_pipeline.stages.gate import gate_candidate
+    from release_pipeline.gate.stage import gate_candidate
 
     return gate_candidate(workspace, agent, candidate, progress=progress, budget=budget)
 

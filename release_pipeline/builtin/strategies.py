@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from release_pipeline.config import read_text
+from release_pipeline.config.release_yaml import read_text
 from release_pipeline.errors import ConfigError
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import CandidateContext, CandidateProposal
-from release_pipeline.patches import patch_intent
+from release_pipeline.plugins.hookspecs import hookimpl
+from release_pipeline.repo.patches import patch_intent
 
 
 def patch_queue(ctx: CandidateContext) -> CandidateProposal | None:

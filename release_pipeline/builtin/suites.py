@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.config import load_checked, read_text
+from release_pipeline.config.release_yaml import load_checked, read_text
 from release_pipeline.errors import ConfigError
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.models import Suite
+from release_pipeline.plugins.hookspecs import hookimpl
 from release_pipeline.suites import make_task
 
 DEFAULT_VERIFIER = {"type": "exact"}

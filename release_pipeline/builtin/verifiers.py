@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from release_pipeline.errors import ConfigError
-from release_pipeline.hookspecs import hookimpl
 from release_pipeline.loading import load_callable
 from release_pipeline.models import Task, Verdict
+from release_pipeline.plugins.hookspecs import hookimpl
 
 Verify = Callable[[Task, Any], Verdict]
 

@@ -97,14 +97,14 @@ def _options(
 
 def _add_plugin_commands(app: typer.Typer) -> None:
     """Commands that plugins add; only looked for inside a workspace, so `release --help` stays fast elsewhere."""
+    from release_pipeline.config.locations import find_root
     from release_pipeline.errors import UserError
-    from release_pipeline.locations import find_root
 
     try:
         root = find_root()
     except UserError:  # not in a workspace: only the built-in commands
         return
-    from release_pipeline.plugins import load_plugins
+    from release_pipeline.plugins.manager import load_plugins
 
     try:
         # The config is not read here (validating it costs start-up time); commands check it themselves.

@@ -180,6 +180,6 @@ BudgetOpt = Annotated[
 
 
 def make_budget(ws, limit: float | None):
-    from release_pipeline.stages.budget import Budget
+    from release_pipeline.trials.budget import Budget
 
     return None if limit is None else Budget(limit, ws.llm)

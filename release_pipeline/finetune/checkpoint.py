@@ -10,9 +10,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from release_pipeline.blobs import BlobStore, file_sha256
 from release_pipeline.errors import UserError
 from release_pipeline.llm.providers import LOCAL_PROVIDER, weights_path
+from release_pipeline.store.blobs import BlobStore, file_sha256
 
 
 def gguf_of(model: str) -> Path:

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from release_pipeline.blobs import BlobStore
+from release_pipeline.config.locations import STATE_DIR
+from release_pipeline.config.weights import WEIGHTS_FILE, Weights, read_weights
 from release_pipeline.errors import UserError
 from release_pipeline.finetune import require
-from release_pipeline.hookspecs import hookimpl
-from release_pipeline.locations import STATE_DIR
 from release_pipeline.models import CandidateContext, CandidateProposal
-from release_pipeline.weights import WEIGHTS_FILE, Weights, read_weights
+from release_pipeline.plugins.hookspecs import hookimpl
+from release_pipeline.store.blobs import BlobStore
 
 if TYPE_CHECKING:
     from release_pipeline.finetune.train import LoraSettings
@@ -116,11 +116,11 @@ def _propose(
     extra: dict[str, Any] | None = None,
 ) -> CandidateProposal:
     """Train from the base checkpoint, store checkpoint and adapter, and propose the weights file naming them."""
-    from release_pipeline.blobs import file_sha256
     from release_pipeline.finetune.checkpoint import base_checkpoint, gguf_of
     from release_pipeline.finetune.gguf_lora import convert
     from release_pipeline.finetune.train import train
     from release_pipeline.llm.providers import ADAPTER_GGUF, BASE_FILE, BASE_GGUF_FILE
+    from release_pipeline.store.blobs import file_sha256
 
     blobs = BlobStore(ctx.workspace / STATE_DIR / "blobs")
     model = _base_model(ctx)

@@ -20,7 +20,7 @@ from typing import Any
 from release_pipeline import event_loop
 from release_pipeline.errors import InfrastructureError, RequestRejected
 from release_pipeline.llm.providers import LOCAL_PROVIDER, litellm_module, local_completion
-from release_pipeline.trial_clock import current_trial, harness_time, note_provider_cut_short
+from release_pipeline.trials.clock import current_trial, harness_time, note_provider_cut_short
 
 # Failures worth waiting out; anything else (bad request, auth, unknown model) will not improve with time.
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}

@@ -245,7 +245,7 @@ def use_blob_store(root: Path) -> None:
 def adapter_files(hexdigest: str) -> tuple[Path, Path]:
     """The base checkpoint and the LoRA adapter (PEFT's files, and llama.cpp's in `adapter.gguf`) of a fine-tuned
     version, checked against their digests."""
-    from release_pipeline.blobs import BlobError, BlobStore
+    from release_pipeline.store.blobs import BlobError, BlobStore
 
     digest = f"sha256:{hexdigest}"
     stores = [BlobStore(root) for root in _blob_roots]
@@ -302,7 +302,7 @@ def _adapted(name: str, hexdigest: str) -> Any:
     gguf = weights_path(name)
     if local_engine() == "llama.cpp" and (adapter / ADAPTER_GGUF).is_file():
         made_for = (adapter / BASE_GGUF_FILE).read_text(encoding="utf-8").strip()
-        from release_pipeline.blobs import file_sha256
+        from release_pipeline.store.blobs import file_sha256
 
         if made_for != file_sha256(gguf):
             raise UserError(f"adapter sha256:{hexdigest} was made for another {gguf.name} than the one installed")
@@ -382,7 +382,7 @@ async def local_completion(model: str, messages: list, params: dict[str, Any]) -
     CPU before the first trial); litellm's `local/` route (below) calls it too."""
     import asyncio
 
-    from release_pipeline.trial_clock import harness_time, own_work
+    from release_pipeline.trials.clock import harness_time, own_work
 
     name = model.split("/", 1)[-1]
     if "max_tokens" not in params and "max_completion_tokens" in params:  # as litellm's route maps it

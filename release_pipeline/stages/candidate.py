@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from release_pipeline import gitops
-from release_pipeline.config import read_text
+from release_pipeline.config.manifest import is_editable
+from release_pipeline.config.release_yaml import read_text
 from release_pipeline.errors import AlreadyJudged, ConflictError, UserError
-from release_pipeline.manifest import is_editable
 from release_pipeline.models import Candidate, CandidateProposal, Judged, VersionInfo
-from release_pipeline.patches import PATCH_SUFFIXES, patch_intent
+from release_pipeline.repo import gitops
+from release_pipeline.repo.patches import PATCH_SUFFIXES, patch_intent
 from release_pipeline.store import TwinVersion
 
 if TYPE_CHECKING:
-    from release_pipeline.config import AgentConfig
+    from release_pipeline.config.release_yaml import AgentConfig
     from release_pipeline.workspace import Workspace
 
 

@@ -11,7 +11,7 @@ from release_pipeline.progress import ProgressFactory
 from release_pipeline.stages.run import effective
 
 if TYPE_CHECKING:
-    from release_pipeline.config import AgentConfig
+    from release_pipeline.config.release_yaml import AgentConfig
     from release_pipeline.workspace import Workspace
 
 

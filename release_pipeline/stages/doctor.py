@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from release_pipeline import gitops, line_ref
 from release_pipeline.errors import ConflictError
-from release_pipeline.gitops import canonical_ref
 from release_pipeline.models import Disagreement, VersionInfo, version_tag
+from release_pipeline.repo import gitops, line_ref
+from release_pipeline.repo.gitops import canonical_ref
 
 if TYPE_CHECKING:
     from release_pipeline.workspace import Workspace

@@ -7,18 +7,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from release_pipeline.errors import AlreadyJudged
+from release_pipeline.gate.stage import GateResult
 from release_pipeline.llm.providers import context_window
 from release_pipeline.models import CandidateContext, HeadMove, Spec, Verdict, VersionInfo
 from release_pipeline.progress import ProgressFactory, silent
-from release_pipeline.secondary import secondary_verifiers
-from release_pipeline.stages.budget import Budget
 from release_pipeline.stages.candidate import judged_against
 from release_pipeline.stages.critic import store_symptoms
-from release_pipeline.stages.gate import GateResult
 from release_pipeline.stages.run import effective
+from release_pipeline.trials.budget import Budget
+from release_pipeline.trials.secondary import secondary_verifiers
 
 if TYPE_CHECKING:
-    from release_pipeline.config import AgentConfig
+    from release_pipeline.config.release_yaml import AgentConfig
     from release_pipeline.workspace import Workspace
 
 
@@ -103,7 +103,7 @@ def propose(
     budget: Budget | None = None,
 ) -> Iteration:
     """Run the canonical version on dev, label and diagnose its failures, and record one candidate from them."""
-    from release_pipeline.gitops import ensure_clean
+    from release_pipeline.repo.gitops import ensure_clean
 
     hook, progress = ws.plugins.hook, progress or silent
     base = ws.head(agent)

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING
 
 import git
 
-from release_pipeline import gitops, line_ref
+from release_pipeline.config.manifest import load_manifest
 from release_pipeline.errors import ConflictError, UserError
 from release_pipeline.faults import crash_point
-from release_pipeline.manifest import load_manifest
 from release_pipeline.models import HeadMove, VersionInfo, version_tag
+from release_pipeline.repo import gitops, line_ref
 from release_pipeline.stages.doctor import ensure_consistent
 from release_pipeline.store.schema import utcnow
 
 if TYPE_CHECKING:
-    from release_pipeline.config import AgentConfig
+    from release_pipeline.config.release_yaml import AgentConfig
     from release_pipeline.workspace import Workspace
 
 

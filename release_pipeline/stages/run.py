@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release_pipeline import event_loop, leases
+from release_pipeline import event_loop
 from release_pipeline.errors import (
     AgentCrashed,
     AgentProtocolError,
@@ -49,16 +49,16 @@ from release_pipeline.models import (
     VersionInfo,
 )
 from release_pipeline.notices import say
-from release_pipeline.plugins import Plugins, Registry
+from release_pipeline.plugins.manager import Plugins, Registry
 from release_pipeline.progress import ProgressFactory, silent
-from release_pipeline.records import bounded_text, recordable
-from release_pipeline.stages.budget import Budget, Estimate, check, estimate
-from release_pipeline.store import Store
-from release_pipeline.trial_clock import TrialClock, current_trial
+from release_pipeline.store import Store, leases
+from release_pipeline.trials.budget import Budget, Estimate, check, estimate
+from release_pipeline.trials.clock import TrialClock, current_trial
+from release_pipeline.trials.fit import bounded_text, recordable
 
 if TYPE_CHECKING:
-    from release_pipeline.config import AgentConfig
-    from release_pipeline.remote_trials import TrialRecipe
+    from release_pipeline.config.release_yaml import AgentConfig
+    from release_pipeline.trials.remote import TrialRecipe
     from release_pipeline.workspace import Workspace
 
 
@@ -220,7 +220,7 @@ class TrialRunner:
     def recipe(self) -> TrialRecipe:
         """How to build this runner on another machine (for executors that run trials elsewhere); calls to a host
         built from it name the run, `self.run_id`."""
-        from release_pipeline.remote_trials import TrialRecipe
+        from release_pipeline.trials.remote import TrialRecipe
 
         s = self.settings
         return TrialRecipe.of(self.artifact, self.verifiers.root, self.timeout, s.seed, s.models, s.db_url)
@@ -644,7 +644,7 @@ def run_version(
     returned as it is instead of running again. With a `budget`, a run whose
     estimated cost exceeds what is left of it is refused before anything runs.
     """
-    from release_pipeline.workers import kept_pools
+    from release_pipeline.sandbox.workers import kept_pools
 
     with kept_pools():  # the workers started for its preflight are the run's
         return _run_version(ws, agent, version, split, repeats, purpose, fresh, reuse, progress, budget)

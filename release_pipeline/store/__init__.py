@@ -148,7 +148,7 @@ class Store:
         """Record a version line as git carried it (`line_ref.py`): its versions and head moves, as they were.
 
         Only into an empty line: an agent with versions here already keeps its own."""
-        from release_pipeline.line_ref import parse_time
+        from release_pipeline.repo.line_ref import parse_time
 
         with self.writing() as s:
             if s.scalar(select(VersionRow.id).where(VersionRow.agent == agent).limit(1)) is not None:
@@ -474,7 +474,7 @@ class Store:
 
     @staticmethod
     def _run_dict(row: RunRow) -> dict[str, Any]:
-        from release_pipeline.leases import alive
+        from release_pipeline.store.leases import alive
 
         status = row.status
         if status == "running" and not (row.owner and alive(row.owner, row.heartbeat_at, utcnow())):
@@ -506,7 +506,7 @@ class Store:
 
         A lease whose holder is gone (see `leases.alive`) is taken over: a killed run resumes.
         """
-        from release_pipeline.leases import alive
+        from release_pipeline.store.leases import alive
 
         with self.writing() as s:
             row = s.get(RunRow, run_id, with_for_update=True)
@@ -743,7 +743,7 @@ def _new_run(
     sampling: dict[str, Any] | None,
 ) -> RunRow:
     """A new run's row, leased to this process (its creator executes it)."""
-    from release_pipeline.leases import me
+    from release_pipeline.store.leases import me
 
     return RunRow(
         version_id=version_id,

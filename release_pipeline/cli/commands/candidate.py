@@ -48,7 +48,7 @@ def candidate(
     if source is not None:
         record = create_candidate(ws, cfg, source, intent=intent).record
     else:
-        from release_pipeline.workers import kept_pools
+        from release_pipeline.sandbox.workers import kept_pools
 
         with kept_pools():  # its dev runs share the version's sandboxed workers
             step = propose(

@@ -20,7 +20,7 @@ def diagnose(
     run: RunOpt = None, agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: JsonOpt = False
 ) -> None:
     """Write the engineering spec (dominant patterns, targets, protected tasks, intended change)."""
-    from release_pipeline.reports import spec_markdown
+    from release_pipeline.reports.markdown import spec_markdown
     from release_pipeline.stages.diagnose import diagnose_run
 
     ws = open_workspace(workspace)

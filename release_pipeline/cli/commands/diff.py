@@ -19,8 +19,8 @@ def diff(
     json_output: JsonOpt = False,
 ) -> None:
     """Compare the latest complete runs of two versions task by task."""
-    from release_pipeline.queries import flip_table
-    from release_pipeline.reports import flip_rows
+    from release_pipeline.reports.markdown import flip_rows
+    from release_pipeline.reports.queries import flip_table
 
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)

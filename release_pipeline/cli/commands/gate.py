@@ -54,8 +54,8 @@ def gate(
 ) -> None:
     """Run the flip-centered gate. Exit 0 accepted, 1 rejected, 3 undecided (budget or evidence), 2 bad input."""
     from release_pipeline.errors import UserError
-    from release_pipeline.reports import gate_junit, gate_markdown, plan_markdown
-    from release_pipeline.stages.gate import gate_candidate, plan_gate
+    from release_pipeline.gate.stage import gate_candidate, plan_gate
+    from release_pipeline.reports.markdown import gate_junit, gate_markdown, plan_markdown
 
     choose_executor(executor, address)
     ws = open_workspace(workspace)

@@ -37,10 +37,10 @@ def init(
     """Create release.yaml, the gate policy and .release/ where missing; record each committed agent as v1."""
     import git
 
-    from release_pipeline.config import CONFIG_FILE
-    from release_pipeline.locations import STATE_DIR
+    from release_pipeline.config.locations import STATE_DIR
+    from release_pipeline.config.policy import default_policy_text
+    from release_pipeline.config.release_yaml import CONFIG_FILE
     from release_pipeline.models import Baseline, InitResult
-    from release_pipeline.policy import default_policy_text
     from release_pipeline.stages.promote import adopt_line, record_baseline
     from release_pipeline.workspace import Workspace
 
@@ -91,7 +91,7 @@ def init(
 
 def _commit_scaffold(ws, paths: list[str]) -> None:
     """Commit the files init wrote (and nothing else), so the workspace starts from a clean tree."""
-    from release_pipeline.gitops import identity
+    from release_pipeline.repo.gitops import identity
 
     if not paths:
         return

@@ -11,7 +11,7 @@ def log(agent: AgentOpt = None, workspace: WorkspaceOpt = None, json_output: Jso
     """Show the version line: canonical, retired, accepted and rejected versions with their reasons."""
     from rich.table import Table
 
-    from release_pipeline.queries import version_line
+    from release_pipeline.reports.queries import version_line
 
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)

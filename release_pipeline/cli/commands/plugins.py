@@ -10,7 +10,7 @@ from release_pipeline.cli.common import JsonOpt, WorkspaceOpt, print_json
 def plugins(workspace: WorkspaceOpt = None, json_output: JsonOpt = False) -> None:
     """List loaded plugins with their source, hooks and registered components."""
     from release_pipeline.errors import UserError
-    from release_pipeline.plugins import load_plugins
+    from release_pipeline.plugins.manager import load_plugins
     from release_pipeline.workspace import Workspace
 
     try:

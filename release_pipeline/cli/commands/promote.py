@@ -46,7 +46,7 @@ def promote(
     address: AddressOpt = None,
 ) -> None:
     """Promote a candidate (gating it first when it has no report against the head), or iterate the pipeline."""
-    from release_pipeline.workers import kept_pools
+    from release_pipeline.sandbox.workers import kept_pools
 
     choose_executor(executor, address)
     ws = open_workspace(workspace)
@@ -60,7 +60,7 @@ def promote(
 
 
 def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool, budget) -> None:
-    from release_pipeline.stages.gate import gate_candidate
+    from release_pipeline.gate.stage import gate_candidate
     from release_pipeline.stages.promote import promote as promote_version
 
     version = candidate_version(ws, cfg, ref)

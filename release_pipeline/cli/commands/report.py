@@ -22,7 +22,7 @@ def report(
 ) -> None:
     """Write the agent's HTML report (line, versions, runs) and print the path of the page asked for."""
     from release_pipeline.errors import UserError
-    from release_pipeline.html_report import line_page, page_name, run_page, write_site
+    from release_pipeline.reports.html import line_page, page_name, run_page, write_site
 
     ws = open_workspace(workspace)
     cfg = ws.agent(agent)

@@ -57,8 +57,8 @@ def run(
         progress=progress_for(json_output),
         budget=make_budget(ws, budget),
     )
-    from release_pipeline.secondary import secondary_line, secondary_scores
     from release_pipeline.stages.run import effective
+    from release_pipeline.trials.secondary import secondary_line, secondary_scores
 
     trials = effective(ws.store.trials(outcome.run["id"], with_trace=False)).values()
     secondary = secondary_scores(ws, ws.suite(cfg), trials)

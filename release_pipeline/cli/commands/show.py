@@ -21,7 +21,7 @@ def show(
     json_output: JsonOpt = False,
 ) -> None:
     """Show a version: where it came from, what it changed, how it ran, and what the gate said."""
-    from release_pipeline.queries import run_trials, show_version
+    from release_pipeline.reports.queries import run_trials, show_version
 
     ws = open_workspace(workspace)
     if run is not None:

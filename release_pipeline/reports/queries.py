@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from release_pipeline.errors import UserError
+from release_pipeline.gate.stats import Levels, TaskEvidence, judge_task, largest_drop, sequences_from
 from release_pipeline.models import (
     FlipRow,
     FlipTable,
@@ -16,10 +17,9 @@ from release_pipeline.models import (
     VersionEntry,
     VersionInfo,
 )
-from release_pipeline.stages.gate_stats import Levels, TaskEvidence, judge_task, largest_drop, sequences_from
 
 if TYPE_CHECKING:
-    from release_pipeline.config import AgentConfig
+    from release_pipeline.config.release_yaml import AgentConfig
     from release_pipeline.workspace import Workspace
 
 

@@ -13,7 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from release_pipeline.config.policy import GatePolicy
+from release_pipeline.config.weights import read_weights
 from release_pipeline.errors import PluginFailed, UserError
+from release_pipeline.gate.cost import price_gate
+from release_pipeline.gate.plan import Planned, plan_and_judge
+from release_pipeline.gate.stats import Sequences, sequences_from
 from release_pipeline.models import (
     Artifact,
     GateBounds,
@@ -30,15 +35,9 @@ from release_pipeline.models import (
     decision_of,
 )
 from release_pipeline.notices import say
-from release_pipeline.policy import GatePolicy
 from release_pipeline.progress import ProgressFactory, silent
-from release_pipeline.reports import gate_markdown, write_report
-from release_pipeline.secondary import secondary_scores
-from release_pipeline.stages.budget import Budget
+from release_pipeline.reports.markdown import gate_markdown, write_report
 from release_pipeline.stages.candidate import classify_change
-from release_pipeline.stages.gate_cost import price_gate
-from release_pipeline.stages.gate_plan import Planned, plan_and_judge
-from release_pipeline.stages.gate_stats import Sequences, sequences_from
 from release_pipeline.stages.run import (
     Job,
     RunSettings,
@@ -50,10 +49,11 @@ from release_pipeline.stages.run import (
     preflight,
     task_outcomes,
 )
-from release_pipeline.weights import read_weights
+from release_pipeline.trials.budget import Budget
+from release_pipeline.trials.secondary import secondary_scores
 
 if TYPE_CHECKING:
-    from release_pipeline.config import AgentConfig
+    from release_pipeline.config.release_yaml import AgentConfig
     from release_pipeline.workspace import Workspace
 
 
@@ -303,7 +303,7 @@ def gate_candidate(
             say(f"gate: {note}")
             setup.notes.append(f"priced before running: {note}")
     calls_before = setup.ws.llm.calls
-    from release_pipeline.workers import kept_pools
+    from release_pipeline.sandbox.workers import kept_pools
 
     with kept_pools():  # each side's sandboxed workers serve every round, and stop with the gate
         source, planned, passing = gather_trials(setup, sides, copies, budget)

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from release_pipeline.models import Outcome, TaskOutcome
 
 if TYPE_CHECKING:
-    from release_pipeline.policy import GatePolicy
+    from release_pipeline.config.policy import GatePolicy
 
 # The prior over the stake, as a share u of the largest stake that cannot go broke: Beta(3, 1) on a grid of
 # 60 points. Weight near the largest stake makes a task both versions always pass (or always fail) safe in 8

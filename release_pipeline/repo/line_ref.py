@@ -19,9 +19,9 @@ from typing import Any
 
 import git
 
-from release_pipeline import gitops
 from release_pipeline.errors import ConflictError
 from release_pipeline.models import GateDecision, HeadMove, VersionInfo
+from release_pipeline.repo import gitops
 
 LINE_FILE = "line.json"
 FORMAT = 1

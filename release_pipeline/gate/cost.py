@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from release_pipeline.gate.stats import Pairs, Sequences, Status, safety_margin
 from release_pipeline.models import GatePlan, PlanClass, Task, TaskOutcome
-from release_pipeline.stages.gate_stats import Pairs, Sequences, Status, safety_margin
 
 if TYPE_CHECKING:
-    from release_pipeline.policy import GatePolicy
+    from release_pipeline.config.policy import GatePolicy
 
 PATHS = 400
 HORIZON = 400  # pairs; a task that needs more is priced at the horizon
@@ -138,7 +138,7 @@ def simulate_gate(
     history: dict[str, tuple[Status, ...]], policy: GatePolicy, seed: int, protected: frozenset[str] = frozenset()
 ) -> tuple[bool, dict[str, dict[str, int]]]:
     """One priced gate: whether every task was shown safe within the budget, and the new trials per side and task."""
-    from release_pipeline.stages.gate_plan import plan_and_judge
+    from release_pipeline.gate.plan import plan_and_judge
 
     rates = {}
     for t, seq in history.items():

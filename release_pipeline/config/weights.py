@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.config import load_yaml
+from release_pipeline.config.release_yaml import load_yaml
 from release_pipeline.errors import ConfigError
 
 WEIGHTS_FILE = "weights.yaml"

@@ -16,11 +16,11 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release_pipeline.queries import show_version, version_line
+from release_pipeline.reports.queries import show_version, version_line
 from release_pipeline.stages.run import effective
 
 if TYPE_CHECKING:
-    from release_pipeline.config import AgentConfig
+    from release_pipeline.config.release_yaml import AgentConfig
     from release_pipeline.models import GateReport, VersionInfo
     from release_pipeline.workspace import Workspace
 

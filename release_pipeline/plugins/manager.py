@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from release_pipeline import hookspecs
 from release_pipeline.errors import ConfigError, NotFoundError
+from release_pipeline.plugins import hookspecs
 
 if TYPE_CHECKING:
     from release_pipeline.models import PluginInfo

@@ -2,10 +2,10 @@
 
 It imports the agent once, then runs the calls the harness sends, many at once: a coroutine per call for an
 `async def` agent, a thread per call (at most THREADS) for a plain function. The protocol is line-delimited JSON on
-the stdin and stdout it started with (`release_pipeline.workers` is the other end); whatever the agent prints goes to
-stderr, never into the protocol. An answer is made fit for the record (`records`) before it leaves; an exception,
-`sys.exit` included, is reported with its type and where it was raised. An `os._exit` or a signal ends the process:
-the harness sees the pipe close and deals with every call it had.
+the stdin and stdout it started with (`sandbox/workers.py` is the other end); whatever the agent prints goes to
+stderr, never into the protocol. An answer is made fit for the record (`trials/fit.py`) before it leaves; an
+exception, `sys.exit` included, is reported with its type and where it was raised. An `os._exit` or a signal ends
+the process: the harness sees the pipe close and deals with every call it had.
 
 Messages from the harness: `call` (a trial), `cancel` (its time is up), `llm_reply` / `llm_error` (the answer to an
 LLM call). Messages to the harness: `hello` as soon as it runs, `ready` (`blocking`: the agent is a plain function)
@@ -82,7 +82,7 @@ class LLMProxy:
     async def ask(self, call: int, request: dict[str, Any]) -> Any:
         from release_pipeline.errors import InfrastructureError, RequestRejected
         from release_pipeline.llm.gateway import LLMReply
-        from release_pipeline.records import to_json
+        from release_pipeline.trials.fit import to_json
 
         body = to_json(request, [], where="request")  # raises for what cannot cross the process boundary
         request_id = next(self.ids)
@@ -200,10 +200,10 @@ class Server:
 
     async def handle(self, message: dict[str, Any]) -> None:
         """One call: the agent's answer, or what it raised, sent back; never lets anything escape."""
-        from release_pipeline.agent_contract import as_result
         from release_pipeline.errors import AgentProtocolError, InfrastructureError, RequestRejected
         from release_pipeline.models import TrialContext
-        from release_pipeline.records import bounded_text, recordable
+        from release_pipeline.sandbox.contract import as_result
+        from release_pipeline.trials.fit import bounded_text, recordable
 
         call_id = message["id"]
         reply: dict[str, Any]
@@ -246,8 +246,8 @@ class Server:
 
 def _warm_up() -> None:
     """What the first call needs, imported while the worker waits for it."""
-    import release_pipeline.agent_contract
-    import release_pipeline.records  # noqa: F401
+    import release_pipeline.sandbox.contract
+    import release_pipeline.trials.fit  # noqa: F401
 
 
 async def serve(fn: Any, channel: Channel, threads: int) -> None:
@@ -268,7 +268,7 @@ def main() -> None:
 
         fn = load_callable(sys.argv[1], os.getcwd(), what="agent entry")
     except BaseException as exc:  # a candidate that does not even import fails its trials, clearly
-        from release_pipeline.records import bounded_text
+        from release_pipeline.trials.fit import bounded_text
 
         channel.send({"op": "load_error", "error": bounded_text(f"{type(exc).__name__}: {exc}", 2000)})
         return

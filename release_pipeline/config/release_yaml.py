@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from release_pipeline.config.locations import CONFIG_FILE
 from release_pipeline.errors import ConfigError
-from release_pipeline.locations import CONFIG_FILE
 
 
 def read_text(path: Path, what: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.config import load_checked
+from release_pipeline.config.release_yaml import load_checked
 from release_pipeline.notices import say
 
 POLICY_VERSION = 1

@@ -6,7 +6,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.config import load_checked
+from release_pipeline.config.release_yaml import load_checked
 from release_pipeline.errors import ConfigError
 from release_pipeline.models import Manifest
 

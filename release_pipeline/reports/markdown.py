@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from release_pipeline.models import GatePlan, Sampling, Spec
-from release_pipeline.secondary import secondary_line
+from release_pipeline.trials.secondary import secondary_line
 
 OUTCOME_MARK = {
     "fix": "FIX", "regression": "REGRESSION", "flaky": "flaky", "uncertain": "UNCERTAIN", "unchanged": "unchanged",

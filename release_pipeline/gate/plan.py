@@ -32,9 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from release_pipeline.models import Outcome, Task, TaskOutcome, TaskRow
-from release_pipeline.stages.gate_cost import hardest_rate, pairs_needed
-from release_pipeline.stages.gate_stats import (
+from release_pipeline.gate.cost import hardest_rate, pairs_needed
+from release_pipeline.gate.stats import (
     Levels,
     Pairs,
     Sequences,
@@ -46,9 +45,10 @@ from release_pipeline.stages.gate_stats import (
     routes,
     usable,
 )
+from release_pipeline.models import Outcome, Task, TaskOutcome, TaskRow
 
 if TYPE_CHECKING:
-    from release_pipeline.policy import GatePolicy
+    from release_pipeline.config.policy import GatePolicy
 
 SIDES = ("base", "candidate")
 MIN_STEP = 2

@@ -39,7 +39,9 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from release_pipeline.config import AgentConfig
+    from release_pipeline.config.policy import GatePolicy
+    from release_pipeline.config.release_yaml import AgentConfig
+    from release_pipeline.gate.stage import GateResult
     from release_pipeline.models import (
         CandidateContext,
         DiagnosisRequest,
@@ -52,12 +54,10 @@ if TYPE_CHECKING:
         Symptom,
         VersionInfo,
     )
-    from release_pipeline.policy import GatePolicy
     from release_pipeline.progress import ProgressFactory
-    from release_pipeline.stages.budget import Budget
     from release_pipeline.stages.candidate import CandidateResult
-    from release_pipeline.stages.gate import GateResult
     from release_pipeline.stages.run import RunOutcome
+    from release_pipeline.trials.budget import Budget
     from release_pipeline.workspace import Workspace
 
 PROJECT = "release_pipeline"
@@ -83,7 +83,7 @@ def release_register_agent_adapters(register: Register) -> None:
     `planned_call(task, ctx)` (priced by `--budget`) and `async aclose()`
     (awaited on the run's event loop when it ends, before `close()`). An adapter
     that runs untrusted code must run it out of the harness's process, as the
-    built-in ones do (`release_pipeline.sandbox`, `release_pipeline.workers`).
+    built-in ones do (`release_pipeline.sandbox.isolation`, `release_pipeline.sandbox.workers`).
     """
 
 

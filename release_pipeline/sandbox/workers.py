@@ -46,7 +46,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release_pipeline.agent_contract import trial_payload
 from release_pipeline.errors import (
     AgentCrashed,
     AgentProtocolError,
@@ -57,8 +56,8 @@ from release_pipeline.errors import (
     SandboxViolation,
 )
 from release_pipeline.models import AgentResult
-from release_pipeline.records import OUTPUT_LIMIT, TRACE_LIMIT
-from release_pipeline.sandbox import (
+from release_pipeline.sandbox.contract import trial_payload
+from release_pipeline.sandbox.isolation import (
     WORKER_CPU_SHARES,
     Limits,
     Prepared,
@@ -69,7 +68,8 @@ from release_pipeline.sandbox import (
     kill_group,
     limit_message,
 )
-from release_pipeline.trial_clock import current_trial, harness_time
+from release_pipeline.trials.clock import current_trial, harness_time
+from release_pipeline.trials.fit import OUTPUT_LIMIT, TRACE_LIMIT
 
 if TYPE_CHECKING:
     from release_pipeline.models import Task, TrialContext
@@ -616,7 +616,7 @@ def worker_launcher() -> str:
     home = str(Path(release_pipeline.__file__).resolve().parent.parent)
     sites = [os.path.normpath(p) for p in sys.path if p.endswith("-packages") and os.path.isdir(p)]
     paths = list(dict.fromkeys([home, *sites]))
-    return f"import sys; sys.path += {paths!r}; from release_pipeline.agent_worker import main; main()"
+    return f"import sys; sys.path += {paths!r}; from release_pipeline.sandbox.agent_worker import main; main()"
 
 
 def _cores() -> int:

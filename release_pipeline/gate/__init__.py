@@ -1,0 +1,1 @@
+"""The gate: the stage that judges a candidate, its sequential planner, its statistics and its cost."""

@@ -1,0 +1,1 @@
+"""What release-pipeline does to git: commits and tags, the version line's ref, patch files."""

@@ -1,0 +1,1 @@
+"""Running untrusted code: the isolation backend, the sandboxed agent workers, and what an agent may return."""
