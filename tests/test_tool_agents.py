@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import Cli, prompt_workspace
 
 from release_pipeline.llm import providers
@@ -30,13 +31,15 @@ class ScriptedBackend:
 
     def __init__(self, *answers: str):
         self.answers = list(answers)
+        self.default: Any = "I cannot help with that."  # or a function of the plain chat
         self.chats: list[list[dict[str, str]]] = []
         self.params: list[dict[str, Any]] = []
 
     def chat(self, messages, params, stop=None):
         self.chats.append(messages)
         self.params.append(params)
-        return self.answers.pop(0), [], 10, 5
+        answer = self.answers.pop(0) if self.answers else self.default
+        return (answer(messages) if callable(answer) else answer), [], 10, 5
 
     def close(self) -> None:
         pass
@@ -185,3 +188,83 @@ def test_humaneval_dev_problems_carry_their_canonical_solution_and_other_splits_
         assert task.metadata["reference"].startswith(task.input)  # the whole function, as code
         assert verify(task, task.metadata["reference"]).passed
     assert not any("reference" in t.metadata for t in suite.tasks if t.split != "dev")
+
+
+# ----- 3. fewshot: calls as tool calls, code from references, never null ----------------------------------
+
+
+def bundled_workspace(root: Path, agent: str, suite: str, **strategy: Any) -> Path:
+    """The bundled `agent` on `suite`, on the scripted local model, with the heuristic critic and one repeat."""
+    import shutil
+
+    from conftest import REPO, commit_all, git
+
+    root.mkdir(parents=True)
+    shutil.copytree(REPO / "agents" / agent, root / "agents" / agent)
+    manifest = yaml.safe_load((root / "agents" / agent / "agent.yaml").read_text())
+    manifest["model"] = "local/scripted"
+    (root / "agents" / agent / "agent.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    shutil.copy(REPO / "gate-policy.yaml", root / "gate-policy.yaml")
+    config = {
+        "agents": {agent: {"path": f"agents/{agent}", "suite": suite, **({"strategy": strategy} if strategy else {})}},
+        "critic": "heuristic",
+        "run": {"repeats": 1, "concurrency": 2, "timeout_s": 60},
+        "models": {"agent": "local/scripted", "critic": "local/scripted", "synthesizer": "local/scripted"},
+        "policy": "gate-policy.yaml",
+    }
+    (root / "release.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (root / ".gitignore").write_text(".release/\n")
+    git(root, "init", "-q")
+    commit_all(root, agent)
+    Cli(root)("init")
+    return root
+
+
+def file_at(root: Path, ref: str, path: str) -> str:
+    from conftest import git
+
+    return git(root, "show", f"{ref}:{path}")
+
+
+def test_fewshot_shows_a_tool_calling_agent_its_calls_as_tool_calls(tmp_path, scripted):
+    root = bundled_workspace(tmp_path / "ws", "caller", "bfcl:simple,irrelevance@5", name="fewshot", per_iteration=2)
+    cli = Cli(root)
+    made = cli.json("candidate", "--strategy", "fewshot")
+    demos = yaml.safe_load(file_at(root, made["branch"], "agents/caller/demos.yaml"))
+    assert len(demos) == 2 and all(isinstance(d["output"], list) and d["output"] for d in demos), demos
+    first = demos[0]["output"][0]
+    assert set(first) == {"name", "arguments"} and isinstance(first["arguments"], dict)
+    scripted.chats.clear()
+    cli.json("run", "--version", f"v{made['number']}", "--split", "gate", "-k", "1")
+    shown = [m["content"] for m in scripted.chats[0] if m["role"] == "assistant"]
+    assert len(shown) == 2 and all(a.startswith('<tool_call>[{"name": "') for a in shown), shown
+    assert not any("&#34;" in a or '\\"' in a for a in shown)  # calls, not JSON text escaped into prose
+
+
+def test_fewshot_shows_a_code_agent_the_dev_splits_reference_solutions(tmp_path, scripted):
+    from conftest import require_isolation
+
+    require_isolation()
+    scripted.default = "    return None\n"
+    root = bundled_workspace(tmp_path / "ws", "coder", "humaneval:5", name="fewshot", per_iteration=2)
+    made = Cli(root).json("candidate", "--strategy", "fewshot")
+    demos = yaml.safe_load(file_at(root, made["branch"], "agents/coder/demos.yaml"))
+    assert [d["input"].split("def ")[-1].split("(")[0] for d in demos] == ["has_close_elements", "truncate_number"]
+    assert all(d["output"].startswith(d["input"]) and "return" in d["output"] for d in demos)
+
+
+def test_fewshot_never_shows_a_null_answer_and_says_what_it_left_out(tmp_path, fake_llm):
+    tasks = [
+        {"id": f"t{i}", "input": f"Question {i}?", "split": "dev" if i < 3 else "gate", "tags": ["q"]} for i in range(5)
+    ]
+    number = {"type": "json_schema", "schema": {"type": "integer"}}  # judged without an expected answer
+    tasks = [{**t, "verifier": number} for t in tasks]
+    tasks[0] = {**tasks[0], "expected": "yes", "verifier": {"type": "exact"}}
+    fake_llm.default = "nope"
+    root = prompt_workspace(tmp_path / "ws", tasks, run={"repeats": 1})
+    result = Cli(root)("candidate", "--strategy", "fewshot", "--json")
+    made = json.loads(result.stdout)
+    demos = yaml.safe_load(file_at(root, made["branch"], "agents/toy/demos.yaml"))
+    assert demos == [{"input": "Question 0?", "output": "yes"}]
+    assert "fewshot: left out 2 demonstration(s): no answer to show" in result.stderr
+    assert "t1, t2" in result.stderr
