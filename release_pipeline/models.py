@@ -541,6 +541,7 @@ class CandidateContext:
     context_tokens: int = 0  # the agent model's context window, when known: a prompt must fit in it
     verifiers: dict[str, Any] = field(default_factory=dict)  # name -> verify(task_id, output) -> Verdict, on dev
     # tasks: the suite's own `primary` verifier, then its secondary ones
+    progress: Any = None  # a ProgressFactory (see progress.py) for long work such as training; None: show nothing
 
     def already_judged(self, files: dict[str, str]) -> Judged | None:
         """The earlier candidate that proposed exactly these file contents against this base, if one did."""
@@ -889,11 +890,13 @@ class VersionDetail(Record):
 
 @dataclass(frozen=True, slots=True)
 class IterationSummary(Record):
-    """One iteration of `release promote --iterations N`: the spec, the candidate, the gate's decision and whether
-    it was promoted; `stopped` says why the loop stopped here, if it did."""
+    """One iteration of `release promote --iterations N`: the strategy, the spec, the candidate, the gate's decision
+    and whether it was promoted; `moved_on` says why the portfolio's next strategy takes over after it, `stopped`
+    why the loop stopped here, if it did."""
 
     iteration: int
     base: int
+    strategy: str = ""
     spec: int | None = None
     candidate: int | None = None
     decision: Decision | None = None
@@ -903,6 +906,7 @@ class IterationSummary(Record):
     reason_codes: tuple[str, ...] = ()
     promoted: bool = False
     stopped: str | None = None
+    moved_on: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,16 @@ def dev_examples(ws: Workspace, agent: AgentConfig, run_id: int) -> tuple[dict[s
     return tuple(examples)
 
 
+def portfolio(ws: Workspace, agent: AgentConfig) -> list[dict[str, Any]]:
+    """The strategies `release promote --iterations` tries, in order: the agent's `strategy:` list (or its one
+    strategy), else the workspace's."""
+    if agent.portfolio:
+        return [dict(s) for s in agent.portfolio]
+    if agent.strategy:
+        return [dict(agent.strategy)]
+    return [dict(s) for s in ws.config.portfolio] or [dict(ws.config.strategy)]
+
+
 @dataclass
 class Iteration:
     base: VersionInfo
@@ -123,7 +133,7 @@ def propose(
     step = Iteration(base, spec)
     strategy = strategy or (agent.strategy or ws.config.strategy)["name"]
     ws.plugins.registry.get("strategy", strategy)  # an unknown strategy fails before anything more
-    ctx = candidate_context(ws, agent, base, spec, outcome.run["id"], strategy, options)
+    ctx = candidate_context(ws, agent, base, spec, outcome.run["id"], strategy, options, progress)
     if ctx.judged:
         say(f"{len(ctx.judged)} candidate(s) already judged against v{base.number}: the strategy must propose another")
     try:
@@ -149,6 +159,7 @@ def candidate_context(
     run_id: int,
     strategy: str,
     overrides: dict[str, Any] | None = None,
+    progress: ProgressFactory | None = None,
 ) -> CandidateContext:
     """What the candidate stage sees: the canonical artifact, the spec, dev examples, what was judged already.
 
@@ -171,6 +182,7 @@ def candidate_context(
         judged_against(ws, agent, base),
         context_window(artifact.manifest.model or ws.config.models.get("agent", "")),
         dev_verifiers(ws, agent),
+        progress,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -27,13 +28,23 @@ from release_pipeline.cli.common import (
     say,
 )
 
+NOTHING_PROMOTED = 5  # `release promote --iterations N` ran, and no candidate was promoted
+
 
 def promote(
     candidate: Annotated[
         str | None, typer.Option("--candidate", "-c", help="Candidate to promote (v<N>, ref or patch).")
     ] = None,
     iterations: Annotated[
-        int, typer.Option("--iterations", "-n", min=1, help="Iterations with the configured strategy.")
+        int,
+        typer.Option(
+            "--iterations",
+            "-n",
+            min=1,
+            help="Iterations with the configured strategy, or its portfolio (`strategy:` as a list): when one "
+            "stops producing accepted candidates the next takes over. Exit 0 when a candidate was promoted, "
+            f"{NOTHING_PROMOTED} when none was.",
+        ),
     ] = 1,
     reason: Annotated[str, typer.Option(help="Why (recorded with the move).")] = "",
     strategy: StrategyOpt = None,
@@ -82,47 +93,72 @@ def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool, budget) -> N
 
 
 def _iterate(ws, cfg, iterations: int, json_output: bool, budget, strategy: str | None, options: dict) -> None:
+    from release_pipeline.stages.iterate import portfolio
+
+    entries = [{"name": strategy}] if strategy else portfolio(ws, cfg)
+    at, summary = 0, []
+    for i in range(1, iterations + 1):
+        entry = entries[at]
+        name, settings = entry["name"], {**{k: v for k, v in entry.items() if k != "name"}, **options}
+        say(f"== iteration {i}/{iterations}: {cfg.name} v{ws.head(cfg).number}, strategy {name}")
+        step, entry_summary = _one_iteration(ws, cfg, i, name, settings, json_output, budget)
+        if step.move is None:  # this strategy stopped producing accepted candidates
+            why = step.stopped or _not_accepted(entry_summary)
+            if at + 1 < len(entries):
+                at += 1
+                entry_summary = replace(entry_summary, moved_on=f"{name}: {why}; next: {entries[at]['name']}")
+                say(f"moving on from {name} to {entries[at]['name']}: {why}")
+            elif step.stopped or step.candidate is None:
+                last = " (the last strategy listed)" if len(entries) > 1 else ""
+                summary.append(entry_summary)
+                say(f"stopped after iteration {i}: {name}{last}: {why}")
+                break
+        summary.append(entry_summary)
+    else:
+        say(f"stopped after {iterations} iteration(s), as asked")
+    promoted = [s.candidate for s in summary if s.promoted]
+    say(f"promoted: {', '.join(f'v{n}' for n in promoted)}" if promoted else "nothing was promoted")
+    if json_output:
+        print_json(summary)
+    if not promoted:
+        raise typer.Exit(NOTHING_PROMOTED)
+
+
+def _not_accepted(entry) -> str:
+    if entry.candidate is None:
+        return "no candidate"
+    return f"its candidate v{entry.candidate} was {entry.decision or 'rejected'}"
+
+
+def _one_iteration(ws, cfg, i: int, name: str, settings: dict, json_output: bool, budget):
     from release_pipeline.models import IterationSummary
     from release_pipeline.stages.iterate import iterate
 
-    summary = []
-    for i in range(1, iterations + 1):
-        say(f"== iteration {i}/{iterations}: {cfg.name} v{ws.head(cfg).number}")
-        step = iterate(
-            ws, cfg, strategy=strategy, options=options, progress=progress_for(json_output), say=say, budget=budget
-        )
-        gate = step.gate
-        entry = IterationSummary(
-            iteration=i,
-            base=step.base.number,
-            spec=step.spec.id,
-            candidate=step.candidate.number if step.candidate else None,
-            decision=gate.report.decision if gate else ("rejected" if step.candidate else None),
-            fixes=tuple(gate.evidence.fixes) if gate else (),
-            regressions=tuple(gate.evidence.regressions) if gate else (),
-            reasons=tuple(r.message for r in gate.reasons) if gate else tuple(step.notes),
-            reason_codes=tuple(r.code for r in gate.reasons) if gate else (),
-            promoted=step.move is not None,
-            stopped=step.stopped or None,
-        )
-        summary.append(entry)
-        if step.gate:
-            verdict = "accepted and promoted" if step.move else step.gate.decision
-            say(
-                f"gate: v{entry.candidate} {verdict}: {len(step.gate.evidence.fixes)} fixes, "
-                f"{len(step.gate.evidence.regressions)} regressions"
-            )
-            for r in step.gate.reasons:
-                say(f"  - {r.code}: {r.message}")
-        for note in step.notes:
-            say(f"  {note}")
-        if step.stopped or step.candidate is None:
-            say(f"stopped after iteration {i}: {step.stopped or 'no candidate'}")
-            break
-    else:
-        say(f"stopped after {iterations} iteration(s), as asked")
-    if json_output:
-        print_json(summary)
+    step = iterate(ws, cfg, strategy=name, options=settings, progress=progress_for(json_output), say=say, budget=budget)
+    gate = step.gate
+    entry = IterationSummary(
+        iteration=i,
+        base=step.base.number,
+        strategy=name,
+        spec=step.spec.id,
+        candidate=step.candidate.number if step.candidate else None,
+        decision=gate.report.decision if gate else ("rejected" if step.candidate else None),
+        fixes=tuple(gate.evidence.fixes) if gate else (),
+        regressions=tuple(gate.evidence.regressions) if gate else (),
+        reasons=tuple(r.message for r in gate.reasons) if gate else tuple(step.notes),
+        reason_codes=tuple(r.code for r in gate.reasons) if gate else (),
+        promoted=step.move is not None,
+        stopped=step.stopped or None,
+    )
+    if gate:
+        verdict = "accepted and promoted" if step.move else gate.decision
+        fixes, regressions = len(gate.evidence.fixes), len(gate.evidence.regressions)
+        say(f"gate: v{entry.candidate} {verdict}: {fixes} fixes, {regressions} regressions")
+        for r in gate.reasons:
+            say(f"  - {r.code}: {r.message}")
+    for note in step.notes:
+        say(f"  {note}")
+    return step, entry
 
 
 def register(app: typer.Typer) -> None:
