@@ -193,7 +193,7 @@ def test_humaneval_dev_problems_carry_their_canonical_solution_and_other_splits_
 # ----- 3. fewshot: calls as tool calls, code from references, never null ----------------------------------
 
 
-def bundled_workspace(root: Path, agent: str, suite: str, **strategy: Any) -> Path:
+def bundled_workspace(root: Path, agent: str, suite: str, editable: list[str] | None = None, **strategy: Any) -> Path:
     """The bundled `agent` on `suite`, on the scripted local model, with the heuristic critic and one repeat."""
     import shutil
 
@@ -203,6 +203,7 @@ def bundled_workspace(root: Path, agent: str, suite: str, **strategy: Any) -> Pa
     shutil.copytree(REPO / "agents" / agent, root / "agents" / agent)
     manifest = yaml.safe_load((root / "agents" / agent / "agent.yaml").read_text())
     manifest["model"] = "local/scripted"
+    manifest["editable"] = manifest["editable"] if editable is None else editable
     (root / "agents" / agent / "agent.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     shutil.copy(REPO / "gate-policy.yaml", root / "gate-policy.yaml")
     config = {
@@ -268,3 +269,133 @@ def test_fewshot_never_shows_a_null_answer_and_says_what_it_left_out(tmp_path, f
     assert demos == [{"input": "Question 0?", "output": "yes"}]
     assert "fewshot: left out 2 demonstration(s): no answer to show" in result.stderr
     assert "t1, t2" in result.stderr
+
+
+# ----- 4. fine-tuning on structured answers, one progress bar ----------------------------------------------
+
+HAVE_EXTRA = all(
+    __import__("importlib").util.find_spec(m) for m in ("torch", "transformers", "peft", "trl", "gguf", "datasets")
+)
+
+
+def test_sft_trains_a_tool_calling_agent_on_dev_reference_calls_in_the_call_format(tmp_path, scripted):
+    """What lora-sft trains on, as the strategy reads it from the candidate context: the chat the model is
+    served (tools in the system prompt) and the dev task's reference calls in the tool-call format."""
+    from release_pipeline.finetune.examples import agent_output, sft_prompts
+    from release_pipeline.stages.iterate import candidate_context, propose
+    from release_pipeline.workspace import Workspace
+
+    root = bundled_workspace(tmp_path / "ws", "caller", "bfcl:simple,irrelevance@5")
+    ws = Workspace(root)
+    agent = ws.agent("caller")
+    step = propose(ws, agent, strategy="fewshot")  # the dev run, critic and spec a strategy starts from
+    ctx = candidate_context(ws, agent, step.base, step.spec, step.spec.run_id, "lora-sft")
+    prompts = {p.task_id: p for p in sft_prompts(ctx)}
+    assert sorted(prompts) == ["irrelevance_0", "irrelevance_2", "simple_python_0", "simple_python_2"]
+    simple = prompts["simple_python_0"]
+    assert simple.source == "reference" and "<tools>" in simple.messages[0]["content"]
+    assert simple.answer.startswith('<tool_call>[{"name": "calculate_triangle_area", "arguments": {')
+    task = next(t for t in ws.suite(agent).tasks if t.id == "simple_python_0")
+    assert ws.verifiers(task)(task, agent_output(simple.answer, simple.names)).passed  # the target passes
+    assert prompts["irrelevance_0"].answer == "<tool_call>[]</tool_call>"  # passed by calling nothing
+
+
+def test_sft_trains_a_code_agent_on_the_reference_solutions_as_code(tmp_path, scripted):
+    from conftest import require_isolation
+
+    from release_pipeline.finetune.examples import sft_prompts
+    from release_pipeline.stages.iterate import candidate_context, propose
+    from release_pipeline.workspace import Workspace
+
+    require_isolation()
+    scripted.default = "    return None\n"
+    root = bundled_workspace(tmp_path / "ws", "coder", "humaneval:5")
+    ws = Workspace(root)
+    agent = ws.agent("coder")
+    step = propose(ws, agent, strategy="fewshot")
+    prompts = sft_prompts(candidate_context(ws, agent, step.base, step.spec, step.spec.run_id, "lora-sft"))
+    assert [p.task_id for p in prompts] == ["HumanEval/0", "HumanEval/2"]
+    assert all(p.answer.startswith("from typing") or p.answer.startswith("\n\ndef") for p in prompts)
+    assert all("def " in p.answer and "return" in p.answer and p.names is None for p in prompts)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_EXTRA, reason="needs the finetune extra (make test installs it)")
+def test_lora_sft_makes_a_caller_candidate_showing_one_progress_bar_and_no_logs(tmp_path, scripted, monkeypatch):
+    """Real LoRA SFT of SmolLM2 (two steps) for the bundled caller: no loss lines, warnings or library bars."""
+    monkeypatch.setitem(providers._backends, "smollm2", scripted)  # the dev run answers from the script
+    root = bundled_workspace(tmp_path / "ws", "caller", "bfcl:simple,irrelevance@5")
+    manifest = root / "agents/caller/agent.yaml"
+    manifest.write_text(manifest.read_text().replace("local/scripted", "local/smollm2"))
+    from conftest import commit_all
+
+    commit_all(root, "the real base model")
+    result = Cli(root)("candidate", "--strategy", "lora-sft", "-o", "steps=2", "-o", "batch_size=2", "--json")
+    made = json.loads(result.stdout)
+    assert "2 passing dev answers, 2 dev reference answers" in made["intent"], made["intent"]
+    weights = yaml.safe_load(file_at(root, made["branch"], "agents/caller/weights.yaml"))
+    assert weights["method"] == "lora-sft" and weights["summary"]["steps"] == 2
+    noise = ("'loss'", "Warning", "warn", "it/s]", "Converting", "Loading weights", "Writing model shards")
+    assert not [n for n in noise if n in result.stderr], result.stderr
+
+
+# ----- 5. the bundled agents take fine-tuned weights; a strategy checks before it trains --------------------
+
+
+def test_the_bundled_caller_and_coder_can_take_fine_tuned_weights():
+    from conftest import REPO
+
+    from release_pipeline.config.manifest import is_editable, load_manifest
+
+    for agent in ("caller", "coder"):
+        assert is_editable(load_manifest(REPO / "agents" / agent), "weights.yaml"), agent
+
+
+@pytest.mark.parametrize("strategy", ["lora-sft", "grpo"])
+def test_a_fine_tuning_strategy_refuses_an_agent_without_editable_weights_before_training(tmp_path, scripted, strategy):
+    editable = ["system.txt", "prompt.txt", "demos.yaml"]
+    root = bundled_workspace(tmp_path / "ws", "caller", "bfcl:simple,irrelevance@5", editable=editable)
+    result = Cli(root)("candidate", "--strategy", strategy, code=2)
+    assert f"{strategy}: agent 'caller' cannot take fine-tuned weights" in result.stderr
+    assert len(result.stderr.strip().splitlines()[-1:]) == 1 and "Traceback" not in result.stderr
+    assert not (root / ".release" / "blobs").exists()  # nothing was trained or converted
+
+
+# ----- 6. the strategy portfolio, exit codes, specs recorded once ------------------------------------------
+
+
+def test_promote_moves_through_the_portfolio_and_says_why(workspace):
+    from conftest import commit_all
+
+    config = yaml.safe_load((workspace / "release.yaml").read_text())
+    config["agents"]["calc"]["strategy"] = [
+        {"name": "patch-queue", "patches": ["specs/candidates/01-percent-and-plain-digits.patch"]},
+        {"name": "patch-queue", "patches": ["specs/candidates/02-true-division.patch"]},
+    ]
+    (workspace / "release.yaml").write_text(yaml.safe_dump(config))
+    commit_all(workspace, "a portfolio")
+    cli = Cli(workspace)
+    result = cli("promote", "--iterations", "4", "--json")
+    steps = json.loads(result.stdout)
+    assert [(s["candidate"], s["decision"], s["promoted"]) for s in steps] == [
+        (2, "accepted", True),
+        (None, None, False),  # the first strategy has nothing more: the next one takes over
+        (3, "rejected", False),  # the last one keeps going while it has something to propose
+        (None, None, False),
+    ]
+    assert steps[1]["moved_on"].startswith("patch-queue: strategy 'patch-queue' has nothing more to propose")
+    assert "moving on from patch-queue to patch-queue: strategy 'patch-queue' has nothing more" in result.stderr
+    assert steps[1]["spec"] == steps[2]["spec"] != steps[0]["spec"]  # v2's one dev run: its spec recorded once
+    assert "stopped after iteration 4: patch-queue (the last strategy listed)" in result.stderr
+    assert "promoted: v2" in result.stderr
+    again = cli("promote", "--iterations", "1", "--json", code=5)  # nothing left: nothing promoted
+    assert json.loads(again.stdout)[0]["candidate"] is None and "nothing was promoted" in again.stderr
+
+
+def test_promote_help_and_readme_document_the_nothing_promoted_exit_code():
+    from conftest import REPO
+
+    result = Cli(REPO)("promote", "--help")
+    assert "5 when none was" in " ".join(result.stdout.split())
+    readme = (REPO / "README.md").read_text()
+    assert "| nothing promoted | 5 |" in readme
