@@ -193,7 +193,14 @@ def test_humaneval_dev_problems_carry_their_canonical_solution_and_other_splits_
 # ----- 3. fewshot: calls as tool calls, code from references, never null ----------------------------------
 
 
-def bundled_workspace(root: Path, agent: str, suite: str, editable: list[str] | None = None, **strategy: Any) -> Path:
+def bundled_workspace(
+    root: Path,
+    agent: str,
+    suite: str,
+    editable: list[str] | None = None,
+    model: str = "local/scripted",
+    **strategy: Any,
+) -> Path:
     """The bundled `agent` on `suite`, on the scripted local model, with the heuristic critic and one repeat."""
     import shutil
 
@@ -202,7 +209,7 @@ def bundled_workspace(root: Path, agent: str, suite: str, editable: list[str] | 
     root.mkdir(parents=True)
     shutil.copytree(REPO / "agents" / agent, root / "agents" / agent)
     manifest = yaml.safe_load((root / "agents" / agent / "agent.yaml").read_text())
-    manifest["model"] = "local/scripted"
+    manifest["model"] = model
     manifest["editable"] = manifest["editable"] if editable is None else editable
     (root / "agents" / agent / "agent.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     shutil.copy(REPO / "gate-policy.yaml", root / "gate-policy.yaml")
@@ -210,7 +217,7 @@ def bundled_workspace(root: Path, agent: str, suite: str, editable: list[str] | 
         "agents": {agent: {"path": f"agents/{agent}", "suite": suite, **({"strategy": strategy} if strategy else {})}},
         "critic": "heuristic",
         "run": {"repeats": 1, "concurrency": 2, "timeout_s": 60},
-        "models": {"agent": "local/scripted", "critic": "local/scripted", "synthesizer": "local/scripted"},
+        "models": {"agent": model, "critic": model, "synthesizer": model},
         "policy": "gate-policy.yaml",
     }
     (root / "release.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -324,12 +331,7 @@ def test_sft_trains_a_code_agent_on_the_reference_solutions_as_code(tmp_path, sc
 def test_lora_sft_makes_a_caller_candidate_showing_one_progress_bar_and_no_logs(tmp_path, scripted, monkeypatch):
     """Real LoRA SFT of SmolLM2 (two steps) for the bundled caller: no loss lines, warnings or library bars."""
     monkeypatch.setitem(providers._backends, "smollm2", scripted)  # the dev run answers from the script
-    root = bundled_workspace(tmp_path / "ws", "caller", "bfcl:simple,irrelevance@5")
-    manifest = root / "agents/caller/agent.yaml"
-    manifest.write_text(manifest.read_text().replace("local/scripted", "local/smollm2"))
-    from conftest import commit_all
-
-    commit_all(root, "the real base model")
+    root = bundled_workspace(tmp_path / "ws", "caller", "bfcl:simple,irrelevance@5", model="local/smollm2")
     result = Cli(root)("candidate", "--strategy", "lora-sft", "-o", "steps=2", "-o", "batch_size=2", "--json")
     made = json.loads(result.stdout)
     assert "2 passing dev answers, 2 dev reference answers" in made["intent"], made["intent"]
