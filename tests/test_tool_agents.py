@@ -401,3 +401,14 @@ def test_promote_help_and_readme_document_the_nothing_promoted_exit_code():
     assert "5 when none was" in " ".join(result.stdout.split())
     readme = (REPO / "README.md").read_text()
     assert "| nothing promoted | 5 |" in readme
+
+
+@pytest.mark.parametrize("strategy", [[], [{"per_iteration": 2}], ["fewshot"]])
+def test_a_malformed_portfolio_is_one_line(workspace, strategy):
+    from conftest import run_release
+    from test_bad_input import assert_one_line_error
+
+    config = yaml.safe_load((workspace / "release.yaml").read_text())
+    config["agents"]["calc"]["strategy"] = strategy
+    (workspace / "release.yaml").write_text(yaml.safe_dump(config))
+    assert_one_line_error(run_release(workspace, "promote", "--iterations", "2"), "release.yaml", "strategy")
