@@ -130,26 +130,43 @@ def _not_accepted(entry) -> str:
     return f"its candidate v{entry.candidate} was {entry.decision or 'rejected'}"
 
 
-def _one_iteration(ws, cfg, i: int, name: str, settings: dict, json_output: bool, budget):
+def _summary(i: int, name: str, step):
     from release_pipeline.models import IterationSummary
-    from release_pipeline.stages.iterate import iterate
 
-    step = iterate(ws, cfg, strategy=name, options=settings, progress=progress_for(json_output), say=say, budget=budget)
-    gate = step.gate
-    entry = IterationSummary(
+    gate, candidate = step.gate, step.candidate
+    if gate is None:
+        return IterationSummary(
+            iteration=i,
+            base=step.base.number,
+            strategy=name,
+            spec=step.spec.id,
+            candidate=candidate.number if candidate else None,
+            decision="rejected" if candidate else None,
+            reasons=tuple(step.notes),
+            stopped=step.stopped or None,
+        )
+    return IterationSummary(
         iteration=i,
         base=step.base.number,
         strategy=name,
         spec=step.spec.id,
-        candidate=step.candidate.number if step.candidate else None,
-        decision=gate.report.decision if gate else ("rejected" if step.candidate else None),
-        fixes=tuple(gate.evidence.fixes) if gate else (),
-        regressions=tuple(gate.evidence.regressions) if gate else (),
-        reasons=tuple(r.message for r in gate.reasons) if gate else tuple(step.notes),
-        reason_codes=tuple(r.code for r in gate.reasons) if gate else (),
+        candidate=candidate.number,
+        decision=gate.report.decision,
+        fixes=tuple(gate.evidence.fixes),
+        regressions=tuple(gate.evidence.regressions),
+        reasons=tuple(r.message for r in gate.reasons),
+        reason_codes=tuple(r.code for r in gate.reasons),
         promoted=step.move is not None,
         stopped=step.stopped or None,
     )
+
+
+def _one_iteration(ws, cfg, i: int, name: str, settings: dict, json_output: bool, budget):
+    from release_pipeline.stages.iterate import iterate
+
+    step = iterate(ws, cfg, strategy=name, options=settings, progress=progress_for(json_output), say=say, budget=budget)
+    entry = _summary(i, name, step)
+    gate = step.gate
     if gate:
         verdict = "accepted and promoted" if step.move else gate.decision
         fixes, regressions = len(gate.evidence.fixes), len(gate.evidence.regressions)
