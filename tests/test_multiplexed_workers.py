@@ -123,8 +123,8 @@ def test_a_plain_function_agent_runs_several_trials_at_once_in_one_worker(tmp_pa
 
 
 def test_pools_serve_every_run_of_a_command_and_stop_with_it(tmp_path):
+    from release_pipeline.pipeline import Pipeline
     from release_pipeline.sandbox import workers
-    from release_pipeline.stages.run import run_version
     from release_pipeline.workspace import Workspace
 
     code = NORMAL.format(crashes={})
@@ -135,8 +135,8 @@ def test_pools_serve_every_run_of_a_command_and_stop_with_it(tmp_path):
     agent = ws.agent()
     version = ws.head(agent)
     with workers.kept_pools():
-        dev = run_version(ws, agent, version, split="dev")
-        gate = run_version(ws, agent, version, split="gate")
+        dev = Pipeline(ws, agent).run(version, split="dev")
+        gate = Pipeline(ws, agent).run(version, split="gate")
         started = set(workers._live)
         assert started
     for worker in started:  # stopped with the scope, and cleaned up after

@@ -38,18 +38,9 @@ from release_pipeline.notices import say
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.reports.markdown import gate_markdown, write_report
 from release_pipeline.stages.candidate import classify_change
-from release_pipeline.stages.run import (
-    Job,
-    RunSettings,
-    effective,
-    execute_jobs,
-    leased,
-    missing_jobs,
-    open_run,
-    preflight,
-    task_outcomes,
-)
+from release_pipeline.stages.run import open_run
 from release_pipeline.trials.budget import Budget
+from release_pipeline.trials.jobs import Job, effective, missing_jobs, task_outcomes
 from release_pipeline.trials.secondary import secondary_scores
 
 if TYPE_CHECKING:
@@ -59,38 +50,6 @@ if TYPE_CHECKING:
 
 SPLIT = "gate"
 EXIT_CODES = {"accepted": 0, "rejected": 1, "undecided": 3}
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """A recorded gate: the report (with its stored id), the evidence it was decided on, and its Markdown."""
-
-    report: GateReport
-    reasons: list[Reason]
-    evidence: GateEvidence
-    markdown: str
-
-    @property
-    def decision(self) -> str:
-        return self.report.decision
-
-    @property
-    def report_id(self) -> int:
-        assert self.report.id is not None  # a result is made once the report is stored
-        return self.report.id
-
-    @property
-    def body(self) -> dict[str, Any]:
-        """The report as stored and printed by `--json`."""
-        return self.report.to_dict()
-
-    @property
-    def accepted(self) -> bool:
-        return self.decision == "accepted"
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self.decision]
 
 
 class _Side:
@@ -117,25 +76,6 @@ class _Side:
         done = effective(self.trials)
         return [j for t in tasks for j in missing_jobs([t], range(repeats[t.id]), done, max_attempt=retries)]
 
-    def ensure(self, jobs: list[Job]) -> int:
-        """Execute `jobs` (the caller holds the run's lease) and reload the trials, with their ids."""
-        if not jobs:
-            return 0
-        assert self.run_id is not None
-        with self.progress(f"gate v{self.version.number}", len(jobs)) as advance:
-            settings = RunSettings.of(self.ws, advance)
-            execute_jobs(
-                self.artifact,
-                jobs,
-                run_id=self.run_id,
-                plugins=self.ws.plugins,
-                store=self.ws.store,
-                verifiers=self.ws.verifiers,
-                settings=settings,
-            )
-        self.trials = self.ws.store.trials(self.run_id, with_trace=False)
-        return len(jobs)
-
     def fill(self, tasks: list[Task], repeats: dict[str, int], retries: int) -> int:
         """Bring every task to its number of repeats, retrying `error` trials up to `retries` times.
 
@@ -149,15 +89,15 @@ class _Side:
             )
             assert run is not None
             self.run_id = run["id"]
-        executed = 0
-        with leased(self.ws.store, self.run_id) as lease:
-            self.trials = self.ws.store.trials(self.run_id, with_trace=False)  # another gate may have added some
-            for _ in range(retries + 1):
-                done = self.ensure(self.missing(tasks, repeats, retries))
-                executed += done
-                if not done:
-                    break
-            lease.complete()
+        run_id = self.run_id
+
+        def jobs_of() -> list[Job]:  # reloaded each round: another gate may have added some
+            self.trials = self.ws.store.trials(run_id, with_trace=False)
+            return self.missing(tasks, repeats, retries)
+
+        label = f"gate v{self.version.number}"
+        executed = self.ws.engine.execute(self.artifact, run_id, jobs_of, self.progress, label, rounds=retries + 1)
+        self.trials = self.ws.store.trials(run_id, with_trace=False)
         return executed
 
     def record_repeats(self) -> None:
@@ -280,7 +220,7 @@ def gate_candidate(
     *,
     progress: ProgressFactory | None = None,
     budget: Budget | None = None,
-) -> GateResult:
+) -> GateReport:
     """Gate `candidate` against the canonical head and record the report (and a rejection)."""
     setup = prepare_gate(ws, agent, candidate)
     repeats = setup.policy.repeats
@@ -340,7 +280,7 @@ def gather_trials(
     reserved = 0.0
     for side in sides.values():
         what = f"gate of {setup.agent.name} v{setup.candidate.number} (with v{side.version.number}'s trials)"
-        reserved += preflight(setup.ws, side.artifact, side.missing(tasks, first, 0), budget, what, reserved).cost
+        reserved += setup.ws.engine.preflight(side.artifact, side.missing(tasks, first, 0), budget, what, reserved).cost
     source = StoreSource(sides, tasks, policy.error_retries, 1 if copies else None)
     passing = reliably_passing(source, first) if policy.protect_passing else set()
     protected = setup.protected(passing)
@@ -394,7 +334,7 @@ def secondary_by_side(setup: GateSetup, sides: dict[str, _Side], rows: list[Task
     return {n: {side: per_side[side][n] for side in sides} for n in per_side["base"]}
 
 
-def record_decision(setup: GateSetup, reasons: list[Reason], evidence: GateEvidence, report: GateReport) -> GateResult:
+def record_decision(setup: GateSetup, reasons: list[Reason], evidence: GateEvidence, report: GateReport) -> GateReport:
     """Store the report (and its files), set the candidate's status, and tell the plugins of a rejection."""
     ws, agent, number, decision = setup.ws, setup.agent.name, setup.candidate.number, report.decision
     body = report.to_dict()
@@ -416,7 +356,7 @@ def record_decision(setup: GateSetup, reasons: list[Reason], evidence: GateEvide
             f"fixes, {len(evidence.regressions)} confirmed regressions"
         )
         ws.store.set_status(agent, number, "candidate", [accepted])
-    return GateResult(replace(report, id=report_id), reasons, evidence, markdown)
+    return replace(report, id=report_id)
 
 
 def training_of(artifact: Artifact) -> dict[str, Any]:

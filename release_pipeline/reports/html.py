@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release_pipeline.reports.queries import show_version, version_line
-from release_pipeline.stages.run import effective
+from release_pipeline.trials.jobs import effective
 
 if TYPE_CHECKING:
     from release_pipeline.config.release_yaml import AgentConfig

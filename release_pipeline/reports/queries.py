@@ -73,7 +73,7 @@ def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo
     common = sorted(set(runs[0]["task_ids"]) & set(runs[1]["task_ids"]))
     if not common:
         raise UserError(f"v{a.number} and v{b.number} ran no task in common on {split!r}")
-    from release_pipeline.stages.run import effective, task_outcomes  # the run stage's: not for `log` and `show`
+    from release_pipeline.trials.jobs import effective, task_outcomes  # the run stage's: not for `log` and `show`
 
     tasks = [t for t in ws.suite(agent).split(split) if t.id in set(common)]
     trials = [ws.store.trials(r["id"], with_trace=False) for r in runs]
@@ -106,7 +106,7 @@ def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo
 
 def run_trials(ws: Workspace, run_id: int) -> Run:
     """One run and every trial in it (outputs, verdicts, feedback and traces)."""
-    from release_pipeline.stages.run import effective
+    from release_pipeline.trials.jobs import effective
 
     run = ws.store.run(run_id)
     records = ws.store.trials(run_id)

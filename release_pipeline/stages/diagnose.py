@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from release_pipeline.errors import UserError
 from release_pipeline.models import DiagnosisRequest, Pattern, Spec, TaskOutcome
 from release_pipeline.reports.markdown import spec_markdown, write_report
-from release_pipeline.stages.run import task_outcomes
+from release_pipeline.trials.jobs import task_outcomes
 
 if TYPE_CHECKING:
     from release_pipeline.config.release_yaml import AgentConfig

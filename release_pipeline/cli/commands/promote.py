@@ -15,10 +15,8 @@ from release_pipeline.cli.common import (
     OptionOpt,
     StrategyOpt,
     WorkspaceOpt,
-    candidate_version,
-    choose_executor,
     make_budget,
-    open_workspace,
+    open_agent,
     parse_options,
     print_json,
     print_prerun_rejection,
@@ -48,48 +46,47 @@ def promote(
     """Promote a candidate (gating it first when it has no report against the head), or iterate the pipeline."""
     from release_pipeline.sandbox.workers import kept_pools
 
-    choose_executor(executor, address)
-    ws = open_workspace(workspace)
-    cfg = ws.agent(agent)
+    ws, cfg, pipeline = open_agent(workspace, agent, executor, address)
     limit = make_budget(ws, budget)
     with kept_pools():  # a version's sandboxed workers serve each of its runs and gates here, then stop
         if candidate is not None:
-            _promote_one(ws, cfg, candidate, reason, json_output, limit)
+            _promote_one(pipeline, candidate, reason, json_output, limit)
         else:
-            _iterate(ws, cfg, iterations, json_output, limit, strategy, parse_options(option))
+            _iterate(pipeline, iterations, json_output, limit, strategy, parse_options(option))
 
 
-def _promote_one(ws, cfg, ref: str, reason: str, json_output: bool, budget) -> None:
-    from release_pipeline.gate.stage import gate_candidate
-    from release_pipeline.stages.promote import promote as promote_version
+def _promote_one(pipeline, ref: str, reason: str, json_output: bool, budget) -> None:
+    from release_pipeline.reports.markdown import gate_markdown
 
-    version = candidate_version(ws, cfg, ref)
+    ws, cfg = pipeline.ws, pipeline.agent
+    version = pipeline.candidate_of(ref)
     if rejected_before_running(ws, version):
         print_prerun_rejection(ws, version, json_output)
         raise typer.Exit(1)
     if ws.store.latest_gate_report(cfg.name, version.number) is None:  # never gated: gate and move in one step
-        result = gate_candidate(ws, cfg, version, progress=progress_for(json_output), budget=budget)
-        say(result.markdown)
-        if not result.accepted:
+        report = pipeline.gate(version, progress=progress_for(json_output), budget=budget)
+        say(gate_markdown(report.to_dict()))
+        if report.decision != "accepted":
             if json_output:
-                print_json(result.report)
-            raise typer.Exit(result.exit_code)
-    move = promote_version(ws, cfg, ws.store.version(cfg.name, version.number), reason=reason)
+                print_json(report)
+            raise typer.Exit(report.exit_code)
+    move = pipeline.promote(ws.store.version(cfg.name, version.number), reason=reason)
     if json_output:
         print_json(move)
     else:
         typer.echo(f"{cfg.name}: v{move.from_version} -> v{move.to_version} is canonical ({move.reason})")
 
 
-def _iterate(ws, cfg, iterations: int, json_output: bool, budget, strategy: str | None, options: dict) -> None:
+def _iterate(pipeline, iterations: int, json_output: bool, budget, strategy: str | None, options: dict) -> None:
     from release_pipeline.models import IterationSummary
     from release_pipeline.stages.iterate import iterate
 
+    ws, cfg = pipeline.ws, pipeline.agent
     summary = []
     for i in range(1, iterations + 1):
         say(f"== iteration {i}/{iterations}: {cfg.name} v{ws.head(cfg).number}")
         step = iterate(
-            ws, cfg, strategy=strategy, options=options, progress=progress_for(json_output), say=say, budget=budget
+            pipeline, strategy=strategy, options=options, progress=progress_for(json_output), say=say, budget=budget
         )
         gate = step.gate
         entry = IterationSummary(
@@ -97,11 +94,11 @@ def _iterate(ws, cfg, iterations: int, json_output: bool, budget, strategy: str 
             base=step.base.number,
             spec=step.spec.id,
             candidate=step.candidate.number if step.candidate else None,
-            decision=gate.report.decision if gate else ("rejected" if step.candidate else None),
-            fixes=tuple(gate.evidence.fixes) if gate else (),
-            regressions=tuple(gate.evidence.regressions) if gate else (),
-            reasons=tuple(r.message for r in gate.reasons) if gate else tuple(step.notes),
-            reason_codes=tuple(r.code for r in gate.reasons) if gate else (),
+            decision=gate.decision if gate else ("rejected" if step.candidate else None),
+            fixes=gate.fixes if gate else (),
+            regressions=gate.regressions if gate else (),
+            reasons=tuple(r.message for r in gate.reason_codes) if gate else tuple(step.notes),
+            reason_codes=tuple(r.code for r in gate.reason_codes) if gate else (),
             promoted=step.move is not None,
             stopped=step.stopped or None,
         )
@@ -109,10 +106,10 @@ def _iterate(ws, cfg, iterations: int, json_output: bool, budget, strategy: str 
         if step.gate:
             verdict = "accepted and promoted" if step.move else step.gate.decision
             say(
-                f"gate: v{entry.candidate} {verdict}: {len(step.gate.evidence.fixes)} fixes, "
-                f"{len(step.gate.evidence.regressions)} regressions"
+                f"gate: v{entry.candidate} {verdict}: {len(step.gate.fixes)} fixes, "
+                f"{len(step.gate.regressions)} regressions"
             )
-            for r in step.gate.reasons:
+            for r in step.gate.reason_codes:
                 say(f"  - {r.code}: {r.message}")
         for note in step.notes:
             say(f"  {note}")
