@@ -666,15 +666,6 @@ class GateEvidence:
         """The largest drop in pass rate on any task that the evidence still allows (the promotion bound)."""
         return max((r.max_drop for r in self.rows), default=0.0)
 
-    def paired_test(self) -> PairedTest:
-        """Tasks that went pass->fail and fail->pass by majority of trials, with the exact McNemar p-value."""
-        from release_pipeline.gate.stats import binomial_two_sided
-
-        both = [r for r in self.rows if r.base.trials and r.candidate.trials]
-        b = sum(1 for r in both if r.base.rate >= 0.5 > r.candidate.rate)
-        c = sum(1 for r in both if r.candidate.rate >= 0.5 > r.base.rate)
-        return PairedTest(b, c, c - b, round(binomial_two_sided(b, c), 6))
-
 
 @dataclass(frozen=True, slots=True)
 class GateBounds(Record):

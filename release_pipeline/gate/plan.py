@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from release_pipeline.gate.cost import hardest_rate, pairs_needed
+from release_pipeline.gate.need import hardest_rate, pairs_needed
 from release_pipeline.gate.stats import (
     Levels,
     Pairs,

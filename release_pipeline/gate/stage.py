@@ -18,7 +18,7 @@ from release_pipeline.config.weights import read_weights
 from release_pipeline.errors import PluginFailed, UserError
 from release_pipeline.gate.cost import price_gate
 from release_pipeline.gate.plan import Planned, plan_and_judge
-from release_pipeline.gate.stats import Sequences, sequences_from
+from release_pipeline.gate.stats import Sequences, paired_test, sequences_from
 from release_pipeline.models import (
     Artifact,
     GateBounds,
@@ -450,7 +450,7 @@ def report_of(
         ),
         trials=evidence.trials,
         spent={**spent, "extra": evidence.extra_trials, "rounds": planned.rounds},
-        paired_test=evidence.paired_test(),
+        paired_test=paired_test(evidence.rows),
         base_run=evidence.base_run,
         candidate_run=evidence.candidate_run,
         budget_exhausted=evidence.budget_exhausted,
