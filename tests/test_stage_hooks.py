@@ -113,7 +113,7 @@ def test_a_plugin_wraps_every_stage_and_replaces_the_critic(tmp_path, monkeypatc
     assert "'dev'" in calls[0]["inputs"]["split"] and "VersionInfo" in calls[4]["inputs"]["candidate"]
     from release_pipeline.workspace import Workspace
 
-    spec = Workspace(root).store.spec(step["spec"])["body"]  # built from the replacement critic's symptoms
+    spec = Workspace(root).store.spec(step["spec"]).to_dict()  # built from the replacement critic's symptoms
     assert [p["label"] for p in spec["patterns"]] == ["spy_symptom"]
     (again,) = cli.json("promote", "--iterations", "1")
     assert again["candidate"] is None and "nothing more to propose" in again["stopped"]

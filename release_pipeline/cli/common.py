@@ -69,12 +69,12 @@ def resolve_run(ws, agent, run_id: int | None) -> int:
     from release_pipeline.errors import UserError
 
     if run_id is not None:
-        return ws.store.run(run_id)["id"]
+        return ws.store.run(run_id).id
     head = ws.head(agent)
     run = ws.store.latest_run(ws.store.version_id(agent.name, head.number), "dev")
     if run is None:
         raise UserError(f"v{head.number} has no complete run on the dev split: run `release run` first")
-    return run["id"]
+    return run.id
 
 
 RunOpt = Annotated[int | None, typer.Option("--run", help="Run id (default: canonical's latest dev run).")]

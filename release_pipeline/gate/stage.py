@@ -28,6 +28,7 @@ from release_pipeline.models import (
     GateReport,
     Reason,
     Sampling,
+    Spec,
     Task,
     TaskOutcome,
     TaskRow,
@@ -68,7 +69,7 @@ class _Side:
         run, _ = open_run(
             ws, agent, version, split=SPLIT, repeats=repeats, purpose="gate", statuses=(None,), create=False
         )
-        self.run_id: int | None = run["id"] if run else None
+        self.run_id: int | None = run.id if run else None
         self.artifact = ws.materialize(agent, version)
         self.trials = ws.store.trials(self.run_id, with_trace=False) if self.run_id is not None else []
 
@@ -88,7 +89,7 @@ class _Side:
                 self.ws, self.agent, self.version, split=SPLIT, repeats=self.repeats, purpose="gate", statuses=(None,)
             )
             assert run is not None
-            self.run_id = run["id"]
+            self.run_id = run.id
         run_id = self.run_id
 
         def jobs_of() -> list[Job]:  # reloaded each round: another gate may have added some
@@ -138,12 +139,12 @@ class GateSetup:
     candidate: VersionInfo
     policy: GatePolicy
     tasks: list[Task]
-    spec: dict[str, Any] | None
+    spec: Spec | None
     changed: list[str]
     notes: list[str]
 
     def spec_ids(self, key: str) -> set[str]:
-        return set(self.spec[key]) if self.spec else set()
+        return set(getattr(self.spec, key)) if self.spec else set()
 
     @property
     def task_ids(self) -> set[str]:
@@ -175,7 +176,7 @@ def prepare_gate(working: Workspace, agent: AgentConfig, candidate: VersionInfo)
             f"v{candidate.number} changes files outside the artifact's editable files "
             f"({', '.join(forbidden)}): it is rejected without running"
         )
-    spec = ws.store.spec(candidate.spec_id)["body"] if candidate.spec_id else None
+    spec = ws.store.spec(candidate.spec_id) if candidate.spec_id else None
     return GateSetup(ws, agent, base, candidate, ws.policy(), tasks, spec, changed, notes)
 
 
@@ -197,7 +198,7 @@ def _price(
     run, _ = open_run(
         ws, agent, base, split=SPLIT, repeats=policy.repeats, purpose="gate", statuses=(None,), create=False
     )
-    trials = ws.store.trials(run["id"], with_trace=False) if run else []
+    trials = ws.store.trials(run.id, with_trace=False) if run else []
     stored = sequences_from(effective(trials))
     history = {t.id: stored.get(t.id, ()) for t in tasks}
     costs: dict[str, list[float]] = {}

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from release_pipeline.models.record import Record
-from release_pipeline.models.versions import VersionInfo
 
 TrialStatus = Literal["pass", "fail", "error"]
 
@@ -227,24 +226,3 @@ class Run(Record):
     resumed: bool = False
     secondary: dict[str, dict[str, int]] = field(default_factory=dict)
     trials: tuple[Trial, ...] = ()
-
-    @classmethod
-    def of(cls, row: dict[str, Any], version: VersionInfo, **more: Any) -> Run:
-        """The record of a stored run (`Store.run`'s row) of `version`, with what the caller adds."""
-        sampling = row.get("sampling")
-        return cls(
-            id=row["id"],
-            agent=version.agent,
-            version=version.number,
-            split=row["split"],
-            repeats=row["repeats"],
-            purpose=row["purpose"],
-            status=row["status"],
-            seed=row["seed"],
-            suite=row["suite"],
-            tasks=len(row["task_ids"]),
-            created_at=row["created_at"],
-            finished_at=row["finished_at"],
-            sampling=Sampling.from_dict(sampling) if sampling else None,
-            **more,
-        )

@@ -210,7 +210,7 @@ def record_candidate(
         source_ref=source_ref,
         diff=gitops.diff_text(ws.repo, base.git_sha, commit.sha),
         changed_files=paths,
-        spec_id=spec["id"] if spec else None,
+        spec_id=spec.id if spec else None,
         reasons=reasons,
         branch=f"rc/{agent.name}/v{{number}}",
         refuse_twin=True,

@@ -49,7 +49,7 @@ def label_failures(
 ) -> list[Symptom]:
     """The configured critic's symptoms for a complete run's failed trials (not stored)."""
     run = ws.store.run(run_id)
-    if run["status"] != "complete":
+    if run.status != "complete":
         raise UserError(f"run #{run_id} is not complete: finish it with `release run` first")
     name = critic or agent.critic or ws.config.critic
     fn = ws.plugins.registry.get("critic", name)

@@ -6,7 +6,8 @@ still missing (the trial engine, `trials/engine.py`, does the executing).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from release_pipeline.errors import UserError
 from release_pipeline.models import Run, Sampling, VersionInfo
@@ -30,7 +31,7 @@ def open_run(
     purpose: str,
     statuses: tuple[str | None, ...],
     create: bool = True,
-) -> tuple[dict[str, Any] | None, bool]:
+) -> tuple[Run | None, bool]:
     """An existing run of this version, split, seed and suite fingerprint, or a new one.
 
     `statuses` lists, in order of preference, which existing runs may be taken
@@ -97,7 +98,7 @@ def run_version(
         run, resumed = open_run(
             ws, agent, version, split=split, repeats=repeats, purpose=purpose, statuses=statuses, create=False
         )
-        done = effective(ws.store.trials(run["id"], with_trace=False)) if run else {}
+        done = effective(ws.store.trials(run.id, with_trace=False)) if run else {}
         artifact = ws.materialize(agent, version)
         engine = ws.engine
         engine.preflight(
@@ -114,7 +115,7 @@ def run_version(
                 ws, agent, version, split=split, repeats=repeats, purpose=purpose, statuses=statuses
             )
             assert run is not None
-        run_id = run["id"]
+        run_id = run.id
 
         def jobs_of() -> list:
             return missing_jobs(tasks, range(repeats), effective(ws.store.trials(run_id, with_trace=False)))
@@ -123,6 +124,6 @@ def run_version(
         executed = engine.execute(artifact, run_id, jobs_of, progress or silent, label)
     final = effective(ws.store.trials(run_id, with_trace=False))
     counts = {s: sum(1 for t in final.values() if t.status == s) for s in ("pass", "fail", "error")}
-    record = Run.of(ws.store.run(run_id), version, counts=counts, executed=executed, resumed=resumed)
+    record = replace(ws.store.run(run_id), counts=counts, executed=executed, resumed=resumed)
     ws.plugins.hook.release_run_finished(run=record, counts=counts)
     return record

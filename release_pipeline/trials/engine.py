@@ -155,10 +155,10 @@ def leased(store: Store, run_id: int, *, wait_s: float = LEASE_WAIT_S) -> Iterat
     while (holder := store.claim_run(run_id, owner)) is not None:
         if time.monotonic() > deadline:
             raise ConflictError(
-                f"run #{run_id} is being executed by {leases.describe(holder['owner'])}: busy, retry when it ends"
+                f"run #{run_id} is being executed by {leases.describe(holder)}: busy, retry when it ends"
             )
         if not told:
-            say(f"run #{run_id} is being executed by {leases.describe(holder['owner'])}: waiting")
+            say(f"run #{run_id} is being executed by {leases.describe(holder)}: waiting")
             told = True
         time.sleep(1.0)
     lease = Lease(store, run_id)
