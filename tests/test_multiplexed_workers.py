@@ -146,9 +146,9 @@ def test_pools_serve_every_run_of_a_command_and_stop_with_it(tmp_path):
     tokens = {}
     for outcome in (dev, gate):
         db = sqlite3.connect(root / ".release" / "release.db")
-        rows = db.execute("SELECT trace FROM trials WHERE run_id = ?", (outcome.run["id"],)).fetchall()
+        rows = db.execute("SELECT trace FROM trials WHERE run_id = ?", (outcome.id,)).fetchall()
         db.close()
-        tokens[outcome.run["id"]] = {json.loads(t)[0].get("token") for (t,) in rows if json.loads(t)} - {None}
+        tokens[outcome.id] = {json.loads(t)[0].get("token") for (t,) in rows if json.loads(t)} - {None}
     dev_tokens, gate_tokens = tokens.values()
     assert dev_tokens and dev_tokens & gate_tokens  # the second run found the first run's workers
 
