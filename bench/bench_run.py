@@ -187,7 +187,7 @@ def worker_starts(rounds: int) -> list[str]:
     """Seconds from start to ready: our sandboxed worker beside bare Python in the same bubblewrap view (started the
     same way, with the same limits, one after the other in each round), medians over `rounds`."""
     from release_pipeline.sandbox.isolation import Limits, Sandbox, interpreter
-    from release_pipeline.sandbox.workers import WorkerPool
+    from release_pipeline.sandbox.pool import WorkerPool
 
     folder = WORK / "start-agent"
     folder.mkdir(parents=True, exist_ok=True)

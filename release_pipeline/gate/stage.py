@@ -244,7 +244,7 @@ def gate_candidate(
             say(f"gate: {note}")
             setup.notes.append(f"priced before running: {note}")
     calls_before = setup.ws.llm.calls
-    from release_pipeline.sandbox.workers import kept_pools
+    from release_pipeline.sandbox.pool import kept_pools
 
     with kept_pools():  # each side's sandboxed workers serve every round, and stop with the gate
         source, planned, passing = gather_trials(setup, sides, copies, budget)

@@ -109,7 +109,7 @@ def release_register_agent_adapters(register: Register) -> None:
     `planned_call(task, ctx)` (priced by `--budget`) and `async aclose()`
     (awaited on the run's event loop when it ends, before `close()`). An adapter
     that runs untrusted code must run it out of the harness's process, as the
-    built-in ones do (`release_pipeline.sandbox.isolation`, `release_pipeline.sandbox.workers`).
+    built-in ones do (`release_pipeline.sandbox.isolation`, `release_pipeline.sandbox.pool`).
     """
 
 

@@ -86,7 +86,7 @@ def run_version(
     running again. With a `budget`, a run whose estimated cost exceeds what is left of it is refused before
     anything runs. Returns the run's record, with its counts, what this call executed and whether it resumed.
     """
-    from release_pipeline.sandbox.workers import kept_pools
+    from release_pipeline.sandbox.pool import kept_pools
 
     repeats = repeats or ws.config.run.repeats
     tasks = ws.suite(agent).split(split)

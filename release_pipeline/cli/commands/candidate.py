@@ -46,7 +46,7 @@ def candidate(
     if source is not None:
         record = pipeline.record_change(source, intent)
     else:
-        from release_pipeline.sandbox.workers import kept_pools
+        from release_pipeline.sandbox.pool import kept_pools
 
         with kept_pools():  # its dev runs share the version's sandboxed workers
             step = propose(

@@ -44,7 +44,7 @@ def promote(
     address: AddressOpt = None,
 ) -> None:
     """Promote a candidate (gating it first when it has no report against the head), or iterate the pipeline."""
-    from release_pipeline.sandbox.workers import kept_pools
+    from release_pipeline.sandbox.pool import kept_pools
 
     ws, cfg, pipeline = open_agent(workspace, agent, executor, address)
     limit = make_budget(ws, budget)
