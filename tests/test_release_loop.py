@@ -93,7 +93,7 @@ def test_promote_iterations_runs_the_demo_loop(cli):
     assert log[2]["reasons"][0].startswith("confirmed regression on protected task(s)")  # protect_passing
     assert log[1]["reasons"][0].startswith("accepted by gate report")
     # nothing left to propose: a third iteration records no candidate
-    more = cli.json("promote", "--iterations", "1")
+    more = cli.json("promote", "--iterations", "1", code=5)  # 5: nothing was promoted
     assert more[0]["candidate"] is None
     assert len(cli.json("log")) == 3
 
@@ -110,7 +110,7 @@ def test_the_loop_never_proposes_content_already_judged_and_says_why_it_stopped(
     config["strategy"]["patches"].append("specs/candidates/03-again.patch")
     (workspace / "release.yaml").write_text(yaml.safe_dump(config))
     commit_all(workspace, "the same change, under another name")
-    (step,) = cli.json("promote", "--iterations", "3")
+    (step,) = cli.json("promote", "--iterations", "3", code=5)
     assert step["candidate"] is None and "already judged" in step["stopped"] and "v3" in step["stopped"]
     assert [v["number"] for v in cli.json("log")] == [1, 2, 3]  # nothing new recorded
     refused = cli("candidate", "--from", "specs/candidates/03-again.patch", code=2)

@@ -115,7 +115,7 @@ def test_a_plugin_wraps_every_stage_and_replaces_the_critic(tmp_path, monkeypatc
 
     spec = Workspace(root).store.spec(step["spec"]).to_dict()  # built from the replacement critic's symptoms
     assert [p["label"] for p in spec["patterns"]] == ["spy_symptom"]
-    (again,) = cli.json("promote", "--iterations", "1")
+    (again,) = cli.json("promote", "--iterations", "1", code=5)  # nothing was promoted
     assert again["candidate"] is None and "nothing more to propose" in again["stopped"]
 
 

@@ -16,6 +16,15 @@ def package_dir(module: str, install: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+REFERENCE = "reference"  # a dev task's metadata key: a reference answer a candidate strategy may learn from
+
+
 def split_for(index: int) -> str:
     """The fixed split of the index-th problem of a benchmark: 2 of 5 dev, 2 of 5 gate, 1 of 5 holdout."""
     return ("dev", "gate", "dev", "gate", "holdout")[index % 5]
+
+
+def dev_reference(split: str, answer: object) -> dict[str, object]:
+    """Task metadata carrying a reference answer, for dev tasks only: the splits that judge (gate) and report
+    (holdout) never hand one to the candidate stage."""
+    return {REFERENCE: answer} if split == "dev" else {}

@@ -8,6 +8,9 @@ Supported single-turn categories: simple (simple_python), multiple, parallel, pa
 live_simple and irrelevance. The i-th entry of a category is in split `dev` when i % 5 is 0 or 2, `gate`
 when it is 1 or 3, `holdout` when it is 4.
 
+A dev entry carries one right answer as calls (`metadata["reference"]`, see `reference_calls`), which candidate
+strategies may learn from; gate and holdout entries never do.
+
 The agent gets `{"question": [messages], "functions": [schemas]}` and answers with a list of calls,
 `[{"name": ..., "arguments": {...}}]` (a prompt agent with tools does exactly that; BFCL's own
 `[{"name": {...}}]` form and JSON text are accepted too). The verifier follows the benchmark's
@@ -29,7 +32,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.benchmarks import package_dir, split_for
+from release_pipeline.benchmarks import dev_reference, package_dir, split_for
 from release_pipeline.errors import ConfigError
 from release_pipeline.models import Suite, Task, Verdict
 from release_pipeline.plugins.hookspecs import hookimpl
@@ -81,18 +84,38 @@ def load(argument: str, root: Path) -> Suite:
     tasks = []
     for category in names:
         for i, row in enumerate(entries(category)[:limit]):
+            split = split_for(i)
+            reference = dev_reference(split, reference_calls(row["ground_truth"], row["function"]))
             tasks.append(
                 Task(
                     id=row["id"],
                     input={"question": row["question"][0], "functions": row["function"]},
-                    split=split_for(i),
+                    split=split,
                     expected=row["ground_truth"],
                     verifier={"type": "bfcl"},
                     tags=(category,),
-                    metadata={"category": category},
+                    metadata={"category": category, **reference},
                 )
             )
     return Suite(name="bfcl", tasks=tuple(tasks), rubric=RUBRIC, source="bfcl-eval")
+
+
+def reference_calls(ground_truth: list[dict[str, Any]], functions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One right answer of an entry as calls, `[{"name", "arguments"}]`: the first possible value of each
+    parameter, an optional one (its answers allow "") left out unless the schema requires it; [] for irrelevance."""
+    calls = []
+    for entry in ground_truth:
+        ((name, possible),) = entry.items()
+        schema = next((f for f in functions if f["name"] == name), {})
+        required = set(schema.get("parameters", {}).get("required", []))
+        arguments = {}
+        for param, values in possible.items():
+            values = values if isinstance(values, list) else [values]
+            given = [v for v in values if v != ""]
+            if not values or (given and ("" not in values or param in required)):
+                arguments[param] = given[0] if given else []  # no listed value: the empty array (see above)
+        calls.append({"name": name, "arguments": arguments})
+    return calls
 
 
 # ----- reading the agent's calls -----------------------------------------------------------

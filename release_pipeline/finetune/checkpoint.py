@@ -7,8 +7,11 @@ kept in the blob store, named by its content; `index/` maps the GGUF file's dige
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from release_pipeline.errors import UserError
 from release_pipeline.llm.providers import LOCAL_PROVIDER, weights_path
@@ -48,8 +51,17 @@ def save_plain_checkpoint(gguf: Path, dest: Path) -> None:
     """Dequantise `gguf` into fp32 and save model and tokenizer to `dest` without the GGUF quantization config."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    from release_pipeline.finetune.train import quiet_libraries, quiet_progress
+
+    quiet_progress()
+    # converting, loading and writing each draw a bar, the first with tqdm directly: none reaches the user
+    with quiet_libraries(), contextlib.redirect_stderr(io.StringIO()):
+        _save_plain(gguf, dest, AutoModelForCausalLM, AutoTokenizer)
+
+
+def _save_plain(gguf: Path, dest: Path, model_class: Any, tokenizer_class: Any) -> None:
+    tokenizer = tokenizer_class.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = model_class.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.hf_quantizer = None  # type: ignore[assignment]

@@ -1,7 +1,11 @@
 """What a fine-tuning strategy trains on, taken from the canonical version's own evidence on the dev split.
 
 * SFT (rejection sampling): the chat each passing dev task was asked, with the answer the agent gave, plus the
-  spec's target tasks answered with their expected answer (the demonstrations the spec points to).
+  failing dev tasks answered with the suite's reference answer (a benchmark's dev ground truth: BFCL's calls,
+  HumanEval's canonical solution) and the spec's target tasks with their expected text answer.
+* Every chat is rendered as the model is served it (`llm/tool_format.py`): the task's functions in the system
+  prompt, demonstrations' calls in the call format; a target that is calls is written in the chat template's
+  tool-call format (`<tool_call>[...]</tool_call>`, the empty list for no call), code as code.
 * GRPO: dev prompts, drawn with a weight of `p(1 - p)` where `p` is the task's pass rate in the stored dev run:
   a prompt whose rollouts all pass or all fail teaches nothing (every advantage is zero), a prompt in between
   teaches most. When the stored run shows no task in between (greedy decoding: one observation a task), failing
@@ -10,12 +14,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from typing import Any
 
-from release_pipeline.builtin.prompt_agent import PromptAgent
+from release_pipeline.builtin.prompt_agent import PromptAgent, is_calls, tool_name
 from release_pipeline.errors import UserError
+from release_pipeline.llm.tool_format import parse_answer, render_calls, render_chat
 from release_pipeline.models import CandidateContext
 
 FAILING_WEIGHT, PASSING_WEIGHT = 1.0, 0.25
@@ -27,7 +33,8 @@ class Prompt:
     messages: list[dict[str, str]]
     answer: str  # what to imitate (SFT); empty for GRPO
     weight: float = 1.0
-    source: str = ""  # own_pass | spec_demo | dev
+    source: str = ""  # own_pass | reference | spec_demo | dev
+    names: dict[str, str] | None = None  # a tool-calling chat: tool names back to the task's (None: text answers)
 
 
 def _prompt_agent(ctx: CandidateContext) -> PromptAgent:
@@ -36,24 +43,70 @@ def _prompt_agent(ctx: CandidateContext) -> PromptAgent:
     return PromptAgent(ctx.base)
 
 
+class Chats:
+    """The chats a prompt agent is served, as plain messages, and its answers as the model writes them."""
+
+    def __init__(self, agent: PromptAgent):
+        self.agent = agent
+
+    def prompt(self, value: Any) -> tuple[list[dict[str, str]], dict[str, str] | None]:
+        """The plain chat of a task and, when it offers tools, the map from tool names to the task's."""
+        tools, names = self.agent.tools_for(value)
+        chat = render_chat(self.agent.messages(value), tools)
+        return chat, (names or {t["function"]["name"]: t["function"]["name"] for t in tools}) if tools else None
+
+    @staticmethod
+    def target(answer: Any, names: dict[str, str] | None) -> str | None:
+        """An answer as the model should write it: calls in the call format, text as it is; None if unusable."""
+        if names is not None and is_calls(answer):
+            return render_calls([{"name": tool_name(c["name"]), "arguments": c.get("arguments") or {}} for c in answer])
+        if isinstance(answer, str) and answer.strip() and names is None:
+            return answer
+        return None
+
+
+def agent_output(text: str, names: dict[str, str] | None) -> Any:
+    """What the prompt agent makes of a completion: its calls (task names) when the chat offers tools, else text."""
+    if names is None:
+        return text.strip()
+    _, calls = parse_answer(text)
+    return [{"name": names.get(c["function"]["name"], c["function"]["name"]), "arguments": _args(c)} for c in calls]
+
+
+def _args(call: dict[str, Any]) -> Any:
+    return json.loads(call["function"]["arguments"])
+
+
 def sft_prompts(ctx: CandidateContext, *, demos: bool = True) -> list[Prompt]:
-    """The passing dev answers, and (with `demos`) the spec's failing targets with their expected answers."""
-    agent = _prompt_agent(ctx)
+    """The passing dev answers, and (with `demos`) failing dev tasks with their reference answers and the spec's
+    failing targets with their expected text answers."""
+    chats = Chats(_prompt_agent(ctx))
     targets = set(ctx.spec.target_tasks) if ctx.spec else set()
     prompts = []
     for e in ctx.dev_examples:
-        if e["passed"] and isinstance(e["output"], str):
-            prompts.append(Prompt(e["task_id"], agent.messages(e["input"]), e["output"], source="own_pass"))
-        elif demos and e["task_id"] in targets and isinstance(e["expected"], str):
-            prompts.append(Prompt(e["task_id"], agent.messages(e["input"]), e["expected"], source="spec_demo"))
+        messages, names = chats.prompt(e["input"])
+        own = chats.target(e["output"], names) if e["passed"] else None
+        if own is not None:
+            prompts.append(Prompt(e["task_id"], messages, own, source="own_pass", names=names))
+            continue
+        if not demos or e["passed"]:
+            continue
+        reference = chats.target(e.get("reference"), names) if e.get("reference") is not None else None
+        if reference is not None:
+            prompts.append(Prompt(e["task_id"], messages, reference, source="reference", names=names))
+        elif e["task_id"] in targets and isinstance(e["expected"], str):
+            prompts.append(Prompt(e["task_id"], messages, e["expected"], source="spec_demo", names=names))
     if not prompts:
-        raise UserError("nothing to fine-tune on: no passing dev answer and no spec target with a text answer")
+        raise UserError(
+            "nothing to fine-tune on: no passing dev answer, no dev reference answer and no spec target with a "
+            "text answer"
+        )
     return prompts
 
 
 def grpo_prompts(ctx: CandidateContext) -> tuple[list[Prompt], str]:
     """Every dev task's prompt with its draw weight, and how the weights were chosen."""
-    agent = _prompt_agent(ctx)
+    chats = Chats(_prompt_agent(ctx))
     rates = {e["task_id"]: e["passes"] / e["trials"] for e in ctx.dev_examples if e.get("trials")}
     informative = {t: p * (1 - p) for t, p in rates.items() if 0 < p < 1}
     prompts = []
@@ -65,7 +118,8 @@ def grpo_prompts(ctx: CandidateContext) -> tuple[list[Prompt], str]:
         else:
             weight = PASSING_WEIGHT if rates[e["task_id"]] == 1 else FAILING_WEIGHT
         if weight > 0:
-            prompts.append(Prompt(e["task_id"], agent.messages(e["input"]), "", weight, "dev"))
+            messages, names = chats.prompt(e["input"])
+            prompts.append(Prompt(e["task_id"], messages, "", weight, "dev", names))
     if not prompts:
         raise UserError("nothing to train on: the dev split has no judged trial")
     how = (

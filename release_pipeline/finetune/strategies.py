@@ -35,13 +35,15 @@ def lora_sft(ctx: CandidateContext) -> CandidateProposal:
     from release_pipeline.finetune.examples import sft_prompts
     from release_pipeline.finetune.train import LoraSettings, sft_trainer
 
+    check_editable(ctx, "lora-sft")
     require()
     settings = _settings(ctx, LoraSettings.of(ctx.options))
     prompts = sft_prompts(ctx, demos=settings.demos)
     own = sum(1 for p in prompts if p.source == "own_pass")
+    refs = sum(1 for p in prompts if p.source == "reference")
     intent = (
-        f"LoRA SFT of {_base_model(ctx)} on {own} passing dev answers and {len(prompts) - own} spec "
-        f"demonstrations ({settings.steps} steps, r={settings.lora_r})"
+        f"LoRA SFT of {_base_model(ctx)} on {own} passing dev answers, {refs} dev reference answers and "
+        f"{len(prompts) - own - refs} spec demonstrations ({settings.steps} steps, r={settings.lora_r})"
     )
     return _propose(ctx, "lora-sft", settings, intent, lambda ckpt, out: sft_trainer(ckpt, prompts, settings, out))
 
@@ -51,6 +53,7 @@ def grpo(ctx: CandidateContext) -> CandidateProposal:
     from release_pipeline.finetune.examples import draw, drawn_counts, grpo_prompts
     from release_pipeline.finetune.train import LoraSettings, grpo_trainer
 
+    check_editable(ctx, "grpo")
     require()
     if "primary" not in ctx.verifiers:
         raise UserError("grpo needs the suite's verifiers: run it through `release candidate` or `release promote`")
@@ -63,7 +66,8 @@ def grpo(ctx: CandidateContext) -> CandidateProposal:
     prompts, how = grpo_prompts(ctx)
     per_step = settings.batch_size // settings.num_generations
     drawn = draw(prompts, settings.steps * per_step, settings.seed)
-    rewards = [_reward(name, verify) for name, verify in ctx.verifiers.items()]
+    names = {p.task_id: p.names for p in prompts}
+    rewards = [_reward(name, verify, names) for name, verify in ctx.verifiers.items()]
     weights = [1.0 if name == "primary" else settings.secondary_reward for name in ctx.verifiers]
     prompts_used = len({p.task_id for p in drawn})
     intent = (
@@ -78,11 +82,16 @@ def grpo(ctx: CandidateContext) -> CandidateProposal:
     return _propose(ctx, "grpo", settings, intent, trainer, extra)
 
 
-def _reward(name: str, verify: Any) -> Any:
-    """A TRL reward function: 1 for each completion the verifier passes, else 0 (named for TRL's logs)."""
+def _reward(name: str, verify: Any, names: dict[str, dict[str, str] | None]) -> Any:
+    """A TRL reward function: 1 for each completion the verifier passes, else 0 (named for TRL's logs). A
+    completion is judged as the prompt agent would answer with it: its calls where the chat offers tools."""
+    from release_pipeline.finetune.examples import agent_output
 
     def reward(completions: list[Any], task_id: list[str], **_: Any) -> list[float]:
-        return [float(verify(t, _text(c).strip()).passed) for c, t in zip(completions, task_id, strict=True)]
+        return [
+            float(verify(t, agent_output(_text(c), names.get(t))).passed)
+            for c, t in zip(completions, task_id, strict=True)
+        ]
 
     reward.__name__ = name
     return reward
@@ -93,6 +102,17 @@ def _text(completion: Any) -> str:
     if isinstance(completion, list):
         return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
     return str(completion)
+
+
+def check_editable(ctx: CandidateContext, method: str) -> None:
+    """Refuse, before any training, an agent whose manifest does not let a candidate write its weights file."""
+    from release_pipeline.config.manifest import is_editable
+
+    if not is_editable(ctx.base.manifest, WEIGHTS_FILE):
+        raise UserError(
+            f"{method}: agent {ctx.agent!r} cannot take fine-tuned weights: its manifest does not list "
+            f"{WEIGHTS_FILE} as editable (add it to `editable` in agent.yaml)"
+        )
 
 
 def _settings(ctx: CandidateContext, settings: LoraSettings) -> LoraSettings:
@@ -118,16 +138,20 @@ def _propose(
     """Train from the base checkpoint, store checkpoint and adapter, and propose the weights file naming them."""
     from release_pipeline.finetune.checkpoint import base_checkpoint, gguf_of
     from release_pipeline.finetune.gguf_lora import convert
-    from release_pipeline.finetune.train import train
+    from release_pipeline.finetune.train import quiet_libraries, train
     from release_pipeline.llm.providers import ADAPTER_GGUF, BASE_FILE, BASE_GGUF_FILE
     from release_pipeline.store.blobs import file_sha256
 
     blobs = BlobStore(ctx.workspace / STATE_DIR / "blobs")
     model = _base_model(ctx)
     base, checkpoint = base_checkpoint(blobs, model)
-    with tempfile.TemporaryDirectory(prefix=f"{method}-") as tmp, contextlib.redirect_stdout(sys.stderr):
+    with (
+        tempfile.TemporaryDirectory(prefix=f"{method}-") as tmp,
+        contextlib.redirect_stdout(sys.stderr),
+        quiet_libraries(),
+    ):
         out = Path(tmp)
-        log = train(make(checkpoint, out), out / "adapter")
+        log = train(make(checkpoint, out), out / "adapter", ctx.progress, f"{method}: training")
         (out / "adapter" / BASE_FILE).write_text(base + "\n", encoding="utf-8")
         (out / "adapter" / BASE_GGUF_FILE).write_text(file_sha256(gguf_of(model)) + "\n", encoding="utf-8")
         convert(out / "adapter", checkpoint, out / "adapter" / ADAPTER_GGUF)

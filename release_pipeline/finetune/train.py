@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
 from release_pipeline.errors import ConfigError
 from release_pipeline.finetune.examples import Prompt
+from release_pipeline.progress import ProgressFactory, silent
 
 LOGGED = ("loss", "reward", "reward_std", "frac_reward_zero_std", "learning_rate", "grad_norm", "num_tokens")
 
@@ -76,15 +78,35 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _quiet() -> None:
+def quiet_progress() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import datasets
     from transformers.utils import logging
 
     datasets.disable_progress_bars()
+    datasets.utils.logging.set_verbosity_error()
     logging.disable_progress_bar()
     logging.set_verbosity_error()
+
+
+@contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """No warnings from torch, transformers, peft or trl while they work (transformers: see `quiet_progress`)."""
+    import logging as stdlib_logging
+    import warnings
+
+    loggers = [stdlib_logging.getLogger(name) for name in ("peft", "trl", "accelerate", "torch")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lg in loggers:
+            lg.setLevel(stdlib_logging.ERROR)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
 
 
 def load_model(checkpoint: Path) -> tuple[Any, Any]:
@@ -92,7 +114,7 @@ def load_model(checkpoint: Path) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _quiet()
+    quiet_progress()
     dtype = torch.bfloat16 if device() == "cuda" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
@@ -126,7 +148,7 @@ def common_args(s: LoraSettings, out: Path) -> dict[str, Any]:
         "seed": s.seed,
         "use_cpu": not cuda,
         "bf16": cuda,
-        "disable_tqdm": True,
+        "disable_tqdm": True,  # one bar, ours (see `train`)
         "dataloader_num_workers": 0,
     }
 
@@ -188,10 +210,32 @@ def grpo_trainer(
     )
 
 
-def train(trainer: Any, adapter_dir: Path) -> TrainingLog:
-    """Run the trainer, save its adapter to `adapter_dir`, and say what happened."""
+def _bar_callback(advance: Callable[[int], None]) -> Any:
+    """A TrainerCallback that moves our progress bar one step per optimizer step (and prints nothing)."""
+    from transformers import TrainerCallback
+
+    class Bar(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            advance(1)
+
+    return Bar()
+
+
+def train(
+    trainer: Any, adapter_dir: Path, progress: ProgressFactory | None = None, what: str = "training"
+) -> TrainingLog:
+    """Run the trainer, save its adapter to `adapter_dir`, and say what happened.
+
+    The user sees one progress bar (steps done of `max_steps`): the trainer's own bars and printed logs are off
+    (the log is kept in the returned `TrainingLog`), and so are the libraries' warnings."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for callback in (PrinterCallback, ProgressCallback):  # the log dict printed every step; tqdm's bar
+        trainer.remove_callback(callback)
     start = time.perf_counter()
-    trainer.train()
+    with (progress or silent)(what, int(trainer.args.max_steps)) as advance, quiet_libraries():
+        trainer.add_callback(_bar_callback(advance))
+        trainer.train()
     seconds = time.perf_counter() - start
     trainer.model.save_pretrained(str(adapter_dir))
     steps = [

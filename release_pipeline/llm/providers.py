@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from release_pipeline.errors import ConfigError, UserError
+from release_pipeline.llm.tool_format import offered, parse_answer, render_chat
 
 LOCAL_PROVIDER = "local"
 THREADS_ENV = "RELEASE_LOCAL_THREADS"
@@ -125,25 +126,18 @@ def check_model(model: str) -> None:
 
 
 class _LlamaCpp:
-    """llama.cpp in-process.
-
-    Plain chats use the model's own chat template. Chats with tools use
-    llama-cpp-python's function-calling format, in a second instance loaded on
-    first use: that format HTML-escapes the prompt (`'` becomes `&#39;`), which
-    the model then imitates in its answers, so it is kept to the chats that need it.
-    """
+    """llama.cpp in-process, with the model's own chat template (tools are rendered by `tool_format`)."""
 
     def __init__(self, path: Path, lora: Path | None = None):
         self.path, self.lora = path, lora
-        self.llm = self._load(None)
-        self.tools_llm: Any = None
+        self.llm = self._load()
 
-    def _load(self, chat_format: str | None) -> Any:
+    def _load(self) -> Any:
         # OpenMP threads spin a short while, then sleep: read once, when the library loads
         os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
         from llama_cpp import Llama
 
-        extra: dict[str, Any] = {"chat_format": chat_format} if chat_format else {}
+        extra: dict[str, Any] = {}
         if self.lora is not None:
             extra["lora_path"] = str(self.lora)
         cores = max(1, os.cpu_count() or 1)
@@ -159,21 +153,11 @@ class _LlamaCpp:
     def chat(
         self, messages: list[dict], params: dict[str, Any], stop: threading.Event | None = None
     ) -> tuple[str, list[dict], int, int]:
-        names = ("max_tokens", "temperature", "top_p", "seed", "stop", "tools", "tool_choice", "response_format")
+        names = ("max_tokens", "temperature", "top_p", "seed", "stop", "response_format")
         kwargs = {k: params[k] for k in names if params.get(k) is not None}
         kwargs.setdefault("temperature", 0.0)
-        llm = self.llm
-        if kwargs.get("tools"):
-            self.tools_llm = self.tools_llm or self._load("chatml-function-calling")
-            llm = self.tools_llm
         try:
-            if kwargs.get("tools"):  # the function-calling format answers whole
-                out = llm.create_chat_completion(messages=messages, **kwargs)
-                message, usage = out["choices"][0]["message"], out.get("usage") or {}
-                calls = message.get("tool_calls") or []
-                content = message.get("content") or ""
-                return content, calls, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-            return self._streamed(llm, messages, kwargs, stop)
+            return self._streamed(self.llm, messages, kwargs, stop)
         except ValueError as exc:
             if "context window" in str(exc):
                 raise PromptTooLong(str(exc)) from None
@@ -194,9 +178,7 @@ class _LlamaCpp:
         return content, [], max(0, llm.n_tokens - completion), completion
 
     def close(self) -> None:
-        for llm in (self.llm, self.tools_llm):
-            if llm is not None:
-                llm.close()
+        self.llm.close()
 
 
 class _Transformers:
@@ -353,6 +335,21 @@ def _build_response(model: str, content: str, tool_calls: list[dict], prompt: in
     )
 
 
+def chat_with_tools(
+    backend: Any, messages: list, params: dict[str, Any], stop: threading.Event | None = None
+) -> tuple[str, list[dict], int, int]:
+    """One generation with `tools` and `tool_choice` honoured in the model's own function-calling format: the
+    tools go into the system prompt, earlier calls into the assistant turns, and the calls the model wrote come
+    back as OpenAI-style `tool_calls` (see `tool_format.py`)."""
+    tools, choice = params.get("tools"), params.get("tool_choice")
+    plain = {k: v for k, v in params.items() if k not in ("tools", "tool_choice")}
+    content, _, prompt, completion = backend.chat(render_chat(messages, tools, choice), plain, stop)
+    if not offered(tools, choice)[0]:
+        return content, [], prompt, completion
+    content, calls = parse_answer(content)
+    return content, calls, prompt, completion
+
+
 _generate = threading.Lock()  # one model, one generation at a time
 
 
@@ -371,7 +368,7 @@ def _serve(model: str, messages: list, params: dict[str, Any], stop: threading.E
     name = model.split("/", 1)[-1]
     backend = local_backend(name)
     try:
-        content, calls, prompt, completion = backend.chat(messages, params, stop)
+        content, calls, prompt, completion = chat_with_tools(backend, messages, params, stop)
     except PromptTooLong as exc:
         raise litellm.ContextWindowExceededError(str(exc), model=model, llm_provider=LOCAL_PROVIDER) from None
     return _build_response(name, content, calls, prompt, completion)
@@ -405,7 +402,7 @@ async def local_completion(model: str, messages: list, params: dict[str, Any]) -
             backend = local_backend(name)  # loading the model is the harness's time too
             with contextlib.suppress(RuntimeError):  # the loop may have closed meanwhile
                 loop.call_soon_threadsafe(mark_started)
-            return backend.chat(messages, params, stop)
+            return chat_with_tools(backend, messages, params, stop)
 
     running = loop.run_in_executor(_waiters(), generate)
     try:

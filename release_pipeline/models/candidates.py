@@ -29,6 +29,7 @@ class CandidateContext:
     context_tokens: int = 0  # the agent model's context window, when known: a prompt must fit in it
     verifiers: dict[str, Any] = field(default_factory=dict)  # name -> verify(task_id, output) -> Verdict, on dev
     # tasks: the suite's own `primary` verifier, then its secondary ones
+    progress: Any = None  # a ProgressFactory (see progress.py) for long work such as training; None: show nothing
 
     def already_judged(self, files: dict[str, str]) -> Judged | None:
         """The earlier candidate that proposed exactly these file contents against this base, if one did."""

@@ -50,11 +50,13 @@ class VersionDetail(Record):
 
 @dataclass(frozen=True, slots=True)
 class IterationSummary(Record):
-    """One iteration of `release promote --iterations N`: the spec, the candidate, the gate's decision and whether
-    it was promoted; `stopped` says why the loop stopped here, if it did."""
+    """One iteration of `release promote --iterations N`: the strategy, the spec, the candidate, the gate's decision
+    and whether it was promoted; `moved_on` says why the portfolio's next strategy takes over after it, `stopped`
+    why the loop stopped here, if it did."""
 
     iteration: int
     base: int
+    strategy: str = ""
     spec: int | None = None
     candidate: int | None = None
     decision: Decision | None = None
@@ -64,6 +66,7 @@ class IterationSummary(Record):
     reason_codes: tuple[str, ...] = ()
     promoted: bool = False
     stopped: str | None = None
+    moved_on: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

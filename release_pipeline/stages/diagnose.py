@@ -57,7 +57,17 @@ def diagnose_run(ws: Workspace, agent: AgentConfig, run_id: int) -> Spec:
     request = DiagnosisRequest(agent.name, run.version, run_id, run.split, tuple(outcomes.values()), tuple(symptoms))
     patterns = [p for found in ws.plugins.hook.release_diagnose(request=request) for p in found]
     spec = build_spec(request, patterns)
+    last = ws.store.latest_spec(agent.name, run.version)
+    if last is not None and _content(last.to_dict()) == _content(spec.to_dict()):
+        return replace(spec, id=last.id)  # the same spec again (the same run, say): not recorded twice
     markdown = spec_markdown(spec)
     spec = replace(spec, id=ws.store.save_spec(agent.name, run.version, run_id, spec.to_dict(), markdown))
     write_report(ws.state_dir, f"{agent.name}-v{run.version}-spec-{spec.id}", spec.to_dict(), markdown)
     return spec
+
+
+def _content(body: dict) -> dict:
+    """A spec's content as stored (JSON), without its id."""
+    import json
+
+    return json.loads(json.dumps({k: v for k, v in body.items() if k != "id"}, sort_keys=True, default=str))

@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 
 
 def dev_examples(ws: Workspace, agent: AgentConfig, run_id: int) -> tuple[dict[str, Any], ...]:
-    """The dev tasks of a run as a strategy may use them: input, expected answer, tags, and how the agent did."""
+    """The dev tasks of a run as a strategy may use them: input, expected answer, the suite's reference answer
+    where it has one (a benchmark's ground truth as an answer, see `benchmarks.REFERENCE`), tags, and how the agent
+    did. Only dev tasks: gate and holdout tasks never reach a strategy."""
+    from release_pipeline.benchmarks import REFERENCE
+
     by_task: dict[str, list] = {}
     for (task_id, _), trial in sorted(effective(ws.store.trials(run_id, with_trace=False)).items()):
         if trial.status != "error":
@@ -36,6 +40,7 @@ def dev_examples(ws: Workspace, agent: AgentConfig, run_id: int) -> tuple[dict[s
                 "task_id": task.id,
                 "input": task.input,
                 "expected": task.expected,
+                "reference": task.metadata.get(REFERENCE),
                 "tags": list(task.tags),
                 "passed": passed,
                 "passes": sum(1 for t in mine if t.status == "pass"),
@@ -44,6 +49,16 @@ def dev_examples(ws: Workspace, agent: AgentConfig, run_id: int) -> tuple[dict[s
             }
         )
     return tuple(examples)
+
+
+def portfolio(ws: Workspace, agent: AgentConfig) -> list[dict[str, Any]]:
+    """The strategies `release promote --iterations` tries, in order: the agent's `strategy:` list (or its one
+    strategy), else the workspace's."""
+    if agent.portfolio:
+        return [dict(s) for s in agent.portfolio]
+    if agent.strategy:
+        return [dict(agent.strategy)]
+    return [dict(s) for s in ws.config.portfolio] or [dict(ws.config.strategy)]
 
 
 @dataclass
@@ -106,7 +121,7 @@ def propose(
     step = Iteration(base, spec)
     strategy = strategy or (agent.strategy or ws.config.strategy)["name"]
     ws.plugins.registry.get("strategy", strategy)  # an unknown strategy fails before anything more
-    ctx = candidate_context(ws, agent, base, spec, run.id, strategy, options)
+    ctx = candidate_context(ws, agent, base, spec, run.id, strategy, options, progress)
     if ctx.judged:
         say(f"{len(ctx.judged)} candidate(s) already judged against v{base.number}: the strategy must propose another")
     try:
@@ -132,6 +147,7 @@ def candidate_context(
     run_id: int,
     strategy: str,
     overrides: dict[str, Any] | None = None,
+    progress: ProgressFactory | None = None,
 ) -> CandidateContext:
     """What the candidate stage sees: the canonical artifact, the spec, dev examples, what was judged already.
 
@@ -154,6 +170,7 @@ def candidate_context(
         judged_against(ws, agent, base),
         context_window(artifact.manifest.model or ws.config.models.get("agent", "")),
         dev_verifiers(ws, agent),
+        progress,
     )
 
 

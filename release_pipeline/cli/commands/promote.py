@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -25,13 +26,23 @@ from release_pipeline.cli.common import (
     say,
 )
 
+NOTHING_PROMOTED = 5  # `release promote --iterations N` ran, and no candidate was promoted
+
 
 def promote(
     candidate: Annotated[
         str | None, typer.Option("--candidate", "-c", help="Candidate to promote (v<N>, ref or patch).")
     ] = None,
     iterations: Annotated[
-        int, typer.Option("--iterations", "-n", min=1, help="Iterations with the configured strategy.")
+        int,
+        typer.Option(
+            "--iterations",
+            "-n",
+            min=1,
+            help="Iterations with the configured strategy, or its portfolio (`strategy:` as a list): when one "
+            "stops producing accepted candidates the next takes over. Exit 0 when a candidate was promoted, "
+            f"{NOTHING_PROMOTED} when none was.",
+        ),
     ] = 1,
     reason: Annotated[str, typer.Option(help="Why (recorded with the move).")] = "",
     strategy: StrategyOpt = None,
@@ -78,48 +89,91 @@ def _promote_one(pipeline, ref: str, reason: str, json_output: bool, budget) -> 
 
 
 def _iterate(pipeline, iterations: int, json_output: bool, budget, strategy: str | None, options: dict) -> None:
-    from release_pipeline.models import IterationSummary
-    from release_pipeline.stages.iterate import iterate
+    from release_pipeline.stages.iterate import portfolio
 
     ws, cfg = pipeline.ws, pipeline.agent
-    summary = []
+    entries = [{"name": strategy}] if strategy else portfolio(ws, cfg)
+    at, summary = 0, []
     for i in range(1, iterations + 1):
-        say(f"== iteration {i}/{iterations}: {cfg.name} v{ws.head(cfg).number}")
-        step = iterate(
-            pipeline, strategy=strategy, options=options, progress=progress_for(json_output), say=say, budget=budget
-        )
-        gate = step.gate
-        entry = IterationSummary(
-            iteration=i,
-            base=step.base.number,
-            spec=step.spec.id,
-            candidate=step.candidate.number if step.candidate else None,
-            decision=gate.decision if gate else ("rejected" if step.candidate else None),
-            fixes=gate.fixes if gate else (),
-            regressions=gate.regressions if gate else (),
-            reasons=tuple(r.message for r in gate.reason_codes) if gate else tuple(step.notes),
-            reason_codes=tuple(r.code for r in gate.reason_codes) if gate else (),
-            promoted=step.move is not None,
-            stopped=step.stopped or None,
-        )
-        summary.append(entry)
-        if step.gate:
-            verdict = "accepted and promoted" if step.move else step.gate.decision
-            say(
-                f"gate: v{entry.candidate} {verdict}: {len(step.gate.fixes)} fixes, "
-                f"{len(step.gate.regressions)} regressions"
-            )
-            for r in step.gate.reason_codes:
-                say(f"  - {r.code}: {r.message}")
-        for note in step.notes:
-            say(f"  {note}")
-        if step.stopped or step.candidate is None:
-            say(f"stopped after iteration {i}: {step.stopped or 'no candidate'}")
-            break
+        entry = entries[at]
+        name, settings = entry["name"], {**{k: v for k, v in entry.items() if k != "name"}, **options}
+        say(f"== iteration {i}/{iterations}: {cfg.name} v{ws.head(cfg).number}, strategy {name}")
+        step, entry_summary = _one_iteration(pipeline, i, name, settings, json_output, budget)
+        if step.move is None:  # this strategy stopped producing accepted candidates
+            why = step.stopped or _not_accepted(entry_summary)
+            if at + 1 < len(entries):
+                at += 1
+                entry_summary = replace(entry_summary, moved_on=f"{name}: {why}; next: {entries[at]['name']}")
+                say(f"moving on from {name} to {entries[at]['name']}: {why}")
+            elif step.stopped or step.candidate is None:
+                last = " (the last strategy listed)" if len(entries) > 1 else ""
+                summary.append(entry_summary)
+                say(f"stopped after iteration {i}: {name}{last}: {why}")
+                break
+        summary.append(entry_summary)
     else:
         say(f"stopped after {iterations} iteration(s), as asked")
+    promoted = [s.candidate for s in summary if s.promoted]
+    say(f"promoted: {', '.join(f'v{n}' for n in promoted)}" if promoted else "nothing was promoted")
     if json_output:
         print_json(summary)
+    if not promoted:
+        raise typer.Exit(NOTHING_PROMOTED)
+
+
+def _not_accepted(entry) -> str:
+    if entry.candidate is None:
+        return "no candidate"
+    return f"its candidate v{entry.candidate} was {entry.decision or 'rejected'}"
+
+
+def _summary(i: int, name: str, step):
+    from release_pipeline.models import IterationSummary
+
+    gate, candidate = step.gate, step.candidate
+    if gate is None:
+        return IterationSummary(
+            iteration=i,
+            base=step.base.number,
+            strategy=name,
+            spec=step.spec.id,
+            candidate=candidate.number if candidate else None,
+            decision="rejected" if candidate else None,
+            reasons=tuple(step.notes),
+            stopped=step.stopped or None,
+        )
+    return IterationSummary(
+        iteration=i,
+        base=step.base.number,
+        strategy=name,
+        spec=step.spec.id,
+        candidate=candidate.number,
+        decision=gate.decision,
+        fixes=gate.fixes,
+        regressions=gate.regressions,
+        reasons=tuple(r.message for r in gate.reason_codes),
+        reason_codes=tuple(r.code for r in gate.reason_codes),
+        promoted=step.move is not None,
+        stopped=step.stopped or None,
+    )
+
+
+def _one_iteration(pipeline, i: int, name: str, settings: dict, json_output: bool, budget):
+    from release_pipeline.stages.iterate import iterate
+
+    progress = progress_for(json_output)
+    step = iterate(pipeline, strategy=name, options=settings, progress=progress, say=say, budget=budget)
+    entry = _summary(i, name, step)
+    gate = step.gate
+    if gate:
+        verdict = "accepted and promoted" if step.move else gate.decision
+        fixes, regressions = len(gate.fixes), len(gate.regressions)
+        say(f"gate: v{entry.candidate} {verdict}: {fixes} fixes, {regressions} regressions")
+        for r in gate.reason_codes:
+            say(f"  - {r.code}: {r.message}")
+    for note in step.notes:
+        say(f"  {note}")
+    return step, entry
 
 
 def register(app: typer.Typer) -> None:
