@@ -104,40 +104,11 @@ def price_gate(
     # only have the planner chase chance flips
     priced = replace(policy, min_fixes=0, require_more_fixes_than_regressions=False)
     settled, spent = _run_sims(history, priced, sims)
-    classes: dict[str, list[str]] = {}
-    ranges: dict[str, str] = {}
-    for t, seq in history.items():
-        name, rates = _class_of(seq.count("pass"), seq.count("pass") + seq.count("fail"))
-        classes.setdefault(name, []).append(t)
-        ranges[name] = rates
-    rows = []
-    for name, ids in classes.items():
-        per = {side: sum(s[side][t] for s in spent for t in ids) / (sims * len(ids)) for side in ("base", "candidate")}
-        dollars = sum(dollars_per_trial.get(t, 0.0) * (s["base"][t] + s["candidate"][t]) for s in spent for t in ids)
-        rows.append(
-            PlanClass(
-                name,
-                len(ids),
-                ranges[name],
-                round(per["base"], 1),
-                round(per["candidate"], 1),
-                round(dollars / (sims * len(ids)), 6),
-            )  # fmt: skip
-        )
+    rows = _class_rows(history, spent, dollars_per_trial, sims)
     expected = {side: round(sum(sum(s[side].values()) for s in spent) / sims, 1) for side in ("base", "candidate")}
-    dollars = (
-        sum(dollars_per_trial.get(t, 0.0) * (s["base"][t] + s["candidate"][t]) for s in spent for t in history) / sims
-    )
+    dollars = _dollars(spent, dollars_per_trial, list(history)) / sims
     chance = settled / sims
-    affordable = None
-    if sweep:  # the smallest min_effect settled 90 % of the time: settling only gets easier as it grows
-        grid = [round(0.1 * k, 1) for k in range(1, 10)]
-        lo, hi, few = 0, len(grid), max(4, sims // 2)  # grid[hi] settles (len: none found), grid[< lo] do not
-        while lo < hi:
-            mid = (lo + hi) // 2
-            hits, _ = _run_sims(history, replace(priced, min_effect=grid[mid]), few)
-            lo, hi = (lo, mid) if hits / few >= 0.9 else (mid + 1, hi)
-        affordable = grid[hi] if hi < len(grid) else None
+    affordable = _affordable(history, priced, sims) if sweep else None
     notes = ["priced for a clean candidate that passes each task at the base's stored rate, independently of the base"]
     if chance < 0.9:
         notes.append(
@@ -149,6 +120,43 @@ def price_gate(
         agent, base, tasks, policy.min_effect, policy.extra_budget(tasks), sims, expected, round(dollars, 6),
         round(chance, 3), affordable, tuple(sorted(rows, key=lambda r: r.name)), tuple(notes),
     )  # fmt: skip
+
+
+Spent = list[dict[str, dict[str, int]]]  # per simulated gate: side -> task -> new trials
+
+
+def _dollars(spent: Spent, dollars_per_trial: dict[str, float], ids: list[str]) -> float:
+    """What the simulated gates' trials of tasks `ids` cost, together."""
+    return sum(dollars_per_trial.get(t, 0.0) * (s["base"][t] + s["candidate"][t]) for s in spent for t in ids)
+
+
+def _class_rows(
+    history: dict[str, tuple[Status, ...]], spent: Spent, dollars_per_trial: dict[str, float], sims: int
+) -> list[PlanClass]:
+    """The expected trials and dollars a task of each class (always passed, flaky, ...) costs."""
+    classes: dict[str, list[str]] = {}
+    ranges: dict[str, str] = {}
+    for t, seq in history.items():
+        name, rates = _class_of(seq.count("pass"), seq.count("pass") + seq.count("fail"))
+        classes.setdefault(name, []).append(t)
+        ranges[name] = rates
+    rows = []
+    for name, ids in classes.items():
+        per = {side: sum(s[side][t] for s in spent for t in ids) / (sims * len(ids)) for side in ("base", "candidate")}
+        a_task = round(_dollars(spent, dollars_per_trial, ids) / (sims * len(ids)), 6)
+        rows.append(PlanClass(name, len(ids), ranges[name], round(per["base"], 1), round(per["candidate"], 1), a_task))
+    return rows
+
+
+def _affordable(history: dict[str, tuple[Status, ...]], priced: GatePolicy, sims: int) -> float | None:
+    """The smallest min_effect settled 90 % of the time (settling only gets easier as it grows), by bisection."""
+    grid = [round(0.1 * k, 1) for k in range(1, 10)]
+    lo, hi, few = 0, len(grid), max(4, sims // 2)  # grid[hi] settles (len: none found), grid[< lo] do not
+    while lo < hi:
+        mid = (lo + hi) // 2
+        hits, _ = _run_sims(history, replace(priced, min_effect=grid[mid]), few)
+        lo, hi = (lo, mid) if hits / few >= 0.9 else (mid + 1, hi)
+    return grid[hi] if hi < len(grid) else None
 
 
 def _run_sims(

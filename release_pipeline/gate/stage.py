@@ -38,6 +38,7 @@ from release_pipeline.models import (
 from release_pipeline.notices import say
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.reports.markdown import gate_markdown, write_report
+from release_pipeline.sandbox.pool import kept_pools
 from release_pipeline.stages.candidate import classify_change
 from release_pipeline.stages.run import open_run
 from release_pipeline.trials.budget import Budget
@@ -236,27 +237,14 @@ def gate_candidate(
             "both versions decode greedily: repeats are copies, so each task is one observation a side and a "
             "flip is taken as seen; the error-rate bounds hold only for this deterministic setting"
         )
-    price = None
-    if not copies:  # say before paying when the budget cannot be expected to settle the suite
-        price = _price(setup.ws, setup.agent, setup.base, setup.tasks, setup.policy, sweep=False)
-        unpriced = any(n.startswith("no stored gate trials") for n in price.notes)
-        for note in [] if unpriced else [n for n in price.notes if n.startswith("the budget")]:
-            say(f"gate: {note}")
-            setup.notes.append(f"priced before running: {note}")
+    price = None if copies else _price_before_running(setup)
     calls_before = setup.ws.llm.calls
-    from release_pipeline.sandbox.pool import kept_pools
-
     with kept_pools():  # each side's sandboxed workers serve every round, and stop with the gate
         source, planned, passing = gather_trials(setup, sides, copies, budget)
     evidence = gate_evidence(setup, sides, planned, passing)
-    try:
-        found = setup.ws.plugins.hook.release_gate_checks(evidence=evidence, policy=setup.policy)
-    except Exception as exc:  # a plugin's bug is not a rejection: its own exit code, nothing recorded
-        raise PluginFailed("release_gate_checks", exc) from exc
-    reasons = [r if isinstance(r, Reason) else Reason("plugin", str(r)) for answer in found for r in answer]
-    decision = decision_of(reasons)
+    reasons = gate_reasons(setup, evidence)
     report = replace(
-        report_of(evidence, decision, reasons, setup.policy, planned, source.spent),
+        report_of(evidence, decision_of(reasons), reasons, setup.policy, planned, source.spent),
         protected_because={
             "policy": tuple(sorted(set(setup.policy.protected_tasks) & setup.task_ids)),
             "spec": tuple(sorted(setup.spec_ids("protected_tasks") & setup.task_ids)),
@@ -270,6 +258,26 @@ def gate_candidate(
         training=training_of(sides["candidate"].artifact),
     )
     return record_decision(setup, reasons, evidence, report)
+
+
+def _price_before_running(setup: GateSetup) -> GatePlan:
+    """The gate priced from the stored history; said before paying when the budget cannot be expected to settle
+    the suite."""
+    price = _price(setup.ws, setup.agent, setup.base, setup.tasks, setup.policy, sweep=False)
+    unpriced = any(n.startswith("no stored gate trials") for n in price.notes)
+    for note in [] if unpriced else [n for n in price.notes if n.startswith("the budget")]:
+        say(f"gate: {note}")
+        setup.notes.append(f"priced before running: {note}")
+    return price
+
+
+def gate_reasons(setup: GateSetup, evidence: GateEvidence) -> list[Reason]:
+    """Every `release_gate_checks` implementation's reasons not to accept (a plain string rejects as `plugin`)."""
+    try:
+        found = setup.ws.plugins.hook.release_gate_checks(evidence=evidence, policy=setup.policy)
+    except Exception as exc:  # a plugin's bug is not a rejection: its own exit code, nothing recorded
+        raise PluginFailed("release_gate_checks", exc) from exc
+    return [r if isinstance(r, Reason) else Reason("plugin", str(r)) for answer in found for r in answer]
 
 
 def gather_trials(
