@@ -99,20 +99,26 @@ def _iterate(pipeline, iterations: int, json_output: bool, budget, strategy: str
         name, settings = entry["name"], {**{k: v for k, v in entry.items() if k != "name"}, **options}
         say(f"== iteration {i}/{iterations}: {cfg.name} v{ws.head(cfg).number}, strategy {name}")
         step, entry_summary = _one_iteration(pipeline, i, name, settings, json_output, budget)
-        if step.move is None:  # this strategy stopped producing accepted candidates
-            why = step.stopped or _not_accepted(entry_summary)
-            if at + 1 < len(entries):
-                at += 1
-                entry_summary = replace(entry_summary, moved_on=f"{name}: {why}; next: {entries[at]['name']}")
-                say(f"moving on from {name} to {entries[at]['name']}: {why}")
-            elif step.stopped or step.candidate is None:
-                last = " (the last strategy listed)" if len(entries) > 1 else ""
-                summary.append(entry_summary)
-                say(f"stopped after iteration {i}: {name}{last}: {why}")
-                break
         summary.append(entry_summary)
+        if step.move is not None:
+            continue
+        # this strategy stopped producing accepted candidates: the portfolio's next one takes over, if any
+        why = step.stopped or _not_accepted(entry_summary)
+        if at + 1 < len(entries):
+            at += 1
+            summary[-1] = replace(entry_summary, moved_on=f"{name}: {why}; next: {entries[at]['name']}")
+            say(f"moving on from {name} to {entries[at]['name']}: {why}")
+        elif step.stopped or step.candidate is None:
+            last = " (the last strategy listed)" if len(entries) > 1 else ""
+            say(f"stopped after iteration {i}: {name}{last}: {why}")
+            break
     else:
         say(f"stopped after {iterations} iteration(s), as asked")
+    _conclude(summary, json_output)
+
+
+def _conclude(summary: list, json_output: bool) -> None:
+    """Say what was promoted (the summary too, under --json); exit NOTHING_PROMOTED when nothing was."""
     promoted = [s.candidate for s in summary if s.promoted]
     say(f"promoted: {', '.join(f'v{n}' for n in promoted)}" if promoted else "nothing was promoted")
     if json_output:
