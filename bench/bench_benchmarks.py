@@ -21,8 +21,8 @@ WORK = HERE / ".work" / "humaneval"
 
 
 def humaneval() -> tuple[float, int, int]:
+    from release_pipeline.pipeline import Pipeline
     from release_pipeline.stages.promote import record_baseline
-    from release_pipeline.stages.run import run_version
     from release_pipeline.workspace import Workspace
 
     shutil.rmtree(WORK, ignore_errors=True)
@@ -42,7 +42,7 @@ def humaneval() -> tuple[float, int, int]:
     start = time.perf_counter()
     passed = total = 0
     for split in ("dev", "gate", "holdout"):
-        counts = run_version(ws, agent, version, split=split).counts
+        counts = Pipeline(ws, agent).run(version, split=split).counts
         passed += counts["pass"]
         total += sum(counts.values())
     return time.perf_counter() - start, passed, total

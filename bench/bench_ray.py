@@ -49,8 +49,9 @@ def timed_run(root: Path, executor: str, address: str = "", splits: tuple[str, .
 def timed_runs(root: Path, executor: str, address: str, splits: tuple[str, ...]) -> tuple[list[float], int]:
     """Wall time of each run of a fresh workspace's canonical version, one per split in turn, and how many trials
     were stored in all."""
+    from release_pipeline.pipeline import Pipeline
     from release_pipeline.stages.promote import record_baseline
-    from release_pipeline.stages.run import ADDRESS_ENV, EXECUTOR_ENV, run_version
+    from release_pipeline.trials.settings import ADDRESS_ENV, EXECUTOR_ENV
     from release_pipeline.workspace import Workspace
 
     os.environ[EXECUTOR_ENV], os.environ[ADDRESS_ENV] = executor, address
@@ -62,9 +63,9 @@ def timed_runs(root: Path, executor: str, address: str, splits: tuple[str, ...])
     walls, stored = [], 0
     for split in splits:
         start = time.perf_counter()
-        outcome = run_version(ws, agent, version, split=split)
+        outcome = Pipeline(ws, agent).run(version, split=split)
         walls.append(time.perf_counter() - start)
-        stored += len(ws.store.trials(outcome.run["id"], with_trace=False))
+        stored += len(ws.store.trials(outcome.id, with_trace=False))
         assert outcome.counts["error"] == 0, outcome.counts
     return walls, stored
 

@@ -78,8 +78,8 @@ def make_workspace(root: Path, n: int, sleep: float, trusted: bool) -> Path:
 
 
 def bench_release(n: int, sleep: float, trusted: bool) -> dict:
+    from release_pipeline.pipeline import Pipeline
     from release_pipeline.stages.promote import record_baseline
-    from release_pipeline.stages.run import run_version
     from release_pipeline.workspace import Workspace
 
     root = make_workspace(WORK / f"release-{n}-{sleep}-{trusted}", n, sleep, trusted)
@@ -90,9 +90,9 @@ def bench_release(n: int, sleep: float, trusted: bool) -> dict:
     ws.suite(agent)
     ws.materialize(agent, version)
     start = time.perf_counter()
-    outcome = run_version(ws, agent, version, split="dev")
+    outcome = Pipeline(ws, agent).run(version, split="dev")
     wall = time.perf_counter() - start
-    stored = len(ws.store.trials(outcome.run["id"]))
+    stored = len(ws.store.trials(outcome.id))
     assert outcome.counts["pass"] == n == stored, (outcome.counts, stored)
     return {"wall": wall, "trials": n}
 
@@ -187,7 +187,7 @@ def worker_starts(rounds: int) -> list[str]:
     """Seconds from start to ready: our sandboxed worker beside bare Python in the same bubblewrap view (started the
     same way, with the same limits, one after the other in each round), medians over `rounds`."""
     from release_pipeline.sandbox.isolation import Limits, Sandbox, interpreter
-    from release_pipeline.sandbox.workers import WorkerPool
+    from release_pipeline.sandbox.pool import WorkerPool
 
     folder = WORK / "start-agent"
     folder.mkdir(parents=True, exist_ok=True)

@@ -89,11 +89,11 @@ def main() -> None:
             for v in ws.store.versions(agent.name)
             for r in ws.store.runs_of(ws.store.version_id(agent.name, v.number))
         ]
-        dev = [r for r in runs if r["split"] == "dev" and r["status"] == "complete"]
+        dev = [r for r in runs if r.split == "dev" and r.status == "complete"]
         if not dev:
             continue
-        run = max(dev, key=lambda r: r["id"])
-        items = distinct(critic_inputs(ws.store.trials(run["id"]), ws.suite(agent)))[: args.limit]
+        run = max(dev, key=lambda r: r.id)
+        items = distinct(critic_inputs(ws.store.trials(run.id), ws.suite(agent)))[: args.limit]
         if not items:
             continue
         truth = {i.trial_id: COMMON.get(heuristic([i])[0].label, "other") for i in items}

@@ -8,7 +8,7 @@ from typing import Any
 from release_pipeline.config.release_yaml import check
 from release_pipeline.errors import ConfigError
 from release_pipeline.models import SPLITS, Suite, Task
-from release_pipeline.plugins.manager import Registry
+from release_pipeline.plugins.registry import Registry
 
 TASK_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -24,9 +24,10 @@ if TYPE_CHECKING:
 
     from release_pipeline.llm.gateway import LLMGateway
     from release_pipeline.plugins.manager import Plugins
-    from release_pipeline.stages.run import Verifiers
     from release_pipeline.store import Store
     from release_pipeline.store.blobs import BlobStore
+    from release_pipeline.trials.engine import Engine
+    from release_pipeline.trials.verifiers import Verifiers
 
 
 class Workspace:
@@ -196,9 +197,19 @@ class Workspace:
     @cached_property
     def verifiers(self) -> Verifiers:
         """Every task's verifier, built once per setting, with modules looked up in `source`."""
-        from release_pipeline.stages.run import Verifiers
+        from release_pipeline.trials.verifiers import Verifiers
 
         return Verifiers(self.plugins.registry, self.source)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The trial engine, with this workspace's store, plugins, verifiers and run settings."""
+        from release_pipeline.trials.engine import Engine
+        from release_pipeline.trials.settings import RunSettings
+
+        return Engine(
+            self.store, self.plugins.registry, self.verifiers, RunSettings.of(self.config, self.llm, self.db_url)
+        )
 
     def head(self, agent: AgentConfig) -> VersionInfo:
         """The canonical version, or a one-line error telling how to create it."""

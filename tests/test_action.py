@@ -145,6 +145,33 @@ def test_the_action_gates_a_passing_and_a_failing_pull_request(tmp_path):
     assert not (tmp_path / "merge" / "gh.log").exists()  # a push is no pull request: no comment
 
 
+VETO = """
+from release_pipeline import GateReport, hookimpl
+
+
+@hookimpl
+def release_stage_gate(workspace, agent, candidate):
+    \"\"\"Replaces the gate: the release manager's plugin rejects every candidate, whatever its trials.\"\"\"
+    head = workspace.head(agent)
+    return GateReport(agent.name, head.number, candidate.number, "rejected", exit_code=1,
+                      reasons=("vetoed by the release manager's plugin",))
+"""
+
+
+@pytest.mark.slow
+def test_a_plugin_that_replaces_the_gate_decides_the_action(tmp_path):
+    root = make_workspace(tmp_path / "repo")
+    (root / "plugins").mkdir(exist_ok=True)
+    (root / "plugins" / "veto.py").write_text(VETO)
+    commit_all(root, "a plugin that replaces the gate")
+    Cli(root)("init")
+    good = branch(root, "good", {"agents/calc/formatting.py": (root / "agents/calc/formatting.py").read_text()
+                                 .replace('f"{value:,}"', 'f"{value}"')})  # fmt: skip
+    code, outputs, summary = run_action(root, tmp_path / "good", {"agent": "calc"}, good)
+    assert (code, outputs["decision"]) == (1, "rejected"), summary  # accepted by the built-in gate (test above)
+    assert "vetoed by the release manager's plugin" in summary
+
+
 def action_as_workflow() -> dict:
     """action.yml's steps as a reusable workflow with the same inputs, which actionlint checks expression by
     expression (it lints workflows, not action metadata)."""

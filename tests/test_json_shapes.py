@@ -1,4 +1,4 @@
-"""Every `--json` output is exactly one record (or a list of them) of `models.py`: read back, it writes itself."""
+"""Every `--json` output is exactly one record (or a list of them) of `models/`: read back, it writes itself."""
 
 from __future__ import annotations
 

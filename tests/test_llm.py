@@ -70,7 +70,7 @@ def test_prompt_agent_runs_through_the_gateway_and_a_rerun_makes_no_call(tmp_pat
     recorded = Workspace(root).store.llm_calls("agent")
     assert len(recorded) == 3 and all(r["prompt_tokens"] > 0 for r in recorded)
     run = Workspace(root).store.run(first["id"])
-    assert run["sampling"] == {"temperature": 0.0, "top_p": None, "seeded": False, "greedy": True}
+    assert run.to_dict()["sampling"] == {"temperature": 0.0, "top_p": None, "seeded": False, "greedy": True}
 
 
 def test_sampled_repeats_are_independent_calls_each_with_its_own_seed(tmp_path, fake_llm):
@@ -82,7 +82,7 @@ def test_sampled_repeats_are_independent_calls_each_with_its_own_seed(tmp_path, 
     from release_pipeline.workspace import Workspace
 
     run = Workspace(root).store.run(first["id"])
-    assert run["sampling"] == {"temperature": 0.7, "top_p": None, "seeded": True, "greedy": False}
+    assert run.to_dict()["sampling"] == {"temperature": 0.7, "top_p": None, "seeded": True, "greedy": False}
     Cli(root).json("run", "--fresh")
     assert len(agent_requests(fake_llm)) == 9  # the seed is in the cache key: a rerun is still free
 

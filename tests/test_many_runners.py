@@ -113,7 +113,7 @@ def test_four_runners_two_promotions_one_line(line, tmp_path):
         runs = store.runs_of(store.version_id("toy", number))
         stored = collections.Counter()
         for run in runs:
-            trials = store.trials(run["id"], with_trace=False)
+            trials = store.trials(run.id, with_trace=False)
             keys = collections.Counter((t.task_id, t.repeat, t.attempt) for t in trials)
             assert max(keys.values()) == 1
             stored.update(t.task_id for t in trials)

@@ -123,8 +123,9 @@ def test_a_plain_function_agent_runs_several_trials_at_once_in_one_worker(tmp_pa
 
 
 def test_pools_serve_every_run_of_a_command_and_stop_with_it(tmp_path):
-    from release_pipeline.sandbox import workers
-    from release_pipeline.stages.run import run_version
+    from release_pipeline.pipeline import Pipeline
+    from release_pipeline.sandbox import pool
+    from release_pipeline.sandbox import worker as worker_module
     from release_pipeline.workspace import Workspace
 
     code = NORMAL.format(crashes={})
@@ -134,10 +135,10 @@ def test_pools_serve_every_run_of_a_command_and_stop_with_it(tmp_path):
     ws = Workspace(root)
     agent = ws.agent()
     version = ws.head(agent)
-    with workers.kept_pools():
-        dev = run_version(ws, agent, version, split="dev")
-        gate = run_version(ws, agent, version, split="gate")
-        started = set(workers._live)
+    with pool.kept_pools():
+        dev = Pipeline(ws, agent).run(version, split="dev")
+        gate = Pipeline(ws, agent).run(version, split="gate")
+        started = set(worker_module._live)
         assert started
     for worker in started:  # stopped with the scope, and cleaned up after
         assert worker.state == "dead" and worker.reaped.wait(30) and worker.proc.returncode is not None
@@ -145,9 +146,9 @@ def test_pools_serve_every_run_of_a_command_and_stop_with_it(tmp_path):
     tokens = {}
     for outcome in (dev, gate):
         db = sqlite3.connect(root / ".release" / "release.db")
-        rows = db.execute("SELECT trace FROM trials WHERE run_id = ?", (outcome.run["id"],)).fetchall()
+        rows = db.execute("SELECT trace FROM trials WHERE run_id = ?", (outcome.id,)).fetchall()
         db.close()
-        tokens[outcome.run["id"]] = {json.loads(t)[0].get("token") for (t,) in rows if json.loads(t)} - {None}
+        tokens[outcome.id] = {json.loads(t)[0].get("token") for (t,) in rows if json.loads(t)} - {None}
     dev_tokens, gate_tokens = tokens.values()
     assert dev_tokens and dev_tokens & gate_tokens  # the second run found the first run's workers
 

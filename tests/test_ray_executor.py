@@ -244,17 +244,17 @@ def test_room_and_actor_options_follow_the_trials_resources():
 def test_the_executor_and_its_options_come_from_release_yaml_or_the_command_line(tmp_path, monkeypatch):
     import yaml
 
-    from release_pipeline.stages.run import RunSettings
     from release_pipeline.workspace import Workspace
 
     root = build_workspace(tmp_path / "ws", agent_files={"agent.py": SLOW.format(body="x")}, tasks=TASKS[:2])
     config = yaml.safe_load((root / "release.yaml").read_text())
     config["run"]["executor"] = {"name": "ray", "address": "10.0.0.5:6379", "actors": 3}
     (root / "release.yaml").write_text(yaml.safe_dump(config))
-    settings = RunSettings.of(Workspace(root))
+    settings = Workspace(root).engine.settings
     assert (settings.executor, settings.executor_options) == ("ray", {"address": "10.0.0.5:6379", "actors": 3})
     monkeypatch.setenv("RELEASE_EXECUTOR", "local")  # `release run --executor local`: release.yaml's options go
-    assert (RunSettings.of(Workspace(root)).executor, RunSettings.of(Workspace(root)).executor_options) == ("local", {})
+    settings = Workspace(root).engine.settings
+    assert (settings.executor, settings.executor_options) == ("local", {})
 
 
 def test_an_option_the_executor_does_not_take_is_one_line(tmp_path):

@@ -29,7 +29,7 @@ TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "dev"} for i in
 
 
 def test_the_same_files_pack_to_the_same_bytes_whenever_they_are_packed(tmp_path, monkeypatch):
-    from release_pipeline.trials.remote import pack
+    from release_pipeline.trials.recipe import pack
 
     (tmp_path / "agent.py").write_text("def solve(x):\n    return x\n")
     (tmp_path / "data").mkdir()
@@ -43,7 +43,7 @@ def test_the_same_files_pack_to_the_same_bytes_whenever_they_are_packed(tmp_path
 
 
 def test_a_work_tree_packs_what_git_keeps(tmp_path):
-    from release_pipeline.trials.remote import pack
+    from release_pipeline.trials.recipe import pack
 
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / ".gitignore").write_text("build/\n")
@@ -56,8 +56,9 @@ def test_a_work_tree_packs_what_git_keeps(tmp_path):
 
 def test_a_host_serves_every_run_of_its_artifact_within_its_limit(tmp_path):
     from release_pipeline.stages.promote import record_baseline
-    from release_pipeline.stages.run import Job, RunSettings, TrialRunner
+    from release_pipeline.trials.jobs import Job
     from release_pipeline.trials.remote import TrialHost
+    from release_pipeline.trials.runner import TrialRunner
     from release_pipeline.workspace import Workspace
 
     root = build_workspace(tmp_path / "ws", agent_files={"agent.py": COUNTING}, tasks=TASKS, trusted=True)
@@ -65,7 +66,7 @@ def test_a_host_serves_every_run_of_its_artifact_within_its_limit(tmp_path):
     agent = ws.agent()
     record_baseline(ws, agent)
     artifact = ws.materialize(agent, ws.head(agent))
-    runner = TrialRunner(artifact, ws.plugins, ws.verifiers, 7, RunSettings.of(ws))
+    runner = TrialRunner(artifact, ws.plugins.registry, ws.verifiers, 7, ws.engine.settings)
     recipe = runner.recipe()
     assert recipe.key == runner.recipe().key  # found again by the next run of the same artifact
 
@@ -88,7 +89,7 @@ def test_a_host_serves_every_run_of_its_artifact_within_its_limit(tmp_path):
 
 
 def test_a_sweep_removes_what_no_host_used_for_a_day_and_nothing_in_use(tmp_path):
-    from release_pipeline.trials.remote import sweep
+    from release_pipeline.trials.recipe import sweep
 
     def recipe(name: str, age_s: float | None) -> None:
         (tmp_path / name / "source").mkdir(parents=True)

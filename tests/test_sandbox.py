@@ -170,7 +170,7 @@ def test_a_child_cannot_outlive_its_parent(sandbox):
 
 
 def test_cgroups_left_by_killed_commands_are_removed_by_the_next_sandbox(monkeypatch):
-    from release_pipeline.sandbox import isolation as module
+    from release_pipeline.sandbox import cgroup as module
 
     probe = module.PidsCgroup(8)
     probe.close()

@@ -1,11 +1,12 @@
-"""The stages are hooks: a plugin wraps every one of them (seeing inputs and outputs) and replaces the critic."""
+"""The stages are hooks: a plugin wraps every one of them (seeing inputs and outputs) and replaces the critic,
+under `promote --iterations` and under each one-shot command alike."""
 
 from __future__ import annotations
 
 import json
 
 import yaml
-from conftest import Cli, build_workspace, commit_all
+from conftest import Cli, build_workspace, commit_all, git
 
 TASKS = [{"id": f"t{i}", "input": i, "expected": i * 2, "split": "gate" if i % 2 else "dev"} for i in range(6)]
 
@@ -31,12 +32,12 @@ def spied(stage, result, **inputs):
 
 
 @hookimpl(wrapper=True, specname="release_stage_run")
-def spy_run(workspace, agent, version, split, progress, budget):
+def spy_run(workspace, agent, version, split, repeats, fresh, reuse, progress, budget):
     return spied("run", (yield), version=version, split=split)
 
 
 @hookimpl(wrapper=True, specname="release_stage_critic")
-def spy_critic(workspace, agent, run_id, progress):
+def spy_critic(workspace, agent, run_id, critic, progress):
     return spied("critic", (yield), run_id=run_id)
 
 
@@ -56,8 +57,8 @@ def spy_gate(workspace, agent, candidate, progress, budget):
 
 
 @hookimpl(wrapper=True, specname="release_stage_promote")
-def spy_promote(workspace, agent, candidate):
-    return spied("promote", (yield), candidate=candidate)
+def spy_promote(workspace, agent, candidate, reason):
+    return spied("promote", (yield), candidate=candidate, reason=reason)
 
 
 @hookimpl
@@ -102,17 +103,53 @@ def test_a_plugin_wraps_every_stage_and_replaces_the_critic(tmp_path, monkeypatc
     assert [c["stage"] for c in calls] == ["run", "critic", "diagnose", "candidate", "gate", "promote"]
     outputs = {c["stage"]: c["output"] for c in calls}
     assert outputs == {
-        "run": "RunOutcome",
+        "run": "Run",
         "critic": "list",
         "diagnose": "Spec",
-        "candidate": "CandidateResult",
-        "gate": "GateResult",
+        "candidate": "Candidate",
+        "gate": "GateReport",
         "promote": "HeadMove",
     }
     assert "'dev'" in calls[0]["inputs"]["split"] and "VersionInfo" in calls[4]["inputs"]["candidate"]
     from release_pipeline.workspace import Workspace
 
-    spec = Workspace(root).store.spec(step["spec"])["body"]  # built from the replacement critic's symptoms
+    spec = Workspace(root).store.spec(step["spec"]).to_dict()  # built from the replacement critic's symptoms
     assert [p["label"] for p in spec["patterns"]] == ["spy_symptom"]
     (again,) = cli.json("promote", "--iterations", "1", code=5)  # nothing was promoted
     assert again["candidate"] is None and "nothing more to propose" in again["stopped"]
+
+
+def test_every_one_shot_command_runs_its_stage_through_the_hook(tmp_path, monkeypatch):
+    log = tmp_path / "spy.log"
+    monkeypatch.setenv("SPY_LOG", str(log))
+    root = build_workspace(
+        tmp_path / "ws",
+        agent_files={"agent.py": "def solve(x):\n    return 0 if x in (1, 2, 3) else x * 2\n"},
+        tasks=TASKS,
+        extra={"plugins/spy.py": SPY},
+        trusted=True,
+    )
+    cli = Cli(root)
+
+    def stages() -> list[str]:
+        seen = [json.loads(line)["stage"] for line in log.read_text().splitlines()] if log.exists() else []
+        log.unlink(missing_ok=True)
+        return seen
+
+    cli("run")
+    assert stages() == ["run"]
+    cli("critic")
+    assert stages() == ["critic"]
+    cli("diagnose")
+    assert stages() == ["diagnose"]
+    git(root, "checkout", "-q", "-b", "fix")
+    (root / "agents" / "toy" / "agent.py").write_text("def solve(x):\n    return x * 2\n")
+    commit_all(root, "solve every task")
+    git(root, "checkout", "-q", "-")
+    cli("candidate", "--from", "fix")  # a change made elsewhere is recorded by the candidate stage too
+    assert stages() == ["candidate"]
+    cli("gate", "--candidate", "v2")
+    assert stages() == ["gate"]
+    cli("promote", "--candidate", "v2", "--reason", "gated")
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c["stage"] for c in calls] == ["promote"] and "gated" in calls[0]["inputs"]["reason"]

@@ -289,13 +289,14 @@ def test_sft_trains_a_tool_calling_agent_on_dev_reference_calls_in_the_call_form
     """What lora-sft trains on, as the strategy reads it from the candidate context: the chat the model is
     served (tools in the system prompt) and the dev task's reference calls in the tool-call format."""
     from release_pipeline.finetune.examples import agent_output, sft_prompts
+    from release_pipeline.pipeline import Pipeline
     from release_pipeline.stages.iterate import candidate_context, propose
     from release_pipeline.workspace import Workspace
 
     root = bundled_workspace(tmp_path / "ws", "caller", "bfcl:simple,irrelevance@5")
     ws = Workspace(root)
     agent = ws.agent("caller")
-    step = propose(ws, agent, strategy="fewshot")  # the dev run, critic and spec a strategy starts from
+    step = propose(Pipeline(ws, agent), strategy="fewshot")  # the dev run, critic and spec a strategy starts from
     ctx = candidate_context(ws, agent, step.base, step.spec, step.spec.run_id, "lora-sft")
     prompts = {p.task_id: p for p in sft_prompts(ctx)}
     assert sorted(prompts) == ["irrelevance_0", "irrelevance_2", "simple_python_0", "simple_python_2"]
@@ -311,6 +312,7 @@ def test_sft_trains_a_code_agent_on_the_reference_solutions_as_code(tmp_path, sc
     from conftest import require_isolation
 
     from release_pipeline.finetune.examples import sft_prompts
+    from release_pipeline.pipeline import Pipeline
     from release_pipeline.stages.iterate import candidate_context, propose
     from release_pipeline.workspace import Workspace
 
@@ -319,7 +321,7 @@ def test_sft_trains_a_code_agent_on_the_reference_solutions_as_code(tmp_path, sc
     root = bundled_workspace(tmp_path / "ws", "coder", "humaneval:5")
     ws = Workspace(root)
     agent = ws.agent("coder")
-    step = propose(ws, agent, strategy="fewshot")
+    step = propose(Pipeline(ws, agent), strategy="fewshot")
     prompts = sft_prompts(candidate_context(ws, agent, step.base, step.spec, step.spec.run_id, "lora-sft"))
     assert [p.task_id for p in prompts] == ["HumanEval/0", "HumanEval/2"]
     assert all(p.answer.startswith("from typing") or p.answer.startswith("\n\ndef") for p in prompts)

@@ -352,7 +352,7 @@ def running_run(root, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if store.run(1)["status"] == "running":
+            if store.run(1).status == "running":
                 return
         except Exception:  # not created yet
             pass

@@ -1,7 +1,7 @@
 """Built-in agent adapters: a Python callable, and a subprocess speaking JSON (any language).
 
 Both run the agent's code in the sandbox, out of the harness's process: a callable in a pool of
-sandboxed Python workers, several trials at once each (`release_pipeline.sandbox.workers`), a subprocess
+sandboxed Python workers, several trials at once each (`release_pipeline.sandbox.pool`), a subprocess
 once per trial. Only an agent the workspace's own `release.yaml` marks `trusted: true` (never its
 manifest, which a candidate ships) runs in-process, with none of the sandbox's protections.
 """
@@ -56,11 +56,11 @@ class SandboxedCallableAgent:
 
     The function takes `(input)` or `(input, ctx)`, plain or `async def`; `ctx.llm` is a proxy whose
     calls the harness makes (cached, recorded, with keys that never enter the sandbox). Its workers are
-    the command's (`workers.kept_pools`): kept from run to run, and shared by the adapters of one version.
+    the command's (`sandbox.pool.kept_pools`): kept from run to run, and shared by the adapters of one version.
     """
 
     def __init__(self, artifact: Artifact):
-        from release_pipeline.sandbox.workers import pool_for
+        from release_pipeline.sandbox.pool import pool_for
 
         limits = agent_limits(artifact)
         self.pool = pool_for(_check_entry(artifact), artifact.path, limits, artifact.content_hash)
@@ -72,7 +72,7 @@ class SandboxedCallableAgent:
             self.pool.plan(concurrency)
 
     async def run(self, task: Task, ctx: TrialContext) -> AgentResult:
-        from release_pipeline.sandbox.workers import AgentLoadFailed
+        from release_pipeline.sandbox.worker import AgentLoadFailed
 
         try:
             return await self.pool.run(task, ctx)

@@ -61,31 +61,29 @@ def _answer(example: dict[str, Any]) -> Any:
 
 
 def _candidates(ctx: CandidateContext) -> list[tuple[dict[str, Any], str]]:
-    """Dev examples worth showing, best first, each with why it was chosen."""
+    """Dev examples worth showing, best first, each with why it was chosen: failed targets by the pattern that
+    named them, then targets no pattern named, then one passing example per target tag."""
     spec = ctx.spec
     if spec is None:
         return []
     by_id = {e["task_id"]: e for e in ctx.dev_examples}
+    targets = set(spec.target_tasks)
+    wanted = [(task_id, p.label) for p in spec.patterns for task_id in p.task_ids if task_id in targets]
+    wanted += [(task_id, "target") for task_id in spec.target_tasks]
+    failed = [(by_id[task_id], why) for task_id, why in wanted if task_id in by_id and not by_id[task_id]["passed"]]
+    passing = [(e, tag) for tag in spec.target_tags for e in _passing_with(ctx.dev_examples, tag)[:1]]
     picked: list[tuple[dict[str, Any], str]] = []
     seen: set[str] = set()
-    for pattern in spec.patterns:
-        for task_id in pattern.task_ids:
-            example = by_id.get(task_id)
-            if example and not example["passed"] and task_id not in seen and task_id in spec.target_tasks:
-                picked.append((example, pattern.label))
-                seen.add(task_id)
-    for task_id in spec.target_tasks:  # targets no pattern named
-        example = by_id.get(task_id)
-        if example and not example["passed"] and task_id not in seen:
-            picked.append((example, "target"))
-            seen.add(task_id)
-    for tag in spec.target_tags:
-        passing = sorted((e for e in ctx.dev_examples if e["passed"] and tag in e["tags"]), key=lambda e: e["task_id"])
-        for example in passing[:1]:
-            if example["task_id"] not in seen:
-                picked.append((example, tag))
-                seen.add(example["task_id"])
+    for example, why in failed + passing:
+        if example["task_id"] not in seen:
+            picked.append((example, why))
+            seen.add(example["task_id"])
     return picked
+
+
+def _passing_with(examples: tuple[dict[str, Any], ...], tag: str) -> list[dict[str, Any]]:
+    """The passing dev examples tagged `tag`, by task id."""
+    return sorted((e for e in examples if e["passed"] and tag in e["tags"]), key=lambda e: e["task_id"])
 
 
 def _demo(example: dict[str, Any]) -> dict[str, Any] | None:
@@ -127,36 +125,40 @@ def _used_before(ctx: CandidateContext, demos_file: str, base_inputs: set[str]) 
 
 
 def fewshot(ctx: CandidateContext) -> CandidateProposal | None:
+    """Demonstrations for the spec's targets added to the agent's `demos:` file, a few an iteration, within the
+    model's context window; never a set of demonstrations already judged against this base."""
     demos_file = ctx.base.manifest.files.get("demos")
     if not demos_file:
         raise ConfigError(f"strategy fewshot needs `demos: <file>` in agent {ctx.agent!r}'s manifest")
-    max_demos = int(ctx.options.get("max_demos", 6))
-    per_iteration = int(ctx.options.get("per_iteration", 3))
-    share = float(ctx.options.get("max_prompt_share", 0.5))
     path = ctx.base.path / demos_file
     demos = (load_yaml(path, "demonstrations") or []) if path.exists() else []
-    shown = {_show(d["input"]) for d in demos}
-    room = min(per_iteration, max_demos - len(demos))
+    room = min(int(ctx.options.get("per_iteration", 3)), int(ctx.options.get("max_demos", 6)) - len(demos))
     if room <= 0 or ctx.spec is None:
         return None
+    share = float(ctx.options.get("max_prompt_share", 0.5))
     budget = int(ctx.context_tokens * share * CHARS_PER_TOKEN) if ctx.context_tokens else None
-    sizes = _prompt_sizes(ctx)
-    used = _used_before(ctx, demos_file, shown)
-    pool = [(e, why) for e, why in _candidates(ctx) if _show(_demo_input(e["input"])) not in shown]
-    fresh = [c for c in pool if _show(_demo_input(c[0]["input"])) not in used]
     dropped: dict[str, list[str]] = {}
-    for choice in (fresh, fresh + [c for c in pool if c not in fresh]):
-        added, reasons = _choose(choice, room, budget, sizes, demos, dropped)
-        if not added:
-            continue
+    for choice in _choices(ctx, demos_file, demos):
+        added, reasons = _choose(choice, room, budget, _prompt_sizes(ctx), demos, dropped)
         text = yaml.safe_dump(demos + added, sort_keys=False, allow_unicode=True)
-        if ctx.already_judged({demos_file: text}) is None:
+        if added and ctx.already_judged({demos_file: text}) is None:
             _say_dropped(dropped)
             aims = ", ".join(dict.fromkeys(reasons))
             intent = f"Add {len(added)} demonstration(s) for {aims}, targeting spec #{ctx.spec.id}'s dominant patterns"
             return CandidateProposal(intent=intent, files={demos_file: text}, source=f"fewshot:spec-{ctx.spec.id}")
     _say_dropped(dropped)
     return None
+
+
+def _choices(
+    ctx: CandidateContext, demos_file: str, demos: list[dict[str, Any]]
+) -> tuple[list[tuple[dict[str, Any], str]], ...]:
+    """The examples to choose from, not shown yet: first those no judged candidate added, then all of them."""
+    shown = {_show(d["input"]) for d in demos}
+    used = _used_before(ctx, demos_file, shown)
+    pool = [(e, why) for e, why in _candidates(ctx) if _show(_demo_input(e["input"])) not in shown]
+    fresh = [c for c in pool if _show(_demo_input(c[0]["input"])) not in used]
+    return fresh, fresh + [c for c in pool if c not in fresh]
 
 
 NO_ANSWER = "no answer to show (failed on dev; the suite has no reference or expected answer for it)"

@@ -1,6 +1,7 @@
 """The built-in stages, as hook implementations: `trylast`, so a plugin's own implementation runs first.
 
 Each is the whole stage; a plugin may wrap it (`@hookimpl(wrapper=True)`) or replace it (return a result).
+Callers reach them only through the hooks (`release_pipeline.pipeline.Pipeline`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,17 @@ from release_pipeline.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from release_pipeline.config.release_yaml import AgentConfig
-    from release_pipeline.gate.stage import GateResult
-    from release_pipeline.models import CandidateContext, HeadMove, Spec, Symptom, VersionInfo
+    from release_pipeline.models import (
+        Candidate,
+        CandidateContext,
+        GateReport,
+        HeadMove,
+        Run,
+        Spec,
+        Symptom,
+        VersionInfo,
+    )
     from release_pipeline.progress import ProgressFactory
-    from release_pipeline.stages.candidate import CandidateResult
-    from release_pipeline.stages.run import RunOutcome
     from release_pipeline.trials.budget import Budget
     from release_pipeline.workspace import Workspace
 
@@ -26,21 +33,27 @@ def release_stage_run(
     agent: AgentConfig,
     version: VersionInfo,
     split: str,
+    repeats: int | None,
+    fresh: bool,
+    reuse: bool,
     progress: ProgressFactory,
     budget: Budget | None,
-) -> RunOutcome:
+) -> Run:
     from release_pipeline.stages.run import run_version
 
-    return run_version(workspace, agent, version, split=split, reuse=True, progress=progress, budget=budget)
+    return run_version(
+        workspace, agent, version, split=split, repeats=repeats, fresh=fresh, reuse=reuse, progress=progress,
+        budget=budget,
+    )  # fmt: skip
 
 
 @hookimpl(trylast=True)
 def release_stage_critic(
-    workspace: Workspace, agent: AgentConfig, run_id: int, progress: ProgressFactory
+    workspace: Workspace, agent: AgentConfig, run_id: int, critic: str | None, progress: ProgressFactory
 ) -> list[Symptom]:
     from release_pipeline.stages.critic import label_failures
 
-    return label_failures(workspace, agent, run_id, progress=progress)
+    return label_failures(workspace, agent, run_id, critic, progress=progress)
 
 
 @hookimpl(trylast=True)
@@ -53,7 +66,7 @@ def release_stage_diagnose(workspace: Workspace, agent: AgentConfig, run_id: int
 @hookimpl(trylast=True)
 def release_stage_candidate(
     workspace: Workspace, agent: AgentConfig, context: CandidateContext, strategy: str
-) -> CandidateResult | None:
+) -> Candidate | None:
     from release_pipeline.stages.candidate import record_proposal
 
     proposal = workspace.plugins.registry.get("strategy", strategy)(context)
@@ -67,14 +80,14 @@ def release_stage_gate(
     candidate: VersionInfo,
     progress: ProgressFactory,
     budget: Budget | None,
-) -> GateResult:
+) -> GateReport:
     from release_pipeline.gate.stage import gate_candidate
 
     return gate_candidate(workspace, agent, candidate, progress=progress, budget=budget)
 
 
 @hookimpl(trylast=True)
-def release_stage_promote(workspace: Workspace, agent: AgentConfig, candidate: VersionInfo) -> HeadMove:
+def release_stage_promote(workspace: Workspace, agent: AgentConfig, candidate: VersionInfo, reason: str) -> HeadMove:
     from release_pipeline.stages.promote import promote
 
-    return promote(workspace, agent, candidate)
+    return promote(workspace, agent, candidate, reason=reason)

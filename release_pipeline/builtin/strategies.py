@@ -1,4 +1,5 @@
-"""The built-in candidate strategy: human-authored patches, proposed one per iteration, in order."""
+"""The built-in candidate strategies for human-authored changes: `change` (one branch, commit, tag or patch file,
+as `release candidate --from` records it) and `patch-queue` (patches proposed one per iteration, in order)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,14 @@ from release_pipeline.errors import ConfigError
 from release_pipeline.models import CandidateContext, CandidateProposal
 from release_pipeline.plugins.hookspecs import hookimpl
 from release_pipeline.repo.patches import patch_intent
+
+
+def change(ctx: CandidateContext) -> CandidateProposal:
+    """The change named by option `from` (a git ref or a patch file), with option `intent` when given."""
+    source, intent = ctx.options.get("from"), ctx.options.get("intent") or ""
+    if not isinstance(source, str) or not source or not isinstance(intent, str):
+        raise ConfigError("strategy change needs `from`, a branch, commit, tag or patch file (and a text `intent`)")
+    return CandidateProposal(intent=intent, ref=source)
 
 
 def patch_queue(ctx: CandidateContext) -> CandidateProposal | None:
@@ -30,4 +39,5 @@ def patch_queue(ctx: CandidateContext) -> CandidateProposal | None:
 
 @hookimpl
 def release_register_candidate_strategies(register):
+    register("change", change)
     register("patch-queue", patch_queue)

@@ -7,12 +7,15 @@ import importlib
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
 from release_pipeline.cli.common import QUIET
+from release_pipeline.errors import AlreadyJudged, ConfigError, ConflictError, NotFoundError, PluginFailed, UserError
 
 # the built-in commands, in the order `--help` lists them; each is `release_pipeline.cli.commands.<name>`
 COMMANDS = (
@@ -29,8 +32,6 @@ class ReleaseGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
-        from release_pipeline.errors import UserError
-
         token = QUIET.set(False)  # `--quiet` holds for this invocation only
         try:
             return super().invoke(ctx)
@@ -98,7 +99,6 @@ def _options(
 def _add_plugin_commands(app: typer.Typer) -> None:
     """Commands that plugins add; only looked for inside a workspace, so `release --help` stays fast elsewhere."""
     from release_pipeline.config.locations import find_root
-    from release_pipeline.errors import UserError
 
     try:
         root = find_root()
@@ -180,6 +180,109 @@ HINTS = {
 }
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One kind of failure `release` reports in one line: which exceptions it covers, its stable code (a key of
+    HINTS), its exit code and how its message reads."""
+
+    kind: type[BaseException] | str  # a class, or a class's name where the class is not imported here (see _names)
+    code: str
+    message: str | Callable[[Any], str]  # the line itself, or how to write it from the exception
+    exit_code: int | None = 2  # None: the exception's own (click's)
+    when: Callable[[Any], bool] | None = None  # a further condition on the exception
+
+    def covers(self, exc: BaseException) -> bool:
+        if isinstance(self.kind, str):
+            matched = self.kind in _names(exc)
+        else:
+            matched = isinstance(exc, self.kind)
+        return matched and (self.when is None or self.when(exc))
+
+    def line(self, exc: BaseException) -> str:
+        return self.message if isinstance(self.message, str) else self.message(exc)
+
+    def exit_code_of(self, exc: BaseException) -> int:
+        return self.exit_code if self.exit_code is not None else exc.exit_code  # type: ignore[attr-defined]
+
+
+def _names(exc: BaseException) -> set[str]:
+    """The names of the exception's classes, bare and with their module: click's are known by bare name (Typer's own
+    copy of click, or click itself, the same in both), as is git's; SQLAlchemy's by full name (sqlite3 has an
+    `OperationalError` too). None of the three is imported to report an error."""
+    classes = type(exc).__mro__
+    return {cls.__name__ for cls in classes} | {f"{cls.__module__}.{cls.__qualname__}" for cls in classes}
+
+
+def _help_path(exc: Any) -> str:
+    ctx = getattr(exc, "ctx", None)
+    return ctx.command_path if ctx else "release"
+
+
+def _no_command(exc: Any) -> str:
+    return f"a command is needed: see `{_help_path(exc)} --help`"  # the help is on stdout already
+
+
+def _usage(exc: Any) -> str:
+    where = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
+    return _click_message(exc) + where
+
+
+def _click_message(exc: Any) -> str:
+    return " ".join(exc.format_message().split())
+
+
+def _locked(exc: BaseException) -> bool:
+    return "locked" in str(exc).lower()
+
+
+def _database_failed(exc: Any) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return f"the database failed: {' '.join(str(orig).split())[:300]}"
+
+
+def _has_strerror(exc: OSError) -> bool:
+    return bool(exc.strerror)
+
+
+def _os_error(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror}{where}"
+
+
+def _git_failed(exc: BaseException) -> str:
+    return f"git failed: {_git_failure(exc)}"
+
+
+# every failure a user can meet, first match wins; anything else is a bug of ours and keeps its traceback
+FAILURES = (
+    Failure(AlreadyJudged, "already_judged", str),
+    Failure(ConfigError, "config", str),
+    Failure(NotFoundError, "not_found", str),
+    Failure(ConflictError, "conflict", str),
+    Failure(UserError, "bad_input", str),
+    Failure(PluginFailed, "plugin_failed", str, PluginFailed.EXIT_CODE),
+    Failure("NoArgsIsHelpError", "usage", _no_command),
+    Failure("UsageError", "usage", _usage),
+    Failure("ClickException", "usage", _click_message, exit_code=None),
+    Failure("Abort", "aborted", "aborted", 1),
+    Failure(
+        "sqlalchemy.exc.OperationalError",
+        "database_busy",
+        "the database is busy (another process holds its lock): retry",
+        when=_locked,
+    ),
+    Failure("sqlalchemy.exc.SQLAlchemyError", "database", _database_failed),
+    Failure(OSError, "os_error", _os_error, when=_has_strerror),
+    Failure(RecursionError, "too_deep", "the input is nested too deeply"),
+    Failure("GitCommandError", "git", _git_failed),  # git itself failed (a full disk, a damaged repository, a lock)
+)
+
+
+def failure_of(exc: BaseException) -> Failure | None:
+    """The row of FAILURES that covers `exc`; None for what is a bug of ours."""
+    return next((failure for failure in FAILURES if failure.covers(exc)), None)
+
+
 def say_error(exc: BaseException, message: str, exit_code: int, as_json: bool) -> None:
     """One line on stderr: `error: ...`, or under --json one object with a stable code, the message and a hint."""
     if not as_json:
@@ -195,80 +298,15 @@ def say_error(exc: BaseException, message: str, exit_code: int, as_json: bool) -
 
 def error_kind(exc: BaseException) -> tuple[str, str]:
     """A failure's stable code (see HINTS) and the hint that goes with it."""
-    from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
-    from release_pipeline.errors import (
-        AlreadyJudged,
-        ConfigError,
-        ConflictError,
-        NotFoundError,
-        PluginFailed,
-        UserError,
-    )
-
-    kinds = {cls.__name__ for cls in type(exc).__mro__}
-    for cls, code in (
-        (PluginFailed, "plugin_failed"),
-        (AlreadyJudged, "already_judged"),
-        (ConfigError, "config"),
-        (NotFoundError, "not_found"),
-        (ConflictError, "conflict"),
-        (UserError, "bad_input"),
-    ):
-        if isinstance(exc, cls):
-            return code, HINTS[code]
-    if kinds & {"NoArgsIsHelpError", "UsageError", "ClickException"}:
-        code = "usage"
-    elif "Abort" in kinds:
-        code = "aborted"
-    elif isinstance(exc, OperationalError) and "locked" in str(exc).lower():
-        code = "database_busy"
-    elif isinstance(exc, SQLAlchemyError):
-        code = "database"
-    elif isinstance(exc, OSError):
-        code = "os_error"
-    elif "GitCommandError" in kinds:
-        code = "git"
-    else:
-        code = "too_deep"
+    failure = failure_of(exc)
+    code = failure.code if failure else "bad_input"  # say_error reports only what FAILURES covers
     return code, HINTS[code]
 
 
 def _one_line(exc: BaseException) -> tuple[str, int] | None:
     """A failure as one line and an exit code; None for what is a bug of ours (it keeps its traceback)."""
-    from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
-    from release_pipeline.errors import PluginFailed, UserError
-
-    if isinstance(exc, UserError):
-        return str(exc), 2
-    if isinstance(exc, PluginFailed):
-        return str(exc), PluginFailed.EXIT_CODE
-    # Typer's own copy of click, or click itself: known by name, the same in both
-    kinds = {cls.__name__ for cls in type(exc).__mro__}
-    ctx = getattr(exc, "ctx", None)
-    if "NoArgsIsHelpError" in kinds:  # the help is on stdout already
-        return f"a command is needed: see `{ctx.command_path if ctx else 'release'} --help`", 2
-    if "UsageError" in kinds:
-        where = f" (see `{ctx.command_path} --help`)" if ctx else ""
-        return " ".join(exc.format_message().split()) + where, 2  # type: ignore[attr-defined]
-    if "ClickException" in kinds:
-        return " ".join(exc.format_message().split()), exc.exit_code  # type: ignore[attr-defined]
-    if "Abort" in kinds:
-        return "aborted", 1
-    if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
-        return "the database is busy (another process holds its lock): retry", 2
-    if isinstance(exc, SQLAlchemyError):
-        orig = getattr(exc, "orig", None) or exc
-        return f"the database failed: {' '.join(str(orig).split())[:300]}", 2
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f": {exc.filename}" if exc.filename else ""
-        return f"{exc.strerror}{where}", 2
-    if isinstance(exc, RecursionError):
-        return "the input is nested too deeply", 2
-    if "GitCommandError" in kinds:  # git itself failed (a full disk, a damaged repository, a lock left behind)
-        return f"git failed: {_git_failure(exc)}", 2
-    return None
+    failure = failure_of(exc)
+    return None if failure is None else (failure.line(exc), failure.exit_code_of(exc))
 
 
 def _git_failure(exc: BaseException) -> str:

@@ -69,12 +69,12 @@ def resolve_run(ws, agent, run_id: int | None) -> int:
     from release_pipeline.errors import UserError
 
     if run_id is not None:
-        return ws.store.run(run_id)["id"]
+        return ws.store.run(run_id).id
     head = ws.head(agent)
     run = ws.store.latest_run(ws.store.version_id(agent.name, head.number), "dev")
     if run is None:
         raise UserError(f"v{head.number} has no complete run on the dev split: run `release run` first")
-    return run["id"]
+    return run.id
 
 
 RunOpt = Annotated[int | None, typer.Option("--run", help="Run id (default: canonical's latest dev run).")]
@@ -84,24 +84,15 @@ CandidateOpt = Annotated[
 ]
 
 
-def candidate_version(ws, agent, ref: str):
-    """A recorded candidate (`v3`, `3`), or a new one recorded from a git ref or patch file."""
-    import re
+def open_agent(workspace: Path | None, agent: str | None, executor: str | None = None, address: str | None = None):
+    """The command's preamble: its executor choice, the workspace, the agent, and the pipeline whose stages it runs
+    (each through its hook)."""
+    from release_pipeline.pipeline import Pipeline
 
-    from release_pipeline.errors import AlreadyJudged
-    from release_pipeline.stages.candidate import create_candidate
-
-    if re.fullmatch(r"[vV]?\d+", ref):
-        return ws.resolve_version(agent, ref)
-    ws.policy()  # a broken policy fails before anything is recorded
-    ws.suite(agent)
-    try:
-        result = create_candidate(ws, agent, ref)
-    except AlreadyJudged as exc:  # the same change again (a merge of a gated pull request): that candidate
-        say(f"{ref} is v{exc.twin}, already recorded against the canonical version")
-        return ws.store.version(agent.name, exc.twin)
-    say(f"recorded {ref} as candidate v{result.version.number} ({result.version.branch})")
-    return result.version
+    choose_executor(executor, address)
+    ws = open_workspace(workspace)
+    cfg = ws.agent(agent)
+    return ws, cfg, Pipeline(ws, cfg)
 
 
 def rejected_before_running(ws, version) -> bool:
@@ -165,7 +156,7 @@ AddressOpt = Annotated[
 
 def choose_executor(executor: str | None, address: str | None) -> None:
     """`--executor` and `--address` for every run this command makes (the gate's judge workspaces included)."""
-    from release_pipeline.stages.run import ADDRESS_ENV, EXECUTOR_ENV
+    from release_pipeline.trials.settings import ADDRESS_ENV, EXECUTOR_ENV
 
     if executor:
         os.environ[EXECUTOR_ENV] = executor

@@ -43,7 +43,7 @@ POLICY_SCHEMA: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class GatePolicy:
-    """How the gate decides. Defaults follow DESIGN.md section 3; `stages/gate_stats.py` explains the tests.
+    """How the gate decides. Defaults are explained in the README (The gate); `gate/stats.py` explains the tests.
 
     The promise is per candidate: one with a task whose pass rate dropped by `min_effect` or more is promoted
     with probability at most `max_false_promote`, however many tasks the split has; one without a regression

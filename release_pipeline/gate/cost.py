@@ -1,84 +1,22 @@
-"""What a gate will cost before it runs: the pairs a task needs, from its base pass rate, by simulating its test.
+"""What a gate will cost before it runs: `release gate --plan` prices a whole gate from the stored history.
 
-The planner (`gate_plan.py`) uses this for each task's cap (a clean task like it is shown safe within the cap
-almost always, so a task still open there likely has a drop) and for the size of its next step; `release gate
---plan` uses it to price a whole gate from the stored history before anything runs.
-
-`price_gate` runs the planner itself on simulated trials drawn at each task's stored base rate, so a price
-includes the pooled budget's effect. The per-task figures come from simulating the gate's own safety test
-(`gate_stats.safety_margin`) on clean pairs:
-base and candidate pass independently at the same rate p (a shared seed only makes pairs agree more often,
-which makes them cheaper). Simulations are seeded, so the same policy prices the same task the same way.
+`price_gate` runs the planner itself (`plan.py`) on simulated trials drawn at each task's stored base rate, so a
+price includes the pooled budget's effect; the per-task figures are `need.py`'s. Simulations are seeded, so the
+same policy prices the same gate the same way.
 """
 
 from __future__ import annotations
 
-import math
 import random
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from release_pipeline.gate.stats import Pairs, Sequences, Status, safety_margin
+from release_pipeline.gate.plan import plan_and_judge
+from release_pipeline.gate.stats import Sequences, Status
 from release_pipeline.models import GatePlan, PlanClass, Task, TaskOutcome
 
 if TYPE_CHECKING:
     from release_pipeline.config.policy import GatePolicy
-
-PATHS = 400
-HORIZON = 400  # pairs; a task that needs more is priced at the horizon
-RATE_STEP = 0.05  # rates are priced on this grid
-
-
-@dataclass(frozen=True)
-class Need:
-    """Pairs a clean task needs to be shown safe: on average, at the median, and the cap: twice its 99th
-    percentile (a clean task goes past that about once in many thousands; the simulation cannot see rarer)."""
-
-    mean: float
-    median: int
-    cap: int
-
-
-@lru_cache(maxsize=4096)
-def _need(rate: float, min_effect: float, level: float) -> Need:
-    rng = random.Random(f"{rate}:{min_effect}:{level}")
-    stops = []
-    for _ in range(PATHS):
-        down = same = up = passes = 0
-        n = 0
-        while n < HORIZON:
-            n += 1
-            b, c = rng.random() < rate, rng.random() < rate
-            down, same, up, passes = down + (b and not c), same + (b == c), up + (c and not b), passes + b
-            if safety_margin(Pairs(down, same, up, passes, n), min_effect, level) >= 0:
-                break
-        stops.append(n)
-    stops.sort()
-    q99 = stops[math.ceil(0.99 * len(stops)) - 1]
-    return Need(sum(stops) / len(stops), stops[len(stops) // 2], q99 if q99 == stops[0] else 2 * q99)
-
-
-def pairs_needed(rate: float, min_effect: float, level: float) -> Need:
-    """The pairs a clean task whose versions both pass at `rate` needs before it is shown safe."""
-    rate = min(1.0, max(0.0, round(rate / RATE_STEP) * RATE_STEP))
-    return _need(round(rate, 4), min_effect, level)
-
-
-def hardest_rate(passes: int, trials: int, z: float = 2.0) -> float:
-    """The base rate, among those the base's trials allow (a Wilson interval), that costs most to show safe.
-
-    A flaky task whose first three base trials all passed may still be a coin: it is priced as one until its
-    trials say otherwise, so it is never given up on a few trials in.
-    """
-    if trials == 0:
-        return 0.5
-    p = passes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    lo, hi = centre - half, centre + half
-    return min(max(0.5, lo), hi)
-
 
 # ----- pricing a whole gate from the stored history ---------------------------------------------------------
 
@@ -138,8 +76,6 @@ def simulate_gate(
     history: dict[str, tuple[Status, ...]], policy: GatePolicy, seed: int, protected: frozenset[str] = frozenset()
 ) -> tuple[bool, dict[str, dict[str, int]]]:
     """One priced gate: whether every task was shown safe within the budget, and the new trials per side and task."""
-    from release_pipeline.gate.plan import plan_and_judge
-
     rates = {}
     for t, seq in history.items():
         judged = [s for s in seq if s in ("pass", "fail")]
@@ -168,40 +104,11 @@ def price_gate(
     # only have the planner chase chance flips
     priced = replace(policy, min_fixes=0, require_more_fixes_than_regressions=False)
     settled, spent = _run_sims(history, priced, sims)
-    classes: dict[str, list[str]] = {}
-    ranges: dict[str, str] = {}
-    for t, seq in history.items():
-        name, rates = _class_of(seq.count("pass"), seq.count("pass") + seq.count("fail"))
-        classes.setdefault(name, []).append(t)
-        ranges[name] = rates
-    rows = []
-    for name, ids in classes.items():
-        per = {side: sum(s[side][t] for s in spent for t in ids) / (sims * len(ids)) for side in ("base", "candidate")}
-        dollars = sum(dollars_per_trial.get(t, 0.0) * (s["base"][t] + s["candidate"][t]) for s in spent for t in ids)
-        rows.append(
-            PlanClass(
-                name,
-                len(ids),
-                ranges[name],
-                round(per["base"], 1),
-                round(per["candidate"], 1),
-                round(dollars / (sims * len(ids)), 6),
-            )  # fmt: skip
-        )
+    rows = _class_rows(history, spent, dollars_per_trial, sims)
     expected = {side: round(sum(sum(s[side].values()) for s in spent) / sims, 1) for side in ("base", "candidate")}
-    dollars = (
-        sum(dollars_per_trial.get(t, 0.0) * (s["base"][t] + s["candidate"][t]) for s in spent for t in history) / sims
-    )
+    dollars = _dollars(spent, dollars_per_trial, list(history)) / sims
     chance = settled / sims
-    affordable = None
-    if sweep:  # the smallest min_effect settled 90 % of the time: settling only gets easier as it grows
-        grid = [round(0.1 * k, 1) for k in range(1, 10)]
-        lo, hi, few = 0, len(grid), max(4, sims // 2)  # grid[hi] settles (len: none found), grid[< lo] do not
-        while lo < hi:
-            mid = (lo + hi) // 2
-            hits, _ = _run_sims(history, replace(priced, min_effect=grid[mid]), few)
-            lo, hi = (lo, mid) if hits / few >= 0.9 else (mid + 1, hi)
-        affordable = grid[hi] if hi < len(grid) else None
+    affordable = _affordable(history, priced, sims) if sweep else None
     notes = ["priced for a clean candidate that passes each task at the base's stored rate, independently of the base"]
     if chance < 0.9:
         notes.append(
@@ -213,6 +120,43 @@ def price_gate(
         agent, base, tasks, policy.min_effect, policy.extra_budget(tasks), sims, expected, round(dollars, 6),
         round(chance, 3), affordable, tuple(sorted(rows, key=lambda r: r.name)), tuple(notes),
     )  # fmt: skip
+
+
+Spent = list[dict[str, dict[str, int]]]  # per simulated gate: side -> task -> new trials
+
+
+def _dollars(spent: Spent, dollars_per_trial: dict[str, float], ids: list[str]) -> float:
+    """What the simulated gates' trials of tasks `ids` cost, together."""
+    return sum(dollars_per_trial.get(t, 0.0) * (s["base"][t] + s["candidate"][t]) for s in spent for t in ids)
+
+
+def _class_rows(
+    history: dict[str, tuple[Status, ...]], spent: Spent, dollars_per_trial: dict[str, float], sims: int
+) -> list[PlanClass]:
+    """The expected trials and dollars a task of each class (always passed, flaky, ...) costs."""
+    classes: dict[str, list[str]] = {}
+    ranges: dict[str, str] = {}
+    for t, seq in history.items():
+        name, rates = _class_of(seq.count("pass"), seq.count("pass") + seq.count("fail"))
+        classes.setdefault(name, []).append(t)
+        ranges[name] = rates
+    rows = []
+    for name, ids in classes.items():
+        per = {side: sum(s[side][t] for s in spent for t in ids) / (sims * len(ids)) for side in ("base", "candidate")}
+        a_task = round(_dollars(spent, dollars_per_trial, ids) / (sims * len(ids)), 6)
+        rows.append(PlanClass(name, len(ids), ranges[name], round(per["base"], 1), round(per["candidate"], 1), a_task))
+    return rows
+
+
+def _affordable(history: dict[str, tuple[Status, ...]], priced: GatePolicy, sims: int) -> float | None:
+    """The smallest min_effect settled 90 % of the time (settling only gets easier as it grows), by bisection."""
+    grid = [round(0.1 * k, 1) for k in range(1, 10)]
+    lo, hi, few = 0, len(grid), max(4, sims // 2)  # grid[hi] settles (len: none found), grid[< lo] do not
+    while lo < hi:
+        mid = (lo + hi) // 2
+        hits, _ = _run_sims(history, replace(priced, min_effect=grid[mid]), few)
+        lo, hi = (lo, mid) if hits / few >= 0.9 else (mid + 1, hi)
+    return grid[hi] if hi < len(grid) else None
 
 
 def _run_sims(

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from release_pipeline.gate.cost import hardest_rate, pairs_needed
+from release_pipeline.gate.need import hardest_rate, pairs_needed
 from release_pipeline.gate.stats import (
     Levels,
     Pairs,
@@ -103,45 +103,61 @@ def _request(
     want_fixes: bool,
 ) -> tuple[Request | None, str]:
     """The trials that could settle this task next, and why (or why none)."""
-    pairs = ev.pairs
     if judged.outcome == "regression":
         return None, "confirmed regression"
-    base_len, cand_len = _len(seqs[0]), _len(seqs[1])
+    lengths = (_len(seqs[0]), _len(seqs[1]))
     if not judged.safe:
-        rate = hardest_rate(pairs.base_passes, pairs.base_trials)
-        need = pairs_needed(rate, policy.min_effect, levels.safety)
-        drop = f"a drop up to {largest_drop(pairs, levels.safety):.2f} possible"
-        if pairs.n >= need.cap:
-            return None, (
-                f"not shown safe ({drop}) within {pairs.n} pairs, twice what a clean task at base rate {rate:.2f} "
-                f"needs 99 % of the time"
-            )
-        # sized by the rate seen so far: straight to the median where that is sharp (a task always passed or
-        # always failed), else at most half again, so a task settles with little spent past its crossing
-        seen = pairs_needed(pairs.base_passes / pairs.base_trials if pairs.base_trials else 0.5, policy.min_effect,
-                            levels.safety)  # fmt: skip
-        one_sided = _one_sided(pairs, policy, levels, base_len, cand_len, seen.median)
-        if one_sided is not None:
-            side, more = one_sided
-            totals = {side: (base_len if side == "base" else cand_len) + more}
-            why = f"not yet shown safe ({drop}); {side} trials alone may settle it: asking for {side} to {totals[side]}"
-            return Request(task.id, (0 if protected else 1, 0, more), totals, more, why), why
-        most = seen.median - pairs.n if seen.cap == seen.median else pairs.n // 2
-        step = min(max(MIN_STEP, seen.median - pairs.n, pairs.n // 4), max(MIN_STEP, most), need.cap - pairs.n)
-        looks_bad = pairs.down - pairs.up  # the worst-looking first: its confirmed regression settles everything
-        return _paired(task.id, (0 if protected else 1, -looks_bad, step), base_len, cand_len, step, drop)
+        return _unsafe_request(task, ev.pairs, policy, levels, protected, lengths)
     # a clean flip (the base never passed, the candidate never failed) is confirmed in a few pairs, so the report
     # can name it; a flaky task that came out ahead by chance is chased only while the policy still needs fixes
+    pairs = ev.pairs
     clean_flip = pairs.up and not pairs.base_passes and pairs.cand_passes == pairs.cand_trials
     if (want_fixes or clean_flip) and judged.outcome != "fix" and pairs.up > pairs.down:
-        need = pairs_needed(0.5, policy.min_effect, levels.safety)
-        if pairs.n >= need.cap:
-            return None, "safe; better on the candidate, but not confirmed as a fix within its cap"
-        step = max(MIN_STEP, pairs.n // 2)
-        return _paired(task.id, (3, pairs.down - pairs.up, step), base_len, cand_len, step, "safe; may be a fix")
-    return None, {"fix": "confirmed fix", "unchanged": "safe", "flaky": "safe (flaky on a side)"}.get(
-        judged.outcome, "safe"
-    )
+        return _fix_request(task, pairs, policy, levels, lengths)
+    return None, SAFE_WHY.get(judged.outcome, "safe")
+
+
+SAFE_WHY = {"fix": "confirmed fix", "unchanged": "safe", "flaky": "safe (flaky on a side)"}
+
+
+def _unsafe_request(
+    task: Task, pairs: Pairs, policy: GatePolicy, levels: Levels, protected: bool, lengths: tuple[int, int]
+) -> tuple[Request | None, str]:
+    """The next trials of a task not yet shown safe, or none once it reached its cap."""
+    base_len, cand_len = lengths
+    rate = hardest_rate(pairs.base_passes, pairs.base_trials)
+    need = pairs_needed(rate, policy.min_effect, levels.safety)
+    drop = f"a drop up to {largest_drop(pairs, levels.safety):.2f} possible"
+    if pairs.n >= need.cap:
+        return None, (
+            f"not shown safe ({drop}) within {pairs.n} pairs, twice what a clean task at base rate {rate:.2f} "
+            f"needs 99 % of the time"
+        )
+    # sized by the rate seen so far: straight to the median where that is sharp (a task always passed or
+    # always failed), else at most half again, so a task settles with little spent past its crossing
+    seen_rate = pairs.base_passes / pairs.base_trials if pairs.base_trials else 0.5
+    seen = pairs_needed(seen_rate, policy.min_effect, levels.safety)
+    one_sided = _one_sided(pairs, policy, levels, base_len, cand_len, seen.median)
+    if one_sided is not None:
+        side, more = one_sided
+        totals = {side: (base_len if side == "base" else cand_len) + more}
+        why = f"not yet shown safe ({drop}); {side} trials alone may settle it: asking for {side} to {totals[side]}"
+        return Request(task.id, (0 if protected else 1, 0, more), totals, more, why), why
+    most = seen.median - pairs.n if seen.cap == seen.median else pairs.n // 2
+    step = min(max(MIN_STEP, seen.median - pairs.n, pairs.n // 4), max(MIN_STEP, most), need.cap - pairs.n)
+    looks_bad = pairs.down - pairs.up  # the worst-looking first: its confirmed regression settles everything
+    return _paired(task.id, (0 if protected else 1, -looks_bad, step), base_len, cand_len, step, drop)
+
+
+def _fix_request(
+    task: Task, pairs: Pairs, policy: GatePolicy, levels: Levels, lengths: tuple[int, int]
+) -> tuple[Request | None, str]:
+    """More pairs of a safe task that may be a fix, or none once it reached its cap unconfirmed."""
+    need = pairs_needed(0.5, policy.min_effect, levels.safety)
+    if pairs.n >= need.cap:
+        return None, "safe; better on the candidate, but not confirmed as a fix within its cap"
+    step = max(MIN_STEP, pairs.n // 2)
+    return _paired(task.id, (3, pairs.down - pairs.up, step), lengths[0], lengths[1], step, "safe; may be a fix")
 
 
 def _paired(
@@ -299,6 +315,35 @@ def judge_copies(tasks: list[Task], source: TrialSource, *, protected: set[str],
     return Planned(rows, 0, False, 0, 1)
 
 
+@dataclass
+class _Round:
+    """What one round of the planner saw: every task's evidence and judgement, the trials asked for, and why."""
+
+    evidence: dict[str, TaskEvidence]
+    judged: dict[str, TaskJudgement]
+    want_fixes: bool
+    whys: dict[str, str]
+    requests: list[Request]
+
+
+def _look(tasks: list[Task], source: TrialSource, policy: GatePolicy, levels: Levels, protected: set[str]) -> _Round:
+    """Judge every task on the trials so far and ask, for each, for the trials that could settle it next."""
+    seen, seqs = source.outcomes(), source.sequences()
+    evidence = {t.id: evidence_of(seen, seqs, t.id) for t in tasks}
+    judged = {t.id: judge_task(evidence[t.id], policy, levels) for t in tasks}
+    want_fixes = not _enough_fixes(judged, policy)
+    whys: dict[str, str] = {}
+    requests = []
+    for t in tasks:
+        pair = (seqs["base"].get(t.id, ()), seqs["candidate"].get(t.id, ()))
+        request, whys[t.id] = _request(
+            t, evidence[t.id], pair, judged[t.id], policy, levels, t.id in protected, want_fixes
+        )
+        if request is not None:
+            requests.append(request)
+    return _Round(evidence, judged, want_fixes, whys, requests)
+
+
 def plan_and_judge(
     tasks: list[Task],
     source: TrialSource,
@@ -313,44 +358,34 @@ def plan_and_judge(
         return judge_copies(tasks, source, protected=set(protected), aligned=set(aligned))
     levels = Levels.of(policy, len(tasks))
     budget = policy.extra_budget(len(tasks))
-    aligned = set(aligned)
     source.extend({side: {t.id: policy.repeats for t in tasks} for side in SIDES})
     spent, rounds, exhausted = 0, 1, False
     while True:
-        seen, seqs = source.outcomes(), source.sequences()
-        evidence = {t.id: evidence_of(seen, seqs, t.id) for t in tasks}
-        judged = {t.id: judge_task(evidence[t.id], policy, levels) for t in tasks}
-        want_fixes = not _enough_fixes(judged, policy)
-        whys: dict[str, str] = {}
-        requests = []
-        for t in tasks:
-            pair = (seqs["base"].get(t.id, ()), seqs["candidate"].get(t.id, ()))
-            request, whys[t.id] = _request(
-                t, evidence[t.id], pair, judged[t.id], policy, levels, t.id in protected, want_fixes
-            )
-            if request is not None:
-                requests.append(request)
-        if _settled(judged, policy, protected):
-            for r in requests:
-                whys[r.task_id] = whys[r.task_id].split(":")[0] + ": no more trials, the decision is settled"
+        now = _look(tasks, source, policy, levels, protected)
+        if _settled(now.judged, policy, protected):
+            for r in now.requests:
+                now.whys[r.task_id] = now.whys[r.task_id].split(":")[0] + ": no more trials, the decision is settled"
             break
-        if not requests:
+        if not now.requests:
             break
+        seqs = source.sequences()
         lengths = {side: {t.id: len(seqs[side].get(t.id, ())) for t in tasks} for side in SIDES}
-        granted, spent, exhausted = _grant(requests, lengths, whys, budget, spent, exhausted)
+        granted, spent, exhausted = _grant(now.requests, lengths, now.whys, budget, spent, exhausted)
         if not any(granted.values()):
             break
         source.extend(granted)
         rounds += 1
-    rows = _rows(tasks, source, policy, levels, protected, aligned, whys)
-    # tasks that might still have become fixes: better on the candidate so far, not confirmed either way
-    open_fixes = (
-        0
-        if not want_fixes
-        else sum(
-            1
-            for t in tasks
-            if evidence[t.id].pairs.up > evidence[t.id].pairs.down and judged[t.id].outcome == "uncertain"
-        )
+    rows = _rows(tasks, source, policy, levels, protected, set(aligned), now.whys)
+    return Planned(rows, spent, exhausted, _open_fixes(tasks, now), rounds)
+
+
+def _open_fixes(tasks: list[Task], last: _Round) -> int:
+    """Tasks that might still have become fixes while fixes were wanted: better on the candidate so far, not
+    confirmed either way."""
+    if not last.want_fixes:
+        return 0
+    return sum(
+        1
+        for t in tasks
+        if last.evidence[t.id].pairs.up > last.evidence[t.id].pairs.down and last.judged[t.id].outcome == "uncertain"
     )
-    return Planned(rows, spent, exhausted, open_fixes, rounds)

@@ -18,7 +18,7 @@ from release_pipeline.config.weights import read_weights
 from release_pipeline.errors import PluginFailed, UserError
 from release_pipeline.gate.cost import price_gate
 from release_pipeline.gate.plan import Planned, plan_and_judge
-from release_pipeline.gate.stats import Sequences, sequences_from
+from release_pipeline.gate.stats import Sequences, paired_test, sequences_from
 from release_pipeline.models import (
     Artifact,
     GateBounds,
@@ -28,6 +28,7 @@ from release_pipeline.models import (
     GateReport,
     Reason,
     Sampling,
+    Spec,
     Task,
     TaskOutcome,
     TaskRow,
@@ -37,19 +38,11 @@ from release_pipeline.models import (
 from release_pipeline.notices import say
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.reports.markdown import gate_markdown, write_report
+from release_pipeline.sandbox.pool import kept_pools
 from release_pipeline.stages.candidate import classify_change
-from release_pipeline.stages.run import (
-    Job,
-    RunSettings,
-    effective,
-    execute_jobs,
-    leased,
-    missing_jobs,
-    open_run,
-    preflight,
-    task_outcomes,
-)
+from release_pipeline.stages.run import open_run
 from release_pipeline.trials.budget import Budget
+from release_pipeline.trials.jobs import Job, effective, missing_jobs, task_outcomes
 from release_pipeline.trials.secondary import secondary_scores
 
 if TYPE_CHECKING:
@@ -59,38 +52,6 @@ if TYPE_CHECKING:
 
 SPLIT = "gate"
 EXIT_CODES = {"accepted": 0, "rejected": 1, "undecided": 3}
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """A recorded gate: the report (with its stored id), the evidence it was decided on, and its Markdown."""
-
-    report: GateReport
-    reasons: list[Reason]
-    evidence: GateEvidence
-    markdown: str
-
-    @property
-    def decision(self) -> str:
-        return self.report.decision
-
-    @property
-    def report_id(self) -> int:
-        assert self.report.id is not None  # a result is made once the report is stored
-        return self.report.id
-
-    @property
-    def body(self) -> dict[str, Any]:
-        """The report as stored and printed by `--json`."""
-        return self.report.to_dict()
-
-    @property
-    def accepted(self) -> bool:
-        return self.decision == "accepted"
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self.decision]
 
 
 class _Side:
@@ -109,32 +70,13 @@ class _Side:
         run, _ = open_run(
             ws, agent, version, split=SPLIT, repeats=repeats, purpose="gate", statuses=(None,), create=False
         )
-        self.run_id: int | None = run["id"] if run else None
+        self.run_id: int | None = run.id if run else None
         self.artifact = ws.materialize(agent, version)
         self.trials = ws.store.trials(self.run_id, with_trace=False) if self.run_id is not None else []
 
     def missing(self, tasks: list[Task], repeats: dict[str, int], retries: int) -> list[Job]:
         done = effective(self.trials)
         return [j for t in tasks for j in missing_jobs([t], range(repeats[t.id]), done, max_attempt=retries)]
-
-    def ensure(self, jobs: list[Job]) -> int:
-        """Execute `jobs` (the caller holds the run's lease) and reload the trials, with their ids."""
-        if not jobs:
-            return 0
-        assert self.run_id is not None
-        with self.progress(f"gate v{self.version.number}", len(jobs)) as advance:
-            settings = RunSettings.of(self.ws, advance)
-            execute_jobs(
-                self.artifact,
-                jobs,
-                run_id=self.run_id,
-                plugins=self.ws.plugins,
-                store=self.ws.store,
-                verifiers=self.ws.verifiers,
-                settings=settings,
-            )
-        self.trials = self.ws.store.trials(self.run_id, with_trace=False)
-        return len(jobs)
 
     def fill(self, tasks: list[Task], repeats: dict[str, int], retries: int) -> int:
         """Bring every task to its number of repeats, retrying `error` trials up to `retries` times.
@@ -148,16 +90,16 @@ class _Side:
                 self.ws, self.agent, self.version, split=SPLIT, repeats=self.repeats, purpose="gate", statuses=(None,)
             )
             assert run is not None
-            self.run_id = run["id"]
-        executed = 0
-        with leased(self.ws.store, self.run_id) as lease:
-            self.trials = self.ws.store.trials(self.run_id, with_trace=False)  # another gate may have added some
-            for _ in range(retries + 1):
-                done = self.ensure(self.missing(tasks, repeats, retries))
-                executed += done
-                if not done:
-                    break
-            lease.complete()
+            self.run_id = run.id
+        run_id = self.run_id
+
+        def jobs_of() -> list[Job]:  # reloaded each round: another gate may have added some
+            self.trials = self.ws.store.trials(run_id, with_trace=False)
+            return self.missing(tasks, repeats, retries)
+
+        label = f"gate v{self.version.number}"
+        executed = self.ws.engine.execute(self.artifact, run_id, jobs_of, self.progress, label, rounds=retries + 1)
+        self.trials = self.ws.store.trials(run_id, with_trace=False)
         return executed
 
     def record_repeats(self) -> None:
@@ -198,12 +140,12 @@ class GateSetup:
     candidate: VersionInfo
     policy: GatePolicy
     tasks: list[Task]
-    spec: dict[str, Any] | None
+    spec: Spec | None
     changed: list[str]
     notes: list[str]
 
     def spec_ids(self, key: str) -> set[str]:
-        return set(self.spec[key]) if self.spec else set()
+        return set(getattr(self.spec, key)) if self.spec else set()
 
     @property
     def task_ids(self) -> set[str]:
@@ -235,7 +177,7 @@ def prepare_gate(working: Workspace, agent: AgentConfig, candidate: VersionInfo)
             f"v{candidate.number} changes files outside the artifact's editable files "
             f"({', '.join(forbidden)}): it is rejected without running"
         )
-    spec = ws.store.spec(candidate.spec_id)["body"] if candidate.spec_id else None
+    spec = ws.store.spec(candidate.spec_id) if candidate.spec_id else None
     return GateSetup(ws, agent, base, candidate, ws.policy(), tasks, spec, changed, notes)
 
 
@@ -257,7 +199,7 @@ def _price(
     run, _ = open_run(
         ws, agent, base, split=SPLIT, repeats=policy.repeats, purpose="gate", statuses=(None,), create=False
     )
-    trials = ws.store.trials(run["id"], with_trace=False) if run else []
+    trials = ws.store.trials(run.id, with_trace=False) if run else []
     stored = sequences_from(effective(trials))
     history = {t.id: stored.get(t.id, ()) for t in tasks}
     costs: dict[str, list[float]] = {}
@@ -280,7 +222,7 @@ def gate_candidate(
     *,
     progress: ProgressFactory | None = None,
     budget: Budget | None = None,
-) -> GateResult:
+) -> GateReport:
     """Gate `candidate` against the canonical head and record the report (and a rejection)."""
     setup = prepare_gate(ws, agent, candidate)
     repeats = setup.policy.repeats
@@ -295,27 +237,14 @@ def gate_candidate(
             "both versions decode greedily: repeats are copies, so each task is one observation a side and a "
             "flip is taken as seen; the error-rate bounds hold only for this deterministic setting"
         )
-    price = None
-    if not copies:  # say before paying when the budget cannot be expected to settle the suite
-        price = _price(setup.ws, setup.agent, setup.base, setup.tasks, setup.policy, sweep=False)
-        unpriced = any(n.startswith("no stored gate trials") for n in price.notes)
-        for note in [] if unpriced else [n for n in price.notes if n.startswith("the budget")]:
-            say(f"gate: {note}")
-            setup.notes.append(f"priced before running: {note}")
+    price = None if copies else _price_before_running(setup)
     calls_before = setup.ws.llm.calls
-    from release_pipeline.sandbox.workers import kept_pools
-
     with kept_pools():  # each side's sandboxed workers serve every round, and stop with the gate
         source, planned, passing = gather_trials(setup, sides, copies, budget)
     evidence = gate_evidence(setup, sides, planned, passing)
-    try:
-        found = setup.ws.plugins.hook.release_gate_checks(evidence=evidence, policy=setup.policy)
-    except Exception as exc:  # a plugin's bug is not a rejection: its own exit code, nothing recorded
-        raise PluginFailed("release_gate_checks", exc) from exc
-    reasons = [r if isinstance(r, Reason) else Reason("plugin", str(r)) for answer in found for r in answer]
-    decision = decision_of(reasons)
+    reasons = gate_reasons(setup, evidence)
     report = replace(
-        report_of(evidence, decision, reasons, setup.policy, planned, source.spent),
+        report_of(evidence, decision_of(reasons), reasons, setup.policy, planned, source.spent),
         protected_because={
             "policy": tuple(sorted(set(setup.policy.protected_tasks) & setup.task_ids)),
             "spec": tuple(sorted(setup.spec_ids("protected_tasks") & setup.task_ids)),
@@ -331,6 +260,26 @@ def gate_candidate(
     return record_decision(setup, reasons, evidence, report)
 
 
+def _price_before_running(setup: GateSetup) -> GatePlan:
+    """The gate priced from the stored history; said before paying when the budget cannot be expected to settle
+    the suite."""
+    price = _price(setup.ws, setup.agent, setup.base, setup.tasks, setup.policy, sweep=False)
+    unpriced = any(n.startswith("no stored gate trials") for n in price.notes)
+    for note in [] if unpriced else [n for n in price.notes if n.startswith("the budget")]:
+        say(f"gate: {note}")
+        setup.notes.append(f"priced before running: {note}")
+    return price
+
+
+def gate_reasons(setup: GateSetup, evidence: GateEvidence) -> list[Reason]:
+    """Every `release_gate_checks` implementation's reasons not to accept (a plain string rejects as `plugin`)."""
+    try:
+        found = setup.ws.plugins.hook.release_gate_checks(evidence=evidence, policy=setup.policy)
+    except Exception as exc:  # a plugin's bug is not a rejection: its own exit code, nothing recorded
+        raise PluginFailed("release_gate_checks", exc) from exc
+    return [r if isinstance(r, Reason) else Reason("plugin", str(r)) for answer in found for r in answer]
+
+
 def gather_trials(
     setup: GateSetup, sides: dict[str, _Side], copies: bool, budget: Budget | None
 ) -> tuple[StoreSource, Planned, set[str]]:
@@ -340,7 +289,7 @@ def gather_trials(
     reserved = 0.0
     for side in sides.values():
         what = f"gate of {setup.agent.name} v{setup.candidate.number} (with v{side.version.number}'s trials)"
-        reserved += preflight(setup.ws, side.artifact, side.missing(tasks, first, 0), budget, what, reserved).cost
+        reserved += setup.ws.engine.preflight(side.artifact, side.missing(tasks, first, 0), budget, what, reserved).cost
     source = StoreSource(sides, tasks, policy.error_retries, 1 if copies else None)
     passing = reliably_passing(source, first) if policy.protect_passing else set()
     protected = setup.protected(passing)
@@ -394,7 +343,7 @@ def secondary_by_side(setup: GateSetup, sides: dict[str, _Side], rows: list[Task
     return {n: {side: per_side[side][n] for side in sides} for n in per_side["base"]}
 
 
-def record_decision(setup: GateSetup, reasons: list[Reason], evidence: GateEvidence, report: GateReport) -> GateResult:
+def record_decision(setup: GateSetup, reasons: list[Reason], evidence: GateEvidence, report: GateReport) -> GateReport:
     """Store the report (and its files), set the candidate's status, and tell the plugins of a rejection."""
     ws, agent, number, decision = setup.ws, setup.agent.name, setup.candidate.number, report.decision
     body = report.to_dict()
@@ -416,7 +365,7 @@ def record_decision(setup: GateSetup, reasons: list[Reason], evidence: GateEvide
             f"fixes, {len(evidence.regressions)} confirmed regressions"
         )
         ws.store.set_status(agent, number, "candidate", [accepted])
-    return GateResult(replace(report, id=report_id), reasons, evidence, markdown)
+    return replace(report, id=report_id)
 
 
 def training_of(artifact: Artifact) -> dict[str, Any]:
@@ -510,7 +459,7 @@ def report_of(
         ),
         trials=evidence.trials,
         spent={**spent, "extra": evidence.extra_trials, "rounds": planned.rounds},
-        paired_test=evidence.paired_test(),
+        paired_test=paired_test(evidence.rows),
         base_run=evidence.base_run,
         candidate_run=evidence.candidate_run,
         budget_exhausted=evidence.budget_exhausted,

@@ -42,12 +42,12 @@ few times to confirm a fix).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from release_pipeline.models import Outcome, TaskOutcome
+from release_pipeline.models import Outcome, PairedTest, TaskOutcome, TaskRow
 
 if TYPE_CHECKING:
     from release_pipeline.config.policy import GatePolicy
@@ -272,3 +272,11 @@ def binomial_two_sided(b: int, c: int) -> float:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(0, min(b, c) + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+def paired_test(rows: Iterable[TaskRow]) -> PairedTest:
+    """Tasks that went pass->fail and fail->pass by majority of trials, with the exact McNemar p-value."""
+    both = [r for r in rows if r.base.trials and r.candidate.trials]
+    b = sum(1 for r in both if r.base.rate >= 0.5 > r.candidate.rate)
+    c = sum(1 for r in both if r.candidate.rate >= 0.5 > r.base.rate)
+    return PairedTest(b, c, c - b, round(binomial_two_sided(b, c), 6))

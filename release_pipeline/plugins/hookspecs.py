@@ -14,7 +14,8 @@ Two kinds of hooks:
 * stage hooks *are* the stages of `run -> critic -> diagnose -> candidate ->
   gate -> promote` (`release_stage_*`, pytest's `pytest_runtest_protocol` is the
   model): each is `firstresult`, the built-in plugin implements it (`trylast`),
-  and `release promote --iterations` calls the hooks, never the functions. A
+  and every caller (each command, `promote --iterations`, the GitHub Action)
+  reaches a stage only through its hook (`release_pipeline.pipeline`). A
   plugin wraps a stage with `@hookimpl(wrapper=True)` (`result = yield`, for
   timing, tracing, a transaction, a retry) or replaces it by returning a result
   first. Their arguments are the stage's typed inputs plus `workspace`, the
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -40,31 +41,56 @@ if TYPE_CHECKING:
     import typer
 
     from release_pipeline.config.policy import GatePolicy
-    from release_pipeline.config.release_yaml import AgentConfig
-    from release_pipeline.gate.stage import GateResult
+    from release_pipeline.config.release_yaml import AgentConfig, WorkspaceConfig
     from release_pipeline.models import (
+        Artifact,
+        Candidate,
         CandidateContext,
         DiagnosisRequest,
         GateEvidence,
+        GateReport,
         HeadMove,
         Pattern,
         Reason,
         Run,
         Spec,
+        Suite,
         Symptom,
         VersionInfo,
     )
     from release_pipeline.progress import ProgressFactory
-    from release_pipeline.stages.candidate import CandidateResult
-    from release_pipeline.stages.run import RunOutcome
     from release_pipeline.trials.budget import Budget
-    from release_pipeline.workspace import Workspace
 
 PROJECT = "release_pipeline"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 Register = Callable[..., None]
+
+
+class WorkspaceView(Protocol):
+    """What a stage hook receives as `workspace`: the workspace's settings, store, plugins and LLM gateway, and
+    the versions of its agents (`release_pipeline.workspace.Workspace` is the one the CLI passes)."""
+
+    root: Path
+
+    @property
+    def config(self) -> WorkspaceConfig: ...
+
+    @property
+    def store(self) -> Any: ...
+
+    @property
+    def plugins(self) -> Any: ...
+
+    @property
+    def llm(self) -> Any: ...
+
+    def head(self, agent: AgentConfig) -> VersionInfo: ...
+
+    def suite(self, agent: AgentConfig) -> Suite: ...
+
+    def materialize(self, agent: AgentConfig, version: VersionInfo) -> Artifact: ...
 
 
 # ----- register hooks ------------------------------------------------------------------
@@ -83,7 +109,7 @@ def release_register_agent_adapters(register: Register) -> None:
     `planned_call(task, ctx)` (priced by `--budget`) and `async aclose()`
     (awaited on the run's event loop when it ends, before `close()`). An adapter
     that runs untrusted code must run it out of the harness's process, as the
-    built-in ones do (`release_pipeline.sandbox.isolation`, `release_pipeline.sandbox.workers`).
+    built-in ones do (`release_pipeline.sandbox.isolation`, `release_pipeline.sandbox.pool`).
     """
 
 
@@ -160,36 +186,46 @@ def release_register_commands(app: typer.Typer) -> None:
 
 @hookspec(firstresult=True)
 def release_stage_run(
-    workspace: Workspace,
+    workspace: WorkspaceView,
     agent: AgentConfig,
     version: VersionInfo,
     split: str,
+    repeats: int | None,
+    fresh: bool,
+    reuse: bool,
     progress: ProgressFactory,
     budget: Budget | None,
-) -> RunOutcome | None:
-    """Stage run: run `version` of `agent` over the `split` of its suite and return the outcome.
+) -> Run | None:
+    """Stage run: run `version` of `agent` over `split` and return the run's record.
 
-    `workspace` is the workspace (store, git, config, suites); `agent` the agent's configuration;
-    `version` the version to run; `split` is `dev`, `gate` or `holdout`; `progress(text, total)` a
-    progress-bar factory; `budget` the dollar budget left, or None. An identical complete run is reused.
-    First result wins: the built-in implementation executes the missing trials and stores them.
+    :param repeats: repeats per task (None: the workspace's `run.repeats`).
+    :param fresh: start a new run instead of resuming an unfinished identical one.
+    :param reuse: return an identical complete run as it is instead of running again.
+    :param progress: a progress-bar factory, `progress(text, total)`.
+    :param budget: what the run may spend; a run estimated over it is refused before anything runs.
+
+    First result wins: the built-in implementation executes the missing trials through the trial engine and
+    records them. Reached by `release run`, `release candidate --strategy` and `release promote`.
     """
 
 
 @hookspec(firstresult=True)
 def release_stage_critic(
-    workspace: Workspace, agent: AgentConfig, run_id: int, progress: ProgressFactory
+    workspace: WorkspaceView, agent: AgentConfig, run_id: int, critic: str | None, progress: ProgressFactory
 ) -> list[Symptom] | None:
     """Stage critic: return the symptoms of run `run_id`'s failed trials; the pipeline stores them.
 
-    `run_id` names a complete run of `agent`; `progress(text, total)` a progress-bar factory. First result
-    wins: the built-in implementation calls the critic the agent's configuration names (`critic:`), which
-    sees only `CriticInput`s. A replacement returns `Symptom`s, one or more per failed trial it labels.
+    :param run_id: a complete run of `agent`.
+    :param critic: the critic to use (None: the one the agent's configuration names, `critic:`).
+    :param progress: a progress-bar factory.
+
+    First result wins: the built-in implementation calls the critic, which sees only `CriticInput`s. A
+    replacement returns `Symptom`s, one or more per failed trial it labels.
     """
 
 
 @hookspec(firstresult=True)
-def release_stage_diagnose(workspace: Workspace, agent: AgentConfig, run_id: int) -> Spec | None:
+def release_stage_diagnose(workspace: WorkspaceView, agent: AgentConfig, run_id: int) -> Spec | None:
     """Stage diagnose: turn run `run_id`'s outcomes and symptoms into a stored engineering spec.
 
     First result wins: the built-in implementation merges every `release_diagnose` answer into one spec.
@@ -198,35 +234,44 @@ def release_stage_diagnose(workspace: Workspace, agent: AgentConfig, run_id: int
 
 @hookspec(firstresult=True)
 def release_stage_candidate(
-    workspace: Workspace, agent: AgentConfig, context: CandidateContext, strategy: str
-) -> CandidateResult | None:
+    workspace: WorkspaceView, agent: AgentConfig, context: CandidateContext, strategy: str
+) -> Candidate | None:
     """Stage candidate: synthesize and record exactly one release candidate from `context`.
 
-    `context` holds the canonical artifact, the spec, dev examples and the candidates already judged
-    against the base; `strategy` is the configured strategy's name. Returns the recorded candidate, or
-    None when there is nothing (more) to propose. First result wins: the built-in implementation asks
-    the registered strategy and records its proposal (raising `AlreadyJudged` for judged content).
+    :param context: the canonical artifact, the spec, dev examples, the strategy's options and the candidates
+        already judged against the base.
+    :param strategy: the strategy's name (`change` records the ref or patch file in option `from`, as
+        `release candidate --from` and `release gate --candidate REF` do).
+
+    Returns the recorded candidate, or None when there is nothing (more) to propose. First result wins: the
+    built-in implementation asks the registered strategy and records its proposal (raising `AlreadyJudged` for
+    content judged before).
     """
 
 
 @hookspec(firstresult=True)
 def release_stage_gate(
-    workspace: Workspace,
+    workspace: WorkspaceView,
     agent: AgentConfig,
     candidate: VersionInfo,
     progress: ProgressFactory,
     budget: Budget | None,
-) -> GateResult | None:
+) -> GateReport | None:
     """Stage gate: compare `candidate` with the canonical version task by task, record and return the report.
 
-    First result wins: the built-in implementation runs the flip-centered gate under the canonical
-    commit's policy; every `release_gate_checks` implementation gives its reasons.
+    First result wins: the built-in implementation runs the flip-centered gate under the canonical commit's
+    policy; every `release_gate_checks` implementation gives its reasons. A replacement records its report
+    (`workspace.store.save_gate_report`) and decides `release gate`, `release promote` and the GitHub Action.
     """
 
 
 @hookspec(firstresult=True)
-def release_stage_promote(workspace: Workspace, agent: AgentConfig, candidate: VersionInfo) -> HeadMove | None:
+def release_stage_promote(
+    workspace: WorkspaceView, agent: AgentConfig, candidate: VersionInfo, reason: str
+) -> HeadMove | None:
     """Stage promote: make the accepted `candidate` canonical, in the store and in git together.
+
+    :param reason: why, recorded with the move.
 
     First result wins: the built-in implementation is a compare-and-swap of the head and the git ref.
     """

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release_pipeline.reports.queries import show_version, version_line
-from release_pipeline.stages.run import effective
+from release_pipeline.trials.jobs import effective
 
 if TYPE_CHECKING:
     from release_pipeline.config.release_yaml import AgentConfig
@@ -55,7 +55,7 @@ def write_site(ws: Workspace, agent: AgentConfig, folder: Path) -> None:
     for version in ws.store.versions(agent.name):
         pages[page_name(agent.name, version.number)] = render(ws, agent, version)
         for run in ws.store.runs_of(ws.store.version_id(agent.name, version.number)):
-            pages[run_page(agent.name, run["id"])] = render_run(ws, agent, run["id"])
+            pages[run_page(agent.name, run.id)] = render_run(ws, agent, run.id)
     for name, text in pages.items():
         (folder / name).write_text(text, encoding="utf-8")
 
@@ -93,7 +93,6 @@ def _version_link(agent: str, number: int) -> str:
 def render_run(ws: Workspace, agent: AgentConfig, run_id: int) -> str:
     """One run's page: a row per task with its verdict per repeat, and the critic's symptoms."""
     run = ws.store.run(run_id)
-    version = ws.store.version_by_id(run["version_id"])
     final = effective(ws.store.trials(run_id, with_trace=False)).values()
     verdicts: dict[str, dict[int, str]] = {}
     for trial in final:
@@ -101,7 +100,7 @@ def render_run(ws: Workspace, agent: AgentConfig, run_id: int) -> str:
     symptoms: dict[str, set[str]] = {}
     for symptom in ws.store.symptoms(run_id):
         symptoms.setdefault(symptom.task_id, set()).add(symptom.label)
-    repeats = range(max((r + 1 for by in verdicts.values() for r in by), default=run["repeats"]))
+    repeats = range(max((r + 1 for by in verdicts.values() for r in by), default=run.repeats))
     head = "".join(f"<th>r{r}</th>" for r in repeats)
     rows = []
     for task, by_repeat in sorted(verdicts.items()):
@@ -114,8 +113,8 @@ def render_run(ws: Workspace, agent: AgentConfig, run_id: int) -> str:
     counts = ", ".join(f"{sum(t.status == s for t in final)} {s}" for s in ("pass", "fail", "error"))
     body = [
         f"<h1>{escape(agent.name)} run #{run_id}</h1>",
-        f"<p>{_version_link(agent.name, version.number)} on {escape(run['split'])}, {run['repeats']} repeats "
-        f"({escape(run['purpose'])}, {escape(run['status'])}): {counts}.</p>",
+        f"<p>{_version_link(agent.name, run.version)} on {escape(run.split)}, {run.repeats} repeats "
+        f"({escape(run.purpose)}, {escape(run.status)}): {counts}.</p>",
         f"<table><tr><th>task</th>{head}<th>passes</th><th>symptoms</th></tr>{''.join(rows)}</table>",
     ]
     return _page(f"{agent.name} run #{run_id}", agent.name, body)
@@ -178,7 +177,7 @@ def _pass_rates(ws: Workspace, version: VersionInfo) -> dict[str, float | None]:
         if run is None:
             rates[split] = None
             continue
-        judged = [t for t in effective(ws.store.trials(run["id"], with_trace=False)).values() if t.status != "error"]
+        judged = [t for t in effective(ws.store.trials(run.id, with_trace=False)).values() if t.status != "error"]
         rates[split] = sum(t.status == "pass" for t in judged) / len(judged) if judged else None
     return rates
 

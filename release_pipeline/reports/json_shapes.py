@@ -1,4 +1,4 @@
-"""The JSON shapes of every `--json` output, written from the records in `models.py` (`docs/json.md`).
+"""The JSON shapes of every `--json` output, written from the records in `models/` (`docs/json.md`).
 
 `python -m release_pipeline.reports.json_shapes > docs/json.md` regenerates the page; a test fails when a record changes
 and the page was not regenerated.
@@ -40,7 +40,7 @@ INTRO = """\
 # JSON shapes
 
 Every command that takes `--json` prints one record (or a list of them) on stdout; these are the records, generated
-from `release_pipeline/models.py` by `python -m release_pipeline.reports.json_shapes`. Plugins receive
+from `release_pipeline/models/` by `python -m release_pipeline.reports.json_shapes`. Plugins receive
 the same records as Python objects (`release_pipeline.Run`, `release_pipeline.GateReport`, ...), and
 `Record.from_dict` reads one back.
 

@@ -100,9 +100,10 @@ def _training_line(training: dict[str, Any]) -> str:
 
 
 def gate_markdown(body: dict[str, Any], *, explain: bool = False) -> str:
-    """The gate report for people and CI summaries; with `explain`, every task and why trials were spent on it."""
-    paired = body["paired_test"]
-    bounds, trials, spent = body["bounds"], body["trials"], body["spent"]
+    """The gate report for people and CI summaries; with `explain`, every task and why trials were spent on it.
+
+    A report a plugin's gate made may leave out the evidence the built-in gate records (bounds, trials, the
+    paired test): only what it has is shown."""
     lines = [
         f"# Gate: {body['agent']} v{body['candidate']} ({body['candidate_sha'][:10]}) against canonical "
         f"v{body['base']} ({body['base_sha'][:10]}): {body['decision'].upper()}",
@@ -110,42 +111,69 @@ def gate_markdown(body: dict[str, Any], *, explain: bool = False) -> str:
     ]
     if body["reason_codes"]:
         lines += ["## Reasons", "", *(f"- `{r['code']}`: {r['message']}" for r in body["reason_codes"]), ""]
+    elif body["reasons"]:
+        lines += ["## Reasons", "", *(f"- {r}" for r in body["reasons"]), ""]
+    lines += ["## Summary", "", *_summary_lines(body), *_context_lines(body), ""]
+    lines += ["## Tasks" if explain else "## Flips", "", *flip_rows(body["tasks"], only_changes=True, explain=explain)]
+    return "\n".join([*lines, ""])
+
+
+def _summary_lines(body: dict[str, Any]) -> list[str]:
+    """What the gate concluded: the flips, the promotion bound, the paired test, the trials it took."""
     alignment = body["intent_alignment"]
-    held = "held" if bounds["promotion_bound_held"] else "not held"
-    drop = bounds["largest_possible_drop"]
-    lines += [
-        "## Summary",
-        "",
+    lines = [
         f"- confirmed fixes ({len(body['fixes'])}): {_ids(body['fixes'])}",
         f"- confirmed regressions ({len(body['regressions'])}): {_ids(body['regressions'])}",
         f"- uncertain, not shown safe ({len(body['uncertain'])}): {_ids(body['uncertain'])}",
         f"- flaky but safe ({len(body['flaky'])}): {_ids(body['flaky'])}",
         f"- unchanged: {len(body['unchanged'])} tasks",
-        f"- promotion bound {held}: the largest drop of any task not ruled out is {drop:.2f} "
-        f"(min_effect {bounds['min_effect']:g}, at a {bounds['max_false_promote']:g} chance of error; regressions "
-        f"confirmed at a {bounds['max_false_reject'] / 2:g} chance over all tasks)",
-        f"- intent alignment: {'n/a' if alignment is None else f'{alignment:.0%} of fixes in the spec targets'}",
-        f"- paired test over tasks: {paired['fail_to_pass']} fail->pass, {paired['pass_to_fail']} pass->fail, "
-        f"net {paired['net']:+d}, exact McNemar p = {paired['p_value']:.3g}",
-        f"- trials used: base {trials['base']} (run #{body['base_run']}), candidate {trials['candidate']} "
-        f"(run #{body['candidate_run']}); run by this gate: base {spent['base']}, candidate {spent['candidate']}, "
-        f"{spent['extra']} of them adaptive, in {spent['rounds']} round(s)"
-        f"{' (extra-trial budget exhausted)' if body['budget_exhausted'] else ''}",
-        f"- policy {body['policy_hash']}",
-        *([_sampling_line(body["sampling"])] if body.get("sampling") else []),
-        *([_protected_line(body["protected_because"])] if body.get("protected_because") else []),
-        *([f"- {secondary_line(body['secondary'])}"] if body.get("secondary") else []),
-        *(f"- note: {n}" for n in body["notes"]),
-        *([_cost_line(body["cost"])] if body.get("cost") else []),
-        *([_price_line(body["price"])] if body.get("price") else []),
-        *([_training_line(body["training"])] if body.get("training") else []),
-        "",
-        "## Tasks" if explain else "## Flips",
-        "",
-        *flip_rows(body["tasks"], only_changes=True, explain=explain),
-        "",
     ]
-    return "\n".join(lines)
+    bounds, paired, trials, spent = body["bounds"], body["paired_test"], body["trials"], body["spent"]
+    if bounds:
+        held = "held" if bounds["promotion_bound_held"] else "not held"
+        lines.append(
+            f"- promotion bound {held}: the largest drop of any task not ruled out is "
+            f"{bounds['largest_possible_drop']:.2f} (min_effect {bounds['min_effect']:g}, at a "
+            f"{bounds['max_false_promote']:g} chance of error; regressions confirmed at a "
+            f"{bounds['max_false_reject'] / 2:g} chance over all tasks)"
+        )
+    lines.append(
+        f"- intent alignment: {'n/a' if alignment is None else f'{alignment:.0%} of fixes in the spec targets'}"
+    )
+    if paired:
+        lines.append(
+            f"- paired test over tasks: {paired['fail_to_pass']} fail->pass, {paired['pass_to_fail']} pass->fail, "
+            f"net {paired['net']:+d}, exact McNemar p = {paired['p_value']:.3g}"
+        )
+    if trials and spent:
+        lines.append(
+            f"- trials used: base {trials['base']} (run #{body['base_run']}), candidate {trials['candidate']} "
+            f"(run #{body['candidate_run']}); run by this gate: base {spent['base']}, candidate "
+            f"{spent['candidate']}, {spent['extra']} of them adaptive, in {spent['rounds']} round(s)"
+            f"{' (extra-trial budget exhausted)' if body['budget_exhausted'] else ''}"
+        )
+    return lines
+
+
+# What the report says about how it was judged, each line shown when the report has it.
+_CONTEXT_LINES: tuple[tuple[str, Any], ...] = (
+    ("policy_hash", lambda v: f"- policy {v}"),
+    ("sampling", lambda v: _sampling_line(v)),
+    ("protected_because", lambda v: _protected_line(v)),
+    ("secondary", lambda v: f"- {secondary_line(v)}"),
+)
+_COST_LINES: tuple[tuple[str, Any], ...] = (
+    ("cost", lambda v: _cost_line(v)),
+    ("price", lambda v: _price_line(v)),
+    ("training", lambda v: _training_line(v)),
+)
+
+
+def _context_lines(body: dict[str, Any]) -> list[str]:
+    """The policy, sampling, protection, secondary verifiers, notes, cost, price and training, where present."""
+    lines = [render(body[key]) for key, render in _CONTEXT_LINES if body.get(key)]
+    lines += [f"- note: {n}" for n in body["notes"]]
+    return lines + [render(body[key]) for key, render in _COST_LINES if body.get(key)]
 
 
 def _price_line(price: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from release_pipeline.errors import UserError
@@ -9,7 +10,6 @@ from release_pipeline.gate.stats import Levels, TaskEvidence, judge_task, larges
 from release_pipeline.models import (
     FlipRow,
     FlipTable,
-    GateReport,
     GateSummary,
     Run,
     Spec,
@@ -27,12 +27,12 @@ def _gate_summary(ws: Workspace, version: VersionInfo) -> GateSummary | None:
     report = ws.store.latest_gate_report(version.agent, version.number)
     if report is None:
         return None
-    body = report["body"]
-    return GateSummary(report["id"], report["decision"], report["base"], len(body["fixes"]), len(body["regressions"]))
+    assert report.id is not None  # a stored report has its id
+    return GateSummary(report.id, report.decision, report.base, len(report.fixes), len(report.regressions))
 
 
 def _spec(ws: Workspace, spec_id: int | None) -> Spec | None:
-    return Spec.from_dict({**ws.store.spec(spec_id)["body"], "id": spec_id}) if spec_id else None
+    return ws.store.spec(spec_id) if spec_id else None
 
 
 def version_line(ws: Workspace, agent: AgentConfig) -> list[VersionEntry]:
@@ -49,10 +49,10 @@ def show_version(ws: Workspace, agent: AgentConfig, version: VersionInfo) -> Ver
         VersionEntry(version, _gate_summary(ws, version)),
         changed_files=tuple(changed),
         diff=diff,
-        runs=tuple(Run.of(r, version) for r in ws.store.runs_of(vid)),
+        runs=tuple(ws.store.runs_of(vid)),
         spec=_spec(ws, version.spec_id),
-        gate_report=None if report is None else GateReport.from_dict({**report["body"], "id": report["id"]}),
-        gate_markdown="" if report is None else report["markdown"],
+        gate_report=report,
+        gate_markdown="" if report is None or report.id is None else ws.store.gate_report_markdown(report.id),
         head_moves=tuple(
             m for m in ws.store.head_moves(agent.name) if version.number in (m.from_version, m.to_version)
         ),
@@ -70,14 +70,14 @@ def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo
                 f"--version v{v.number} --split {split}`"
             )
         runs.append(run)
-    common = sorted(set(runs[0]["task_ids"]) & set(runs[1]["task_ids"]))
+    common = sorted(set(ws.store.run_task_ids(runs[0].id)) & set(ws.store.run_task_ids(runs[1].id)))
     if not common:
         raise UserError(f"v{a.number} and v{b.number} ran no task in common on {split!r}")
-    from release_pipeline.stages.run import effective, task_outcomes  # the run stage's: not for `log` and `show`
+    from release_pipeline.trials.jobs import effective, task_outcomes  # the run stage's: not for `log` and `show`
 
     tasks = [t for t in ws.suite(agent).split(split) if t.id in set(common)]
-    trials = [ws.store.trials(r["id"], with_trace=False) for r in runs]
-    repeats = min(runs[0]["repeats"], runs[1]["repeats"])
+    trials = [ws.store.trials(r.id, with_trace=False) for r in runs]
+    repeats = min(runs[0].repeats, runs[1].repeats)
     left, right = (task_outcomes(t, tasks) for t in trials)
     seqs = [sequences_from(effective(t)) for t in trials]
     policy = ws.policy()
@@ -95,7 +95,7 @@ def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo
         a=a.number,
         b=b.number,
         split=split,
-        runs=tuple(r["id"] for r in runs),
+        runs=tuple(r.id for r in runs),
         repeats=repeats,
         counts=counts,
         tasks=tuple(rows),
@@ -106,11 +106,11 @@ def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo
 
 def run_trials(ws: Workspace, run_id: int) -> Run:
     """One run and every trial in it (outputs, verdicts, feedback and traces)."""
-    from release_pipeline.stages.run import effective
+    from release_pipeline.trials.jobs import effective
 
     run = ws.store.run(run_id)
     records = ws.store.trials(run_id)
     final = effective(records).values()
     counts = {s: sum(1 for t in final if t.status == s) for s in ("pass", "fail", "error")}
     trials = tuple(t.published() for t in records)
-    return Run.of(run, ws.store.version_by_id(run["version_id"]), counts=counts, trials=trials)
+    return replace(run, counts=counts, trials=trials)

@@ -2,10 +2,10 @@
 
 It imports the agent once, then runs the calls the harness sends, many at once: a coroutine per call for an
 `async def` agent, a thread per call (at most THREADS) for a plain function. The protocol is line-delimited JSON on
-the stdin and stdout it started with (`sandbox/workers.py` is the other end); whatever the agent prints goes to
-stderr, never into the protocol. An answer is made fit for the record (`trials/fit.py`) before it leaves; an
-exception, `sys.exit` included, is reported with its type and where it was raised. An `os._exit` or a signal ends
-the process: the harness sees the pipe close and deals with every call it had.
+the stdin and stdout it started with (`sandbox/worker.py` and `sandbox/protocol.py` are the other end); whatever the
+agent prints goes to stderr, never into the protocol. An answer is made fit for the record (`trials/fit.py`) before it
+leaves; an exception, `sys.exit` included, is reported with its type and where it was raised. An `os._exit` or a
+signal ends the process: the harness sees the pipe close and deals with every call it had.
 
 Messages from the harness: `call` (a trial), `cancel` (its time is up), `llm_reply` / `llm_error` (the answer to an
 LLM call). Messages to the harness: `hello` as soon as it runs, `ready` (`blocking`: the agent is a plain function)

@@ -12,8 +12,8 @@ What is enforced where:
   private `/tmp` (HOME and TMPDIR) of at most `disk_mb`. There is no network (an empty network
   namespace) unless `network` is set; it runs in its own PID namespace with every capability dropped,
   so nothing it starts outlives it.
-* The process count is held by a `pids` cgroup of its own where the cgroup file system is writable
-  (root on Linux), else by RLIMIT_NPROC (which the kernel does not apply to root).
+* The process count is held by a `pids` cgroup of its own (`sandbox/cgroup.py`) where the cgroup file system is
+  writable (root on Linux), else by RLIMIT_NPROC (which the kernel does not apply to root).
 * Where bubblewrap cannot isolate (not installed, or the kernel refuses it user namespaces), no sandbox is
   made: `Sandbox()` raises `IsolationMissing`, a one-line error that names what to install. Only the workspace
   owner can choose to run untrusted code anyway, with `isolation: none` in `release.yaml` (which no candidate may
@@ -34,17 +34,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import release_pipeline
 from release_pipeline.errors import UserError
+from release_pipeline.sandbox.cgroup import PidsCgroup
 
 OUTPUT_LIMIT = 4 * 1024 * 1024  # bytes of stdout kept from a one-shot run
 STDERR_LIMIT = 64 * 1024
-PIDS_CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
 WORKER_CPU_SHARES = 2  # a long-lived worker's CPU ceiling, in calls' worth (`Limits.cpu_s`): per worker, not per call
 HOME = "/tmp/work"  # the sandboxed code's HOME, TMPDIR and working folder under bubblewrap
 
@@ -165,110 +165,12 @@ def interpreter() -> str:
 @lru_cache(maxsize=1)
 def python_paths() -> tuple[str, ...]:
     """What this interpreter needs to run, outside the system folders: its prefixes and our own package."""
-    import release_pipeline
-
     paths = {sys.base_prefix, sys.prefix, sys.exec_prefix, str(Path(release_pipeline.__file__).parent)}
     paths |= {p for p in sys.path if p and Path(p).is_dir() and "site-packages" in p}
     paths = {os.path.normpath(os.path.abspath(p)) for p in paths}  # `..` cannot be walked in the sandbox's view
     real = {str(Path(p).resolve()) for p in paths} | paths
     wanted = sorted(p for p in real if not p.startswith(("/usr/", "/proc", "/dev")) and p != "/")
     return tuple(p for p in wanted if not any(p.startswith(q + "/") for q in wanted))  # a folder covers its insides
-
-
-class PidsCgroup:
-    """A cgroup that caps how many processes the sandboxed code may have at once (a fork bomb's ceiling)."""
-
-    def __init__(self, limit: int):
-        self.path: Path | None = None
-        for root in PIDS_CGROUP_ROOTS:
-            v1 = root.name == "pids" and (root / "tasks").exists()
-            v2 = (root / "cgroup.subtree_control").exists() and "pids" in _read(root / "cgroup.subtree_control")
-            if v1 or v2:
-                path = root / f"release-sandbox-{os.getpid()}-{uuid.uuid4().hex[:12]}"  # sandboxes run in threads
-                try:
-                    path.mkdir()
-                    (path / "pids.max").write_text(str(limit))
-                except OSError:
-                    _rmdir(path)
-                    continue
-                self.path = path
-                _sweep_once(root)
-                break
-
-    def hit(self) -> bool:
-        """Whether the code ran into the process ceiling at some point."""
-        return self.hits() > 0
-
-    def hits(self) -> int:
-        """How many times the code ran into the process ceiling so far."""
-        if self.path is None:
-            return 0
-        events = _read(self.path / "pids.events").split()
-        return int(events[events.index("max") + 1]) if "max" in events else 0
-
-    def processes(self) -> int:
-        """How many processes are in the cgroup now (threads not counted); 0 where there is no cgroup."""
-        if self.path is None:
-            return 0
-        return len(_read(self.path / "cgroup.procs").split())
-
-    def join(self) -> None:
-        """Called in the child before exec: move it (and so everything it starts) into the cgroup."""
-        if self.path is not None:
-            (self.path / "cgroup.procs").write_text(str(os.getpid()))
-
-    def kill_all(self) -> None:
-        if self.path is None:
-            return
-        for _ in range(50):
-            pids = [int(p) for p in _read(self.path / "cgroup.procs").split()]
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.02)
-
-    def close(self) -> None:
-        if self.path is not None:
-            self.kill_all()
-            _rmdir(self.path)
-
-
-_swept: set[Path] = set()
-
-
-def _sweep_once(root: Path) -> None:
-    """Remove, once per process, the empty cgroups under `root` that processes no longer alive made: a command
-    killed outright (SIGKILL, a lost machine) had no chance to remove its own. A cgroup is left a minute (another
-    PID namespace's process may be about to move into it)."""
-    if root in _swept:
-        return
-    _swept.add(root)
-    for path in root.glob("release-sandbox-*-*"):
-        pid = path.name.split("-")[2]
-        try:
-            old = time.time() - path.stat().st_mtime > 60
-        except OSError:
-            continue
-        if old and pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            _rmdir(path)  # refused while a process is still in it
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""
-
-
-def _rmdir(path: Path) -> None:
-    try:
-        path.rmdir()
-    except OSError:
-        pass
 
 
 def _limits_preexec(limits: Limits, cgroup: PidsCgroup, cpu_s: int) -> Callable[[], None]:
@@ -430,21 +332,8 @@ class Sandbox:
                 )
             except (OSError, subprocess.SubprocessError) as exc:
                 raise SandboxError(f"cannot start the sandbox: {exc}") from None
-            timed_out = forked_too_much = False
-            deadline = start + limits.wall_s
             try:
-                while True:  # in slices, so a fork bomb is stopped when it meets the ceiling, not at the deadline
-                    try:
-                        proc.wait(timeout=0.25)
-                        break
-                    except subprocess.TimeoutExpired:
-                        forked_too_much = cgroup.hit()
-                        timed_out = time.perf_counter() > deadline
-                        if forked_too_much or timed_out:
-                            kill_group(proc.pid)
-                            cgroup.kill_all()
-                            proc.wait()
-                            break
+                timed_out, forked_too_much = _watch(proc, cgroup, start + limits.wall_s)
             finally:
                 kill_group(proc.pid)  # anything it left behind in its session
             forked_too_much = forked_too_much or cgroup.hit()
@@ -460,6 +349,24 @@ class Sandbox:
         reason = reason or violation(code, stderr, timed_out, limits)
         status = "violation" if reason else ("ok" if code == 0 else "failed")
         return SandboxResult(status, code, stdout, stderr, reason, wall)
+
+
+def _watch(proc: subprocess.Popen, cgroup: PidsCgroup, deadline: float) -> tuple[bool, bool]:
+    """Wait for a one-shot process to end, in slices, so a fork bomb is stopped when it meets the ceiling, not at the
+    deadline; one past its deadline or its ceiling is killed with all it started. Whether it (timed out, forked too
+    much)."""
+    while True:
+        try:
+            proc.wait(timeout=0.25)
+            return False, False
+        except subprocess.TimeoutExpired:
+            forked_too_much = cgroup.hit()
+            timed_out = time.perf_counter() > deadline
+            if forked_too_much or timed_out:
+                kill_group(proc.pid)
+                cgroup.kill_all()
+                proc.wait()
+                return timed_out, forked_too_much
 
 
 def _head(fh, limit: int) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from release_pipeline.config.manifest import is_editable
 from release_pipeline.config.release_yaml import read_text
 from release_pipeline.errors import AlreadyJudged, ConflictError, UserError
-from release_pipeline.models import Candidate, CandidateProposal, Judged, VersionInfo
+from release_pipeline.models import Candidate, CandidateContext, CandidateProposal, Judged, VersionInfo
 from release_pipeline.repo import gitops
 from release_pipeline.repo.patches import PATCH_SUFFIXES, patch_intent
 from release_pipeline.store import TwinVersion
@@ -34,21 +34,6 @@ class Change:
     editable: list[str]
     forbidden: list[str]
     ignored: list[str]
-
-
-@dataclass(frozen=True)
-class CandidateResult:
-    version: VersionInfo
-    change: Change
-
-    @property
-    def rejected(self) -> bool:
-        return self.version.status == "rejected"
-
-    @property
-    def record(self) -> Candidate:
-        """What plugins and `--json` readers get: the version and the files its change touched."""
-        return Candidate(self.version, tuple(self.change.editable + self.change.forbidden), tuple(self.change.ignored))
 
 
 def classify_change(judge: Workspace, agent: AgentConfig, base: VersionInfo, paths: list[str]) -> Change:
@@ -175,7 +160,7 @@ def create_candidate(
     patch_text: str | None = None,
     files: dict[str, str] | None = None,
     record_as: str | None = None,
-) -> CandidateResult:
+) -> Candidate:
     """Turn a branch, commit, tag, patch (file or text) or new file contents into the next candidate of `agent`.
 
     `files` maps paths relative to the agent folder to their new content. Content already recorded against
@@ -209,7 +194,7 @@ def record_candidate(
     change: Change,
     content_hash: str,
     paths: list[str],
-) -> CandidateResult:
+) -> Candidate:
     """Store the candidate (rejected at once if it changes forbidden files), branch it, and tell the plugins."""
     spec = ws.store.latest_spec(agent.name, base.number)
     reasons = []
@@ -225,7 +210,7 @@ def record_candidate(
         source_ref=source_ref,
         diff=gitops.diff_text(ws.repo, base.git_sha, commit.sha),
         changed_files=paths,
-        spec_id=spec["id"] if spec else None,
+        spec_id=spec.id if spec else None,
         reasons=reasons,
         branch=f"rc/{agent.name}/v{{number}}",
         refuse_twin=True,
@@ -235,10 +220,10 @@ def record_candidate(
     hook.release_candidate_created(version=version, changed_files=paths)
     if reasons:
         hook.release_candidate_rejected(version=version, reasons=reasons)
-    return CandidateResult(version, change)
+    return Candidate(version, tuple(change.editable + change.forbidden), tuple(change.ignored))
 
 
-def record_proposal(ws: Workspace, agent: AgentConfig, strategy: str, proposal: CandidateProposal) -> CandidateResult:
+def record_proposal(ws: Workspace, agent: AgentConfig, strategy: str, proposal: CandidateProposal) -> Candidate:
     """Record a strategy's proposal as the candidate: new files, a patch, or a git ref."""
     source = proposal.source or None
     if proposal.files:
@@ -249,4 +234,19 @@ def record_proposal(ws: Workspace, agent: AgentConfig, strategy: str, proposal: 
         return create_candidate(
             ws, agent, proposal.source or strategy, intent=proposal.intent, patch_text=proposal.patch, record_as=source
         )
-    return create_candidate(ws, agent, proposal.ref, intent=proposal.intent, record_as=source)
+    return create_candidate(ws, agent, proposal.ref, intent=proposal.intent or None, record_as=source)
+
+
+def change_context(ws: Workspace, agent: AgentConfig, options: dict[str, Any]) -> CandidateContext:
+    """What the candidate stage sees for a change made elsewhere (strategy `change`): the canonical artifact and
+    what was judged against it; no run, so no spec and no dev examples."""
+    base = ws.head(agent)
+    return CandidateContext(
+        agent.name,
+        ws.materialize(agent, base),
+        None,
+        ws.root,
+        options,
+        frozenset(v.source_ref for v in ws.store.versions(agent.name)),
+        judged=judged_against(ws, agent, base),
+    )

@@ -8,7 +8,7 @@ from release_pipeline.errors import UserError
 from release_pipeline.llm.providers import check_model
 from release_pipeline.models import CriticInput, CriticServices, Suite, Symptom, TrialRecord
 from release_pipeline.progress import ProgressFactory
-from release_pipeline.stages.run import effective
+from release_pipeline.trials.jobs import effective
 
 if TYPE_CHECKING:
     from release_pipeline.config.release_yaml import AgentConfig
@@ -49,7 +49,7 @@ def label_failures(
 ) -> list[Symptom]:
     """The configured critic's symptoms for a complete run's failed trials (not stored)."""
     run = ws.store.run(run_id)
-    if run["status"] != "complete":
+    if run.status != "complete":
         raise UserError(f"run #{run_id} is not complete: finish it with `release run` first")
     name = critic or agent.critic or ws.config.critic
     fn = ws.plugins.registry.get("critic", name)
@@ -57,22 +57,3 @@ def label_failures(
     if services.model:
         check_model(services.model)
     return list(fn(critic_inputs(ws.store.trials(run_id), ws.suite(agent)), services))
-
-
-def store_symptoms(ws: Workspace, run_id: int, symptoms: list[Symptom]) -> None:
-    """Keep a run's symptoms (replacing earlier ones) and tell the plugins."""
-    ws.store.replace_symptoms(run_id, symptoms)
-    ws.plugins.hook.release_critic_finished(run_id=run_id, symptoms=symptoms)
-
-
-def critique_run(
-    ws: Workspace,
-    agent: AgentConfig,
-    run_id: int,
-    critic: str | None = None,
-    progress: ProgressFactory | None = None,
-) -> list[Symptom]:
-    """Run the configured critic over a run's failures and store its symptoms (replacing earlier ones)."""
-    symptoms = label_failures(ws, agent, run_id, critic, progress)
-    store_symptoms(ws, run_id, symptoms)
-    return symptoms

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from release_pipeline.errors import UserError
 from release_pipeline.models import DiagnosisRequest, Pattern, Spec, TaskOutcome
 from release_pipeline.reports.markdown import spec_markdown, write_report
-from release_pipeline.stages.run import task_outcomes
+from release_pipeline.trials.jobs import task_outcomes
 
 if TYPE_CHECKING:
     from release_pipeline.config.release_yaml import AgentConfig
@@ -46,25 +46,23 @@ def build_spec(request: DiagnosisRequest, patterns: list[Pattern]) -> Spec:
 def diagnose_run(ws: Workspace, agent: AgentConfig, run_id: int) -> Spec:
     """Build and store the spec of a critiqued run."""
     run = ws.store.run(run_id)
-    version = ws.store.version_by_id(run["version_id"])
-    if version.agent != agent.name:
+    if run.agent != agent.name:
         raise UserError(f"run #{run_id} does not belong to agent {agent.name!r}")
-    tasks = [t for t in ws.suite(agent).tasks if t.id in set(run["task_ids"])]
-    outcomes = task_outcomes(ws.store.trials(run_id, with_trace=False), tasks, run["repeats"])
+    in_run = set(ws.store.run_task_ids(run_id))
+    tasks = [t for t in ws.suite(agent).tasks if t.id in in_run]
+    outcomes = task_outcomes(ws.store.trials(run_id, with_trace=False), tasks, run.repeats)
     symptoms = ws.store.symptoms(run_id)
     if any(o.klass != "stable_pass" for o in outcomes.values()) and not symptoms:
         raise UserError(f"run #{run_id} has failures but no symptoms: run `release critic` first")
-    request = DiagnosisRequest(
-        agent.name, version.number, run_id, run["split"], tuple(outcomes.values()), tuple(symptoms)
-    )
+    request = DiagnosisRequest(agent.name, run.version, run_id, run.split, tuple(outcomes.values()), tuple(symptoms))
     patterns = [p for found in ws.plugins.hook.release_diagnose(request=request) for p in found]
     spec = build_spec(request, patterns)
-    last = ws.store.latest_spec(agent.name, version.number)
-    if last is not None and _content(last["body"]) == _content(spec.to_dict()):
-        return replace(spec, id=last["id"])  # the same spec again (the same run, say): not recorded twice
+    last = ws.store.latest_spec(agent.name, run.version)
+    if last is not None and _content(last.to_dict()) == _content(spec.to_dict()):
+        return replace(spec, id=last.id)  # the same spec again (the same run, say): not recorded twice
     markdown = spec_markdown(spec)
-    spec = replace(spec, id=ws.store.save_spec(agent.name, version.number, run_id, spec.to_dict(), markdown))
-    write_report(ws.state_dir, f"{agent.name}-v{version.number}-spec-{spec.id}", spec.to_dict(), markdown)
+    spec = replace(spec, id=ws.store.save_spec(agent.name, run.version, run_id, spec.to_dict(), markdown))
+    write_report(ws.state_dir, f"{agent.name}-v{run.version}-spec-{spec.id}", spec.to_dict(), markdown)
     return spec
 
 

@@ -24,6 +24,8 @@ from release_pipeline.repo import gitops, line_ref
 from release_pipeline.repo.gitops import canonical_ref
 
 if TYPE_CHECKING:
+    from git import Repo
+
     from release_pipeline.workspace import Workspace
 
 
@@ -78,50 +80,77 @@ def check(ws: Workspace, agent: str) -> list[Disagreement]:
 
 
 def _disagreements(ws: Workspace, agent: str, view: GitView) -> list[Disagreement]:
-    """Where `view` disagrees with the database."""
+    """Where `view` disagrees with the database: its canonical ref, its version tags, the line it carries."""
     store = ws.store
     head = store.head(agent)
     versions = {v.number: v for v in store.versions(agent)}
     ever_canonical = {m.to_version for m in store.head_moves(agent)}
     where = f"remote {view.remote!r}: " if view.remote else ""
-    found = []
-    ref = canonical_ref(agent)
+    return [
+        *_canonical_disagreements(ws, agent, view, head, versions, where),
+        *_tag_disagreements(ws, agent, view, versions, ever_canonical, where),
+        *_line_disagreements(ws, agent, view, head, where),
+    ]
+
+
+def _canonical_disagreements(
+    ws: Workspace, agent: str, view: GitView, head: VersionInfo | None, versions: dict[int, VersionInfo], where: str
+) -> list[Disagreement]:
     at = view.canonical(ws)
     want = head.git_sha if head else ""
-    if at != want:
-        found.append(Disagreement(agent, ref, want, at, where + _ref_story(agent, head, at, versions), view.remote))
+    if at == want:
+        return []
+    story = where + _ref_story(agent, head, at, versions)
+    return [Disagreement(agent, canonical_ref(agent), want, at, story, view.remote)]
+
+
+def _tag_disagreements(
+    ws: Workspace,
+    agent: str,
+    view: GitView,
+    versions: dict[int, VersionInfo],
+    ever_canonical: set[int],
+    where: str,
+) -> list[Disagreement]:
+    """Each `v<N>` tag that is missing (the version was canonical), extra (it never was) or points elsewhere."""
     tags = view.tags(ws)
+    found = []
     for number in sorted(ever_canonical | set(tags)):
-        tag = version_tag(agent, number)
         want = versions[number].git_sha if number in ever_canonical and number in versions else ""
         have = tags[number][0] if number in tags else ""
-        if have == want:
-            continue
-        if not want:
-            why = f"tag {tag} names v{number}, which the database never made canonical (a move that did not commit)"
-        elif not have:
-            why = f"v{number} was canonical but git has no tag {tag}"
-        else:
-            why = f"tag {tag} points at {have[:10]}, not at v{number}'s commit {want[:10]}"
-        found.append(Disagreement(agent, f"refs/tags/{tag}", want, have, where + why, view.remote))
+        if have != want:
+            tag = version_tag(agent, number)
+            story = where + _tag_story(tag, number, want, have)
+            found.append(Disagreement(agent, f"refs/tags/{tag}", want, have, story, view.remote))
+    return found
+
+
+def _tag_story(tag: str, number: int, want: str, have: str) -> str:
+    if not want:
+        return f"tag {tag} names v{number}, which the database never made canonical (a move that did not commit)"
+    if not have:
+        return f"v{number} was canonical but git has no tag {tag}"
+    return f"tag {tag} points at {have[:10]}, not at v{number}'s commit {want[:10]}"
+
+
+def _line_disagreements(
+    ws: Workspace, agent: str, view: GitView, head: VersionInfo | None, where: str
+) -> list[Disagreement]:
+    """The version line git carries, damaged or naming another canonical version than the database."""
+    ref = line_ref.line_ref(agent)
     try:
         line = view.line(ws, agent)  # none before the first move of a line made by an older release
     except line_ref.LineDamaged as exc:
         want = f"v{head.number}" if head else ""
-        return [*found, Disagreement(agent, line_ref.line_ref(agent), want, "damaged", where + str(exc), view.remote)]
-    if line is not None and head is not None and line.get("canonical") != head.number:
-        found.append(
-            Disagreement(
-                agent,
-                line_ref.line_ref(agent),
-                f"v{head.number}",
-                f"v{line.get('canonical')}",
-                f"{where}the version line git carries names v{line.get('canonical')} canonical, the database "
-                f"v{head.number} (a move that did not commit)",
-                view.remote,
-            )
-        )
-    return found
+        return [Disagreement(agent, ref, want, "damaged", where + str(exc), view.remote)]
+    if line is None or head is None or line.get("canonical") == head.number:
+        return []
+    named = line.get("canonical")
+    story = (
+        f"{where}the version line git carries names v{named} canonical, the database v{head.number} "
+        "(a move that did not commit)"
+    )
+    return [Disagreement(agent, ref, f"v{head.number}", f"v{named}", story, view.remote)]
 
 
 def _ref_story(agent: str, head: VersionInfo | None, at: str, versions: dict[int, VersionInfo]) -> str:
@@ -158,35 +187,44 @@ def repair(ws: Workspace, agent: str) -> list[Disagreement]:
     problems = check(ws, agent)
     if not problems:
         return []
-    repo = ws.repo
     head = ws.store.head(agent)
     versions = {v.number: v for v in ws.store.versions(agent)}
     for problem in problems:
         if problem.remote or problem.ref == line_ref.line_ref(agent):
             continue  # the remote is pushed this clone's repaired refs; the line is rewritten once recorded
-        if problem.ref.startswith("refs/tags/"):
-            name = problem.ref[len("refs/tags/") :]
-            if problem.git:
-                gitops.delete_tag(repo, name)
-            if problem.database:
-                number = int(name.rsplit("/v", 1)[1])
-                gitops.create_tag(repo, name, versions[number].git_sha, f"{agent} v{number} (restored by doctor)")
-        elif problem.database:
-            gitops.move_ref(repo, problem.ref, problem.database, problem.git or None)
-        else:
-            repo.git.update_ref("-d", problem.ref)
+        _put_back(ws.repo, agent, problem, versions)
     if head is not None:
-        story = "; ".join(p.explanation for p in problems)
-        ws.store.record_repair(agent, head.number, actor=ws.actor, reason=f"doctor: {story}"[:4000])
-        if line_ref.exists(repo, agent) or ws.remote:
-            store = ws.store
-            line = line_ref.line_as_is(
-                agent, head.number, store.versions(agent), store.head_moves(agent), store.gate_decisions(agent)
-            )
-            line_ref.write(repo, agent, line, f"{agent}: line repaired by release doctor")
+        _record_repair(ws, agent, head.number, problems)
     if ws.remote:
         _push_repair(ws, agent, GitView.clone(agent), GitView.fetched(ws, agent))
     return problems
+
+
+def _put_back(repo: Repo, agent: str, problem: Disagreement, versions: dict[int, VersionInfo]) -> None:
+    """Move one ref of this clone back to the database's state: restore or delete a tag, move or delete a ref."""
+    if problem.ref.startswith("refs/tags/"):
+        name = problem.ref[len("refs/tags/") :]
+        if problem.git:
+            gitops.delete_tag(repo, name)
+        if problem.database:
+            number = int(name.rsplit("/v", 1)[1])
+            gitops.create_tag(repo, name, versions[number].git_sha, f"{agent} v{number} (restored by doctor)")
+    elif problem.database:
+        gitops.move_ref(repo, problem.ref, problem.database, problem.git or None)
+    else:
+        repo.git.update_ref("-d", problem.ref)
+
+
+def _record_repair(ws: Workspace, agent: str, canonical: int, problems: list[Disagreement]) -> None:
+    """Record the repair as a head move, and rewrite the line git carries to match (where there is one)."""
+    store = ws.store
+    story = "; ".join(p.explanation for p in problems)
+    store.record_repair(agent, canonical, actor=ws.actor, reason=f"doctor: {story}"[:4000])
+    if line_ref.exists(ws.repo, agent) or ws.remote:
+        line = line_ref.line_as_is(
+            agent, canonical, store.versions(agent), store.head_moves(agent), store.gate_decisions(agent)
+        )
+        line_ref.write(ws.repo, agent, line, f"{agent}: line repaired by release doctor")
 
 
 def _push_repair(ws: Workspace, agent: str, clone: GitView, remote: GitView) -> None:

@@ -7,18 +7,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from release_pipeline.errors import AlreadyJudged
-from release_pipeline.gate.stage import GateResult
 from release_pipeline.llm.providers import context_window
-from release_pipeline.models import CandidateContext, HeadMove, Spec, Verdict, VersionInfo
+from release_pipeline.models import CandidateContext, GateReport, HeadMove, Spec, Verdict, VersionInfo
 from release_pipeline.progress import ProgressFactory, silent
 from release_pipeline.stages.candidate import judged_against
-from release_pipeline.stages.critic import store_symptoms
-from release_pipeline.stages.run import effective
 from release_pipeline.trials.budget import Budget
+from release_pipeline.trials.jobs import effective
 from release_pipeline.trials.secondary import secondary_verifiers
 
 if TYPE_CHECKING:
     from release_pipeline.config.release_yaml import AgentConfig
+    from release_pipeline.pipeline import Pipeline
     from release_pipeline.workspace import Workspace
 
 
@@ -67,15 +66,14 @@ class Iteration:
     base: VersionInfo
     spec: Spec
     candidate: VersionInfo | None = None
-    gate: GateResult | None = None
+    gate: GateReport | None = None
     move: HeadMove | None = None
     notes: list[str] = field(default_factory=list)
     stopped: str = ""  # why the loop cannot go on from here (empty: it can)
 
 
 def iterate(
-    ws: Workspace,
-    agent: AgentConfig,
+    pipeline: Pipeline,
     *,
     strategy: str | None = None,
     options: dict[str, Any] | None = None,
@@ -84,27 +82,20 @@ def iterate(
     budget: Budget | None = None,
 ) -> Iteration:
     """Improve the canonical version once (with `strategy`, else the configured one): one candidate at most,
-    gated, and promoted when accepted.
-
-    Every stage is called through its hook (`release_stage_*`), so a plugin can wrap or replace it.
-    """
-    hook, progress = ws.plugins.hook, progress or silent
-    step = propose(ws, agent, strategy=strategy, options=options, progress=progress, say=say, budget=budget)
+    gated, and promoted when accepted. Every stage runs through its hook (`pipeline`)."""
+    ws, agent, progress = pipeline.ws, pipeline.agent, progress or silent
+    step = propose(pipeline, strategy=strategy, options=options, progress=progress, say=say, budget=budget)
     if step.candidate is None or step.candidate.status == "rejected":
         return step
-    step.gate = hook.release_stage_gate(
-        workspace=ws, agent=agent, candidate=step.candidate, progress=progress, budget=budget
-    )
-    if step.gate.accepted:
-        accepted = ws.store.version(agent.name, step.candidate.number)
-        step.move = hook.release_stage_promote(workspace=ws, agent=agent, candidate=accepted)
+    step.gate = pipeline.gate(step.candidate, progress=progress, budget=budget)
+    if step.gate.decision == "accepted":
+        step.move = pipeline.promote(ws.store.version(agent.name, step.candidate.number))
     step.candidate = ws.store.version(agent.name, step.candidate.number)
     return step
 
 
 def propose(
-    ws: Workspace,
-    agent: AgentConfig,
+    pipeline: Pipeline,
     *,
     strategy: str | None = None,
     options: dict[str, Any] | None = None,
@@ -115,29 +106,26 @@ def propose(
     """Run the canonical version on dev, label and diagnose its failures, and record one candidate from them."""
     from release_pipeline.repo.gitops import ensure_clean
 
-    hook, progress = ws.plugins.hook, progress or silent
+    ws, agent, progress = pipeline.ws, pipeline.agent, progress or silent
     base = ws.head(agent)
     ensure_clean(ws.repo)  # a candidate is recorded at the end: say so now, not after training
-    outcome = hook.release_stage_run(
-        workspace=ws, agent=agent, version=base, split="dev", progress=progress, budget=budget
-    )
+    run = pipeline.run(base, split="dev", reuse=True, progress=progress, budget=budget)
     say(
-        f"run #{outcome.run['id']}: v{base.number} on dev: {outcome.counts['pass']} pass, "
-        f"{outcome.counts['fail']} fail, {outcome.counts['error']} error"
+        f"run #{run.id}: v{base.number} on dev: {run.counts['pass']} pass, "
+        f"{run.counts['fail']} fail, {run.counts['error']} error"
     )
-    symptoms = hook.release_stage_critic(workspace=ws, agent=agent, run_id=outcome.run["id"], progress=progress)
-    store_symptoms(ws, outcome.run["id"], symptoms)
-    spec = hook.release_stage_diagnose(workspace=ws, agent=agent, run_id=outcome.run["id"])
+    symptoms = pipeline.critic(run.id, progress=progress)
+    spec = pipeline.diagnose(run.id)
     top = ", ".join(f"{p.label} ({p.count})" for p in spec.patterns[:3]) or "none"
     say(f"critic: {len(symptoms)} symptoms; spec #{spec.id}: {top}")
     step = Iteration(base, spec)
     strategy = strategy or (agent.strategy or ws.config.strategy)["name"]
     ws.plugins.registry.get("strategy", strategy)  # an unknown strategy fails before anything more
-    ctx = candidate_context(ws, agent, base, spec, outcome.run["id"], strategy, options, progress)
+    ctx = candidate_context(ws, agent, base, spec, run.id, strategy, options, progress)
     if ctx.judged:
         say(f"{len(ctx.judged)} candidate(s) already judged against v{base.number}: the strategy must propose another")
     try:
-        result = hook.release_stage_candidate(workspace=ws, agent=agent, context=ctx, strategy=strategy)
+        result = pipeline.candidate(ctx, strategy)
     except AlreadyJudged as exc:
         step.stopped = f"strategy {strategy!r} proposed content already judged: {exc}"
         return step
@@ -146,7 +134,7 @@ def propose(
         return step
     step.candidate = result.version
     say(f"candidate v{result.version.number}: {result.version.intent}")
-    if result.rejected:
+    if result.version.status == "rejected":
         step.notes.extend(result.version.reasons)
     return step
 

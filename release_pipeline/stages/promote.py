@@ -222,26 +222,21 @@ def promote(ws: Workspace, agent: AgentConfig, candidate: VersionInfo, *, reason
     report = ws.store.latest_gate_report(agent.name, candidate.number)
     if report is None:
         raise UserError(f"v{candidate.number} has not been gated: run `release gate --candidate v{candidate.number}`")
-    if report["base"] != head.number:
+    if report.base != head.number:
         raise ConflictError(
             f"the canonical head moved since v{candidate.number} was gated against "
-            f"v{report['base']} (it is v{head.number} now): run `release gate --candidate "
+            f"v{report.base} (it is v{head.number} now): run `release gate --candidate "
             f"v{candidate.number}` again"
         )
-    if report["decision"] != "accepted":
-        raise UserError(
-            f"v{candidate.number} was {report['decision']} by the gate: {'; '.join(report['body']['reasons'])}"
-        )
+    if report.decision != "accepted":
+        raise UserError(f"v{candidate.number} was {report.decision} by the gate: {'; '.join(report.reasons)}")
     outside = _outside_agent(ws, agent, head, candidate)
     if outside:  # recorded before candidates carried their agent's folder only: never let the rest reach canonical
         raise UserError(
             f"v{candidate.number} changes files outside {agent.path}/ ({', '.join(outside[:5])}): only the agent's "
             f"own files may reach canonical; propose its agent folder's change again"
         )
-    summary = report["body"]
-    why = reason or (
-        f"gate report #{report['id']}: {len(summary['fixes'])} fixes, {len(summary['regressions'])} regressions"
-    )
+    why = reason or f"gate report #{report.id}: {len(report.fixes)} fixes, {len(report.regressions)} regressions"
     return move_head(ws, agent, candidate, expected=head, kind="promote", reason=why)
 
 

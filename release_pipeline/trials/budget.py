@@ -16,7 +16,7 @@ from release_pipeline.llm.gateway import call_key
 from release_pipeline.models import TrialContext
 
 if TYPE_CHECKING:
-    from release_pipeline.stages.run import Job
+    from release_pipeline.trials.jobs import Job
 
 
 @dataclass

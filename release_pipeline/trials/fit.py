@@ -59,6 +59,25 @@ def to_json(value: Any, notes: list[str], *, where: str = "output", strict: bool
     """
     if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, (int, float, str)):
+        return _scalar(value, notes, where)
+    if depth >= MAX_DEPTH:
+        if strict:
+            raise Unrecordable(where, f"nesting deeper than {MAX_DEPTH} levels")
+        notes.append(f"{where}: nesting deeper than {MAX_DEPTH} levels, cut")
+        return "<nested too deeply>"
+    if isinstance(value, (list, tuple)):
+        return [to_json(v, notes, where=f"{where}[{i}]", strict=strict, depth=depth + 1) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return _object(value, notes, where, strict, depth)
+    if strict:
+        raise Unrecordable(where, _kind(value))
+    notes.append(f"{where}: {_kind(value)}, kept as its repr")
+    return _short_repr(value)
+
+
+def _scalar(value: int | float | str, notes: list[str], where: str) -> Any:
+    """A number or a string as JSON holds it: big integers and NaN as text, strings without NUL or surrogates."""
     if isinstance(value, int):
         if abs(value) <= INT_LIMIT:
             return int(value)
@@ -69,35 +88,29 @@ def to_json(value: Any, notes: list[str], *, where: str = "output", strict: bool
             return value
         notes.append(f"{where}: {value!r} is not a JSON number, kept as text")
         return repr(value)
-    if isinstance(value, str):
-        cleaned, changed = clean_text(value)
-        if changed:
-            notes.append(f"{where}: NUL characters or lone surrogates dropped")
-        return cleaned
-    if depth >= MAX_DEPTH:
-        if strict:
-            raise Unrecordable(where, f"nesting deeper than {MAX_DEPTH} levels")
-        notes.append(f"{where}: nesting deeper than {MAX_DEPTH} levels, cut")
-        return "<nested too deeply>"
-    if isinstance(value, (list, tuple)):
-        return [to_json(v, notes, where=f"{where}[{i}]", strict=strict, depth=depth + 1) for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if isinstance(k, str):
-                key = clean_text(k)[0]
-            elif k is None or isinstance(k, (bool, int, float)):
-                key = json.dumps(k)  # what json.dumps itself would write as the key
-            elif strict:
-                raise Unrecordable(f"{where} key {_short_repr(k)}", _kind(k))
-            else:
-                key = _short_repr(k)
-            out[key] = to_json(v, notes, where=f"{where}.{key}", strict=strict, depth=depth + 1)
-        return out
+    cleaned, changed = clean_text(value)
+    if changed:
+        notes.append(f"{where}: NUL characters or lone surrogates dropped")
+    return cleaned
+
+
+def _object(value: dict, notes: list[str], where: str, strict: bool, depth: int) -> dict[str, Any]:
+    out = {}
+    for k, v in value.items():
+        key = _key(k, where, strict)
+        out[key] = to_json(v, notes, where=f"{where}.{key}", strict=strict, depth=depth + 1)
+    return out
+
+
+def _key(key: Any, where: str, strict: bool) -> str:
+    """A dict key as a JSON object's key: what json.dumps itself would write for a string, number or None."""
+    if isinstance(key, str):
+        return clean_text(key)[0]
+    if key is None or isinstance(key, (bool, int, float)):
+        return json.dumps(key)
     if strict:
-        raise Unrecordable(where, _kind(value))
-    notes.append(f"{where}: {_kind(value)}, kept as its repr")
-    return _short_repr(value)
+        raise Unrecordable(f"{where} key {_short_repr(key)}", _kind(key))
+    return _short_repr(key)
 
 
 def _short_repr(value: Any, limit: int = 2000) -> str:

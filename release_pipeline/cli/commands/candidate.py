@@ -14,7 +14,7 @@ from release_pipeline.cli.common import (
     StrategyOpt,
     WorkspaceOpt,
     make_budget,
-    open_workspace,
+    open_agent,
     parse_options,
     print_json,
     progress_for,
@@ -38,22 +38,19 @@ def candidate(
     as the next candidate on branch rc/<agent>/v<N>; exit 1 if it touches forbidden files."""
     from release_pipeline.errors import UserError
     from release_pipeline.models import Candidate
-    from release_pipeline.stages.candidate import create_candidate
     from release_pipeline.stages.iterate import propose
 
     if (source is None) == (strategy is None):
         raise UserError("give exactly one of --from (a change) and --strategy (a strategy's proposal)")
-    ws = open_workspace(workspace)
-    cfg = ws.agent(agent)
+    ws, cfg, pipeline = open_agent(workspace, agent)
     if source is not None:
-        record = create_candidate(ws, cfg, source, intent=intent).record
+        record = pipeline.record_change(source, intent)
     else:
-        from release_pipeline.sandbox.workers import kept_pools
+        from release_pipeline.sandbox.pool import kept_pools
 
         with kept_pools():  # its dev runs share the version's sandboxed workers
             step = propose(
-                ws,
-                cfg,
+                pipeline,
                 strategy=strategy,
                 options=parse_options(option),
                 progress=progress_for(json_output),

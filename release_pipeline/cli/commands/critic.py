@@ -12,7 +12,7 @@ from release_pipeline.cli.common import (
     JsonOpt,
     RunOpt,
     WorkspaceOpt,
-    open_workspace,
+    open_agent,
     print_json,
     progress_for,
     resolve_run,
@@ -27,12 +27,9 @@ def critic(
     json_output: JsonOpt = False,
 ) -> None:
     """Label symptoms of every failed trial of a run and store them."""
-    from release_pipeline.stages.critic import critique_run
-
-    ws = open_workspace(workspace)
-    cfg = ws.agent(agent)
+    ws, cfg, pipeline = open_agent(workspace, agent)
     run_id = resolve_run(ws, cfg, run)
-    symptoms = critique_run(ws, cfg, run_id, name, progress=progress_for(json_output))
+    symptoms = pipeline.critic(run_id, critic=name, progress=progress_for(json_output))
     if json_output:
         print_json(symptoms)
         return

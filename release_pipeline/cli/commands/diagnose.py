@@ -9,7 +9,7 @@ from release_pipeline.cli.common import (
     JsonOpt,
     RunOpt,
     WorkspaceOpt,
-    open_workspace,
+    open_agent,
     print_json,
     print_markdown,
     resolve_run,
@@ -21,11 +21,9 @@ def diagnose(
 ) -> None:
     """Write the engineering spec (dominant patterns, targets, protected tasks, intended change)."""
     from release_pipeline.reports.markdown import spec_markdown
-    from release_pipeline.stages.diagnose import diagnose_run
 
-    ws = open_workspace(workspace)
-    cfg = ws.agent(agent)
-    spec = diagnose_run(ws, cfg, resolve_run(ws, cfg, run))
+    ws, cfg, pipeline = open_agent(workspace, agent)
+    spec = pipeline.diagnose(resolve_run(ws, cfg, run))
     if json_output:
         print_json(spec)
     else:

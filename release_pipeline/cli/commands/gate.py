@@ -14,10 +14,8 @@ from release_pipeline.cli.common import (
     ExecutorOpt,
     JsonOpt,
     WorkspaceOpt,
-    candidate_version,
-    choose_executor,
     make_budget,
-    open_workspace,
+    open_agent,
     print_json,
     print_markdown,
     print_prerun_rejection,
@@ -54,12 +52,10 @@ def gate(
 ) -> None:
     """Run the flip-centered gate. Exit 0 accepted, 1 rejected, 3 undecided (budget or evidence), 2 bad input."""
     from release_pipeline.errors import UserError
-    from release_pipeline.gate.stage import gate_candidate, plan_gate
+    from release_pipeline.gate.stage import plan_gate
     from release_pipeline.reports.markdown import gate_junit, gate_markdown, plan_markdown
 
-    choose_executor(executor, address)
-    ws = open_workspace(workspace)
-    cfg = ws.agent(agent)
+    ws, cfg, pipeline = open_agent(workspace, agent, executor, address)
     if plan:
         priced = plan_gate(ws, cfg)
         if json_output:
@@ -71,7 +67,7 @@ def gate(
         raise UserError(
             "release gate needs --candidate REF, or --plan to price a gate without running it (see release gate --help)"
         )
-    version = candidate_version(ws, cfg, candidate)
+    version = pipeline.candidate_of(candidate)
     if rejected_before_running(ws, version):
         report = print_prerun_rejection(ws, version, json_output)
         _write(
@@ -81,14 +77,15 @@ def gate(
         )
         _write(junit, gate_junit(report.to_dict()))
         raise typer.Exit(1)
-    result = gate_candidate(ws, cfg, version, progress=progress_for(json_output), budget=make_budget(ws, budget))
-    _write(markdown, result.markdown)
-    _write(junit, gate_junit(result.body))
+    report = pipeline.gate(version, progress=progress_for(json_output), budget=make_budget(ws, budget))
+    body = report.to_dict()
+    _write(markdown, gate_markdown(body))
+    _write(junit, gate_junit(body))
     if json_output:
-        print_json(result.report)
+        print_json(report)
     else:
-        print_markdown(gate_markdown(result.body, explain=True) if explain else result.markdown)
-    raise typer.Exit(result.exit_code)
+        print_markdown(gate_markdown(body, explain=explain))
+    raise typer.Exit(report.exit_code)
 
 
 def _write(path: Path | None, text: str) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from release_pipeline.cli.common import JsonOpt, print_json, say
+
+if TYPE_CHECKING:
+    from release_pipeline.models import Baseline
+    from release_pipeline.workspace import Workspace
 
 CONFIG_TEMPLATE = """\
 # release-pipeline workspace. Each agent is a folder with an agent.yaml manifest
@@ -35,16 +39,25 @@ def init(
     json_output: JsonOpt = False,
 ) -> None:
     """Create release.yaml, the gate policy and .release/ where missing; record each committed agent as v1."""
+    from release_pipeline.models import InitResult
+
+    root = path.resolve()
+    ws, created = _scaffold(root, agent)
+    recorded = [baseline for name in sorted(ws.config.agents) if (baseline := _record(ws, name)) is not None]
+    if json_output:
+        print_json(InitResult(str(root), tuple(created), tuple(recorded)))
+
+
+def _scaffold(root: Path, agent: str) -> tuple[Workspace, list[str]]:
+    """The workspace at `root`, with what was missing of it created and committed: release.yaml (for `agent`), the
+    .gitignore line for the state folder, the git repository, the gate policy. Returns what was created."""
     import git
 
     from release_pipeline.config.locations import STATE_DIR
     from release_pipeline.config.policy import default_policy_text
     from release_pipeline.config.release_yaml import CONFIG_FILE
-    from release_pipeline.models import Baseline, InitResult
-    from release_pipeline.stages.promote import adopt_line, record_baseline
     from release_pipeline.workspace import Workspace
 
-    root = path.resolve()
     root.mkdir(parents=True, exist_ok=True)
     created = []
     if not (root / CONFIG_FILE).exists():
@@ -68,25 +81,29 @@ def init(
     if created:
         say(f"created {', '.join(created)} in {root}")
         _commit_scaffold(ws, [p for p in (CONFIG_FILE, ".gitignore", ws.config.policy) if p in created])
-    recorded = []
-    for name in sorted(ws.config.agents):
-        cfg = ws.agent(name)
-        if not (root / cfg.path / "agent.yaml").exists():
-            say(f"{name}: no {cfg.path}/agent.yaml yet: add the agent, commit, and run `release init` again")
-            continue
-        adopted = adopt_line(ws, cfg)
-        if adopted is not None:
-            say(f"{name}: adopted the version line git carries: v{adopted.number} is canonical")
-            recorded.append(Baseline(name, adopted.number, adopted.git_sha, False))
-            continue
-        version = record_baseline(ws, cfg)
-        head = ws.store.head(name)
-        assert head is not None  # record_baseline leaves a canonical version
-        if version is not None:
-            say(f"{name}: v{version.number} is canonical ({version.git_sha[:10]})")
-        recorded.append(Baseline(name, head.number, head.git_sha, version is not None))
-    if json_output:
-        print_json(InitResult(str(root), tuple(created), tuple(recorded)))
+    return ws, created
+
+
+def _record(ws: Workspace, name: str) -> Baseline | None:
+    """Agent `name`'s canonical version: the line git carries, adopted, or its committed state recorded as v1;
+    None while its folder has no agent.yaml."""
+    from release_pipeline.models import Baseline
+    from release_pipeline.stages.promote import adopt_line, record_baseline
+
+    cfg = ws.agent(name)
+    if not (ws.root / cfg.path / "agent.yaml").exists():
+        say(f"{name}: no {cfg.path}/agent.yaml yet: add the agent, commit, and run `release init` again")
+        return None
+    adopted = adopt_line(ws, cfg)
+    if adopted is not None:
+        say(f"{name}: adopted the version line git carries: v{adopted.number} is canonical")
+        return Baseline(name, adopted.number, adopted.git_sha, False)
+    version = record_baseline(ws, cfg)
+    head = ws.store.head(name)
+    assert head is not None  # record_baseline leaves a canonical version
+    if version is not None:
+        say(f"{name}: v{version.number} is canonical ({version.git_sha[:10]})")
+    return Baseline(name, head.number, head.git_sha, version is not None)
 
 
 def _commit_scaffold(ws, paths: list[str]) -> None:

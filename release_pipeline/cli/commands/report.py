@@ -28,7 +28,7 @@ def report(
     cfg = ws.agent(agent)
     folder = out or ws.state_dir / "reports"
     if run is not None:
-        if ws.store.version_by_id(ws.store.run(run)["version_id"]).agent != cfg.name:
+        if ws.store.run(run).agent != cfg.name:
             raise UserError(f"run #{run} is not a run of {cfg.name}")
         page = run_page(cfg.name, run)
     elif version is not None:

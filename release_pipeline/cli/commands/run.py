@@ -14,9 +14,8 @@ from release_pipeline.cli.common import (
     ExecutorOpt,
     JsonOpt,
     WorkspaceOpt,
-    choose_executor,
     make_budget,
-    open_workspace,
+    open_agent,
     print_json,
     progress_for,
     say,
@@ -38,18 +37,15 @@ def run(
     """Run a version over a suite split; an interrupted identical run is resumed, not repeated."""
     from release_pipeline.errors import UserError
     from release_pipeline.models import SPLITS
-    from release_pipeline.stages.run import run_version
+    from release_pipeline.trials.jobs import effective
+    from release_pipeline.trials.secondary import secondary_line, secondary_scores
 
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
-    choose_executor(executor, address)
-    ws = open_workspace(workspace)
-    cfg = ws.agent(agent)
+    ws, cfg, pipeline = open_agent(workspace, agent, executor, address)
     target = ws.resolve_version(cfg, version)
     _say_if_uncommitted(ws, cfg, target)
-    outcome = run_version(
-        ws,
-        cfg,
+    record = pipeline.run(
         target,
         split=split,
         repeats=repeats,
@@ -57,18 +53,15 @@ def run(
         progress=progress_for(json_output),
         budget=make_budget(ws, budget),
     )
-    from release_pipeline.stages.run import effective
-    from release_pipeline.trials.secondary import secondary_line, secondary_scores
-
-    trials = effective(ws.store.trials(outcome.run["id"], with_trace=False)).values()
+    trials = effective(ws.store.trials(record.id, with_trace=False)).values()
     secondary = secondary_scores(ws, ws.suite(cfg), trials)
     if json_output:
-        print_json(replace(outcome.record, secondary=secondary))
+        print_json(replace(record, secondary=secondary))
         return
-    c = outcome.counts
+    c = record.counts
     total = sum(c.values())
-    resumed = f" (resumed; {outcome.executed} trials were missing)" if outcome.resumed else ""
-    say(f"run #{outcome.run['id']}: {cfg.name} v{target.number} on {split}, {outcome.run['repeats']} repeats{resumed}")
+    resumed = f" (resumed; {record.executed} trials were missing)" if record.resumed else ""
+    say(f"run #{record.id}: {cfg.name} v{target.number} on {split}, {record.repeats} repeats{resumed}")
     typer.echo(f"{c['pass']}/{total} trials passed, {c['fail']} failed, {c['error']} errors")
     if secondary:
         typer.echo(secondary_line(secondary))
