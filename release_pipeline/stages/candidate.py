@@ -238,8 +238,9 @@ def record_proposal(ws: Workspace, agent: AgentConfig, strategy: str, proposal: 
 
 
 def change_context(ws: Workspace, agent: AgentConfig, options: dict[str, Any]) -> CandidateContext:
-    """What the candidate stage sees for a change made elsewhere (strategy `change`): the canonical artifact and
-    what was judged against it; no run, so no spec and no dev examples."""
+    """What the candidate stage sees for a change made elsewhere (strategy `change`): the canonical artifact; no run,
+    so no spec and no dev examples. What was judged is not read from git here: the store refuses a twin as it
+    records, and another runner's candidates may be commits this clone does not have."""
     base = ws.head(agent)
     return CandidateContext(
         agent.name,
@@ -248,5 +249,4 @@ def change_context(ws: Workspace, agent: AgentConfig, options: dict[str, Any]) -
         ws.root,
         options,
         frozenset(v.source_ref for v in ws.store.versions(agent.name)),
-        judged=judged_against(ws, agent, base),
     )
