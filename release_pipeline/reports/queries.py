@@ -17,6 +17,7 @@ from release_pipeline.models import (
     VersionEntry,
     VersionInfo,
 )
+from release_pipeline.trials.jobs import effective, task_outcomes
 
 if TYPE_CHECKING:
     from release_pipeline.config.release_yaml import AgentConfig
@@ -73,8 +74,6 @@ def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo
     common = sorted(set(ws.store.run_task_ids(runs[0].id)) & set(ws.store.run_task_ids(runs[1].id)))
     if not common:
         raise UserError(f"v{a.number} and v{b.number} ran no task in common on {split!r}")
-    from release_pipeline.trials.jobs import effective, task_outcomes  # the run stage's: not for `log` and `show`
-
     tasks = [t for t in ws.suite(agent).split(split) if t.id in set(common)]
     trials = [ws.store.trials(r.id, with_trace=False) for r in runs]
     repeats = min(runs[0].repeats, runs[1].repeats)
@@ -106,8 +105,6 @@ def flip_table(ws: Workspace, agent: AgentConfig, a: VersionInfo, b: VersionInfo
 
 def run_trials(ws: Workspace, run_id: int) -> Run:
     """One run and every trial in it (outputs, verdicts, feedback and traces)."""
-    from release_pipeline.trials.jobs import effective
-
     run = ws.store.run(run_id)
     records = ws.store.trials(run_id)
     final = effective(records).values()

@@ -124,13 +124,6 @@ class VersionStore(StoreBase):
         with self.reading() as s:
             return _version(version_row(s, agent, number))
 
-    def version_by_id(self, version_id: int) -> VersionInfo:
-        with self.reading() as s:
-            row = s.get(VersionRow, version_id)
-            if row is None:
-                raise NotFoundError(f"no version with id {version_id}")
-            return _version(row)
-
     def version_id(self, agent: str, number: int) -> int:
         with self.reading() as s:
             return version_row(s, agent, number).id
