@@ -16,7 +16,16 @@ from conftest import REPO, Cli, commit_all, git
 from release_pipeline.config.manifest import load_manifest
 from release_pipeline.config.weights import read_weights, served_model
 from release_pipeline.errors import ConfigError, UserError
-from release_pipeline.finetune.examples import FAILING_WEIGHT, PASSING_WEIGHT, draw, grpo_prompts
+from release_pipeline.finetune.examples import (
+    FAILING_WEIGHT,
+    PASSING_WEIGHT,
+    Prompt,
+    balance,
+    draw,
+    drawn_counts,
+    grpo_prompts,
+    spread,
+)
 from release_pipeline.finetune.train import LoraSettings
 from release_pipeline.models import Artifact, CandidateContext
 from release_pipeline.store.blobs import BlobError, BlobStore, tree_digest
@@ -93,6 +102,18 @@ def test_grpo_spends_rollouts_on_prompts_between_always_and_never(tmp_path):
     prompts, how = grpo_prompts(context(tmp_path, [example("pass", 1, 1), example("fail", 0, 1)]))
     assert {p.task_id: p.weight for p in prompts} == {"pass": PASSING_WEIGHT, "fail": FAILING_WEIGHT}
     assert "one observation a task" in how
+
+
+def test_sft_shows_the_passing_answers_as_often_as_the_lessons_and_every_example_at_least_once():
+    keep = [Prompt(f"keep{i}", [], "[]", source="own_pass") for i in range(16)]
+    learn = [Prompt(f"ref{i}", [], "call", source="reference") for i in range(48)]
+    shown = spread(balance(keep + learn, 0.5), 160, seed=3)
+    counts = drawn_counts(shown)
+    assert len(shown) == 160 and set(counts) == {p.task_id for p in keep + learn}
+    assert sum(counts[p.task_id] for p in keep) == 80  # half of what the model sees, from 16 of 64 examples
+    assert {counts[p.task_id] for p in learn} == {1, 2}  # the rest spread evenly, none left out
+    assert spread(balance(keep + learn, 0.5), 160, seed=3) == shown  # reproducible
+    assert balance(learn, 0.5) == learn  # one kind only: nothing to balance
 
 
 def test_without_the_extra_a_strategy_says_what_to_install(monkeypatch):

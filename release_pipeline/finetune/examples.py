@@ -3,6 +3,10 @@
 * SFT (rejection sampling): the chat each passing dev task was asked, with the answer the agent gave, plus the
   failing dev tasks answered with the suite's reference answer (a benchmark's dev ground truth: BFCL's calls,
   HumanEval's canonical solution) and the spec's target tasks with their expected text answer.
+* The two kinds are balanced: the passing answers ("keep") make up `keep_share` of what the model sees, however
+  few they are. The gate rejects a candidate for one lost pass, and a model shown three times as many calls as
+  refusals learns to call on every question (the caller's lora-sft: 14 fixes, 10 regressions, all irrelevance).
+  `spread` turns the weights into copies, so every example is seen and none is left to a draw's luck.
 * Every chat is rendered as the model is served it (`llm/tool_format.py`): the task's functions in the system
   prompt, demonstrations' calls in the call format; a target that is calls is written in the chat template's
   tool-call format (`<tool_call>[...]</tool_call>`, the empty list for no call), code as code.
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from release_pipeline.builtin.prompt_agent import PromptAgent, is_calls, tool_name
@@ -102,6 +106,34 @@ def sft_prompts(ctx: CandidateContext, *, demos: bool = True) -> list[Prompt]:
             "text answer"
         )
     return prompts
+
+
+def balance(prompts: list[Prompt], keep_share: float) -> list[Prompt]:
+    """The prompts weighted so that the passing answers weigh `keep_share` of the whole, the others the rest
+    (unchanged when only one kind is there)."""
+    keep = [p for p in prompts if p.source == "own_pass"]
+    learn = len(prompts) - len(keep)
+    if not keep or not learn:
+        return prompts
+    return [
+        replace(p, weight=keep_share / len(keep) if p.source == "own_pass" else (1 - keep_share) / learn)
+        for p in prompts
+    ]
+
+
+def spread(prompts: list[Prompt], count: int, seed: int) -> list[Prompt]:
+    """`count` prompts, each repeated in proportion to its weight (largest remainders take the rest), shuffled
+    reproducibly: a deterministic draw, where `draw` may leave a prompt out."""
+    total = sum(p.weight for p in prompts)
+    shares = [count * p.weight / total for p in prompts]
+    copies = [int(s) for s in shares]
+    rng = random.Random(seed)
+    order = sorted(range(len(prompts)), key=lambda i: (copies[i] - shares[i], rng.random()))
+    for i in order[: count - sum(copies)]:
+        copies[i] += 1
+    out = [p for p, n in zip(prompts, copies, strict=True) for _ in range(n)]
+    rng.shuffle(out)
+    return out
 
 
 def grpo_prompts(ctx: CandidateContext) -> tuple[list[Prompt], str]:

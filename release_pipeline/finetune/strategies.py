@@ -32,20 +32,25 @@ if TYPE_CHECKING:
 
 def lora_sft(ctx: CandidateContext) -> CandidateProposal:
     """Rejection-sampling fine-tuning: LoRA SFT on the passing dev answers and the spec's demonstrations."""
-    from release_pipeline.finetune.examples import sft_prompts
+    from release_pipeline.finetune.examples import balance, drawn_counts, sft_prompts, spread
     from release_pipeline.finetune.train import LoraSettings, sft_trainer
 
     check_editable(ctx, "lora-sft")
     require()
     settings = _settings(ctx, LoraSettings.of(ctx.options))
+    if not 0 < settings.keep_share < 1:
+        raise UserError(f"lora-sft: keep_share must be between 0 and 1, not {settings.keep_share}")
     prompts = sft_prompts(ctx, demos=settings.demos)
+    shown = spread(balance(prompts, settings.keep_share), settings.steps * settings.batch_size, settings.seed)
     own = sum(1 for p in prompts if p.source == "own_pass")
     refs = sum(1 for p in prompts if p.source == "reference")
     intent = (
         f"LoRA SFT of {_base_model(ctx)} on {own} passing dev answers, {refs} dev reference answers and "
-        f"{len(prompts) - own - refs} spec demonstrations ({settings.steps} steps, r={settings.lora_r})"
+        f"{len(prompts) - own - refs} spec demonstrations, the passing answers weighing "
+        f"{settings.keep_share:.0%} ({settings.steps} steps, r={settings.lora_r})"
     )
-    return _propose(ctx, "lora-sft", settings, intent, lambda ckpt, out: sft_trainer(ckpt, prompts, settings, out))
+    extra = {"shown": drawn_counts(shown)}
+    return _propose(ctx, "lora-sft", settings, intent, lambda ckpt, out: sft_trainer(ckpt, shown, settings, out), extra)
 
 
 def grpo(ctx: CandidateContext) -> CandidateProposal:
