@@ -288,7 +288,7 @@ HAVE_EXTRA = all(
 def test_sft_trains_a_tool_calling_agent_on_dev_reference_calls_in_the_call_format(tmp_path, scripted):
     """What lora-sft trains on, as the strategy reads it from the candidate context: the chat the model is
     served (tools in the system prompt) and the dev task's reference calls in the tool-call format."""
-    from release_pipeline.finetune.examples import agent_output, sft_prompts
+    from release_pipeline.finetune.examples import agent_output, contrast_prompts, sft_prompts
     from release_pipeline.pipeline import Pipeline
     from release_pipeline.stages.iterate import candidate_context, propose
     from release_pipeline.workspace import Workspace
@@ -306,6 +306,15 @@ def test_sft_trains_a_tool_calling_agent_on_dev_reference_calls_in_the_call_form
     task = next(t for t in ws.suite(agent).tasks if t.id == "simple_python_0")
     assert ws.verifiers(task)(task, agent_output(simple.answer, simple.names)).passed  # the target passes
     assert prompts["irrelevance_0"].answer == "<tool_call>[]</tool_call>"  # passed by calling nothing
+    # each call target's question is also offered functions that are not its own, and answered with no call
+    contrasts = contrast_prompts(ctx, list(prompts.values()), seed=0)
+    assert sorted(c.task_id.split("/")[0] for c in contrasts) == ["simple_python_0", "simple_python_2"]
+    for c in contrasts:
+        question, other = c.task_id.split("/")
+        assert c.source == "contrast" and c.answer == "<tool_call>[]</tool_call>"
+        assert c.messages[-1] == prompts[question].messages[-1]  # the same question
+        assert c.messages[0] != prompts[question].messages[0] and other != question  # other functions
+        assert set(c.names or {}).isdisjoint(prompts[question].names or {})
 
 
 def test_sft_trains_a_code_agent_on_the_reference_solutions_as_code(tmp_path, scripted):

@@ -7,6 +7,10 @@
   few they are. The gate rejects a candidate for one lost pass, and a model shown three times as many calls as
   refusals learns to call on every question (the caller's lora-sft: 14 fixes, 10 regressions, all irrelevance).
   `spread` turns the weights into copies, so every example is seen and none is left to a draw's luck.
+* Contrasts (tool-calling tasks, option `contrasts`): each dev question whose target is a call is also shown with
+  another dev task's functions, none of them its own, and answered with no call. The pair differs only in the
+  functions offered, so what the model learns is to call when a function fits, not to call always; they count with
+  the passing answers, whose behaviour they protect.
 * Every chat is rendered as the model is served it (`llm/tool_format.py`): the task's functions in the system
   prompt, demonstrations' calls in the call format; a target that is calls is written in the chat template's
   tool-call format (`<tool_call>[...]</tool_call>`, the empty list for no call), code as code.
@@ -23,12 +27,13 @@ import random
 from dataclasses import dataclass, replace
 from typing import Any
 
-from release_pipeline.builtin.prompt_agent import PromptAgent, is_calls, tool_name
+from release_pipeline.builtin.prompt_agent import PromptAgent, is_calls, is_function_task, tool_name
 from release_pipeline.errors import UserError
 from release_pipeline.llm.tool_format import parse_answer, render_calls, render_chat
 from release_pipeline.models import CandidateContext
 
 FAILING_WEIGHT, PASSING_WEIGHT = 1.0, 0.25
+KEEP = ("own_pass", "contrast")  # what the model already does right, and the refusals that protect it
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class Prompt:
     messages: list[dict[str, str]]
     answer: str  # what to imitate (SFT); empty for GRPO
     weight: float = 1.0
-    source: str = ""  # own_pass | reference | spec_demo | dev
+    source: str = ""  # own_pass | reference | spec_demo | contrast | dev
     names: dict[str, str] | None = None  # a tool-calling chat: tool names back to the task's (None: text answers)
 
 
@@ -108,17 +113,39 @@ def sft_prompts(ctx: CandidateContext, *, demos: bool = True) -> list[Prompt]:
     return prompts
 
 
+def contrast_prompts(ctx: CandidateContext, prompts: list[Prompt], seed: int) -> list[Prompt]:
+    """For each prompt whose target is a call, its question offered another dev task's functions (sharing no
+    name with its own), answered with no call."""
+    chats = Chats(_prompt_agent(ctx))
+    inputs = {e["task_id"]: e["input"] for e in ctx.dev_examples if is_function_task(e["input"])}
+    calling = [p for p in prompts if p.task_id in inputs and p.names is not None and p.answer != render_calls([])]
+    others = list(inputs)
+    random.Random(seed).shuffle(others)
+    out = []
+    for i, p in enumerate(calling):
+        own = _function_names(inputs[p.task_id])
+        for other in others[i % len(others) :] + others[: i % len(others)]:
+            if own.isdisjoint(_function_names(inputs[other])):
+                value = {**inputs[p.task_id], "functions": inputs[other]["functions"]}
+                messages, names = chats.prompt(value)
+                label = f"{p.task_id}/{other}"  # the question, and whose functions it is offered
+                out.append(Prompt(label, messages, render_calls([]), source="contrast", names=names))
+                break
+    return out
+
+
+def _function_names(value: dict[str, Any]) -> set[str]:
+    return {fn.get("name", "") for fn in value["functions"]}
+
+
 def balance(prompts: list[Prompt], keep_share: float) -> list[Prompt]:
-    """The prompts weighted so that the passing answers weigh `keep_share` of the whole, the others the rest
-    (unchanged when only one kind is there)."""
-    keep = [p for p in prompts if p.source == "own_pass"]
-    learn = len(prompts) - len(keep)
+    """The prompts weighted so that the passing answers and contrasts weigh `keep_share` of the whole, the others
+    the rest (unchanged when only one kind is there)."""
+    keep = sum(1 for p in prompts if p.source in KEEP)
+    learn = len(prompts) - keep
     if not keep or not learn:
         return prompts
-    return [
-        replace(p, weight=keep_share / len(keep) if p.source == "own_pass" else (1 - keep_share) / learn)
-        for p in prompts
-    ]
+    return [replace(p, weight=keep_share / keep if p.source in KEEP else (1 - keep_share) / learn) for p in prompts]
 
 
 def spread(prompts: list[Prompt], count: int, seed: int) -> list[Prompt]:

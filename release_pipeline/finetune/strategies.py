@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 def lora_sft(ctx: CandidateContext) -> CandidateProposal:
     """Rejection-sampling fine-tuning: LoRA SFT on the passing dev answers and the spec's demonstrations."""
-    from release_pipeline.finetune.examples import balance, drawn_counts, sft_prompts, spread
+    from release_pipeline.finetune.examples import balance, contrast_prompts, drawn_counts, sft_prompts, spread
     from release_pipeline.finetune.train import LoraSettings, sft_trainer
 
     check_editable(ctx, "lora-sft")
@@ -41,12 +41,17 @@ def lora_sft(ctx: CandidateContext) -> CandidateProposal:
     if not 0 < settings.keep_share < 1:
         raise UserError(f"lora-sft: keep_share must be between 0 and 1, not {settings.keep_share}")
     prompts = sft_prompts(ctx, demos=settings.demos)
+    contrasts = contrast_prompts(ctx, prompts, settings.seed) if settings.contrasts else []
+    prompts += contrasts
     shown = spread(balance(prompts, settings.keep_share), settings.steps * settings.batch_size, settings.seed)
-    own = sum(1 for p in prompts if p.source == "own_pass")
-    refs = sum(1 for p in prompts if p.source == "reference")
+    count = {source: sum(1 for p in prompts if p.source == source) for source in ("own_pass", "reference", "spec_demo")}
+    parts = [
+        f"{count['own_pass']} passing dev answers",
+        f"{count['reference']} dev reference answers",
+        f"{count['spec_demo']} spec demonstrations",
+    ] + ([f"{len(contrasts)} contrasts (call targets' questions offered unrelated functions)"] if contrasts else [])
     intent = (
-        f"LoRA SFT of {_base_model(ctx)} on {own} passing dev answers, {refs} dev reference answers and "
-        f"{len(prompts) - own - refs} spec demonstrations, the passing answers weighing "
+        f"LoRA SFT of {_base_model(ctx)} on {', '.join(parts)}; what it already does right weighs "
         f"{settings.keep_share:.0%} ({settings.steps} steps, r={settings.lora_r})"
     )
     extra = {"shown": drawn_counts(shown)}

@@ -37,6 +37,7 @@ class LoraSettings:
     seed: int = 0
     demos: bool = True  # SFT: train on the spec's targets with their expected answers too
     keep_share: float = 0.5  # SFT: the share of the passing answers in what the model sees (see examples.py)
+    contrasts: bool = True  # SFT: each call target's question with unrelated functions, answered with no call
     # GRPO
     num_generations: int = 4
     max_completion_length: int = 16
