@@ -33,7 +33,7 @@ RELEASE = str(REPO / ".venv" / "bin" / "release")
 SUITES = {"caller": "bfcl:simple,multiple,parallel,irrelevance@40", "coder": "humaneval:"}
 PORTFOLIO = [
     {"name": "fewshot", "per_iteration": 2, "max_demos": 4},
-    {"name": "lora-sft", "steps": 40, "batch_size": 4, "learning_rate": 0.0005, "max_length": 1536},
+    {"name": "lora-sft", "steps": 60, "batch_size": 4, "learning_rate": 0.0005, "max_length": 1536},
     {"name": "grpo", "steps": 8, "batch_size": 4, "num_generations": 4, "max_completion_length": 128},
 ]
 
