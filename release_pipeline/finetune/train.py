@@ -36,7 +36,7 @@ class LoraSettings:
     max_length: int = 1024  # tokens of prompt and answer (SFT)
     seed: int = 0
     demos: bool = True  # SFT: train on the spec's targets with their expected answers too
-    keep_share: float = 0.5  # SFT: the share of the passing answers in what the model sees (see examples.py)
+    keep_share: float = 0.5  # SFT: the share of passing answers and contrasts in what the model sees (examples.py)
     contrasts: bool = True  # SFT: each call target's question with unrelated functions, answered with no call
     # GRPO
     num_generations: int = 4
