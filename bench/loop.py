@@ -33,7 +33,16 @@ RELEASE = str(REPO / ".venv" / "bin" / "release")
 SUITES = {"caller": "bfcl:simple,multiple,parallel,irrelevance@40", "coder": "humaneval:"}
 PORTFOLIO = [
     {"name": "fewshot", "per_iteration": 2, "max_demos": 4},
-    {"name": "lora-sft", "steps": 60, "batch_size": 4, "learning_rate": 0.0005, "max_length": 1536},
+    {
+        "name": "lora-sft",
+        "steps": 80,
+        "batch_size": 4,
+        "learning_rate": 0.0005,
+        "max_length": 1536,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    },
     {"name": "grpo", "steps": 8, "batch_size": 4, "num_generations": 4, "max_completion_length": 128},
 ]
 
